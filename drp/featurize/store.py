@@ -1,0 +1,152 @@
+"""Write and read a featurized dataset directory.
+
+Layout::
+
+    manifest.json        name, omics, counts, source checksums, drops summary, file checksums
+    pairs.parquet        cell_id, drug_id, ln_ic50, n_replicates, ln_ic50_sd[, censored]
+    replicates.parquet   the raw measurements behind each pair (for the noise ceiling)
+    cells.parquet        cell_id, tissue (row order = omics row order)
+    omics_<name>.parquet cells x features, float32, one per selected omics
+    drugs.parquet        drug_id, smiles, smiles_standardised, n_atoms, n_bonds, removed_fragments
+    graphs.pt            concatenated graph tensors (loaded with weights_only=True)
+    fingerprints.npy     [n_drugs, 2048] uint8 Morgan bits (row order = drugs.parquet)
+    drops.csv            every dropped item with stage, source and reason
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch_geometric.data import Batch, Data
+
+from drp.data.sources import sha256_file
+
+
+@dataclass
+class FeaturizedDataset:
+    """Everything a model or baseline needs, aligned by integer index.
+
+    ``cells`` / ``drugs`` fix the row order of ``omics[name]`` ([n_cells, n_features]) and of
+    ``graphs`` / ``fingerprints`` ([n_drugs, 2048]).
+    """
+
+    name: str
+    pairs: pd.DataFrame
+    cells: pd.DataFrame
+    drugs: pd.DataFrame
+    omics: dict[str, pd.DataFrame]
+    graphs: list[Data]
+    fingerprints: np.ndarray
+    replicates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    drops: pd.DataFrame = field(default_factory=pd.DataFrame)
+    manifest: dict = field(default_factory=dict)
+
+    @cached_property
+    def cell_index(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.cells["cell_id"])}
+
+    @cached_property
+    def drug_index(self) -> dict[str, int]:
+        return {d: i for i, d in enumerate(self.drugs["drug_id"])}
+
+    def pair_indices(self, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Integer (cell, drug) indices of ``pairs``; unknown ids raise KeyError naming them."""
+        missing_c = sorted(set(pairs["cell_id"]) - set(self.cell_index))
+        missing_d = sorted(set(pairs["drug_id"]) - set(self.drug_index))
+        if missing_c or missing_d:
+            raise KeyError(f"unknown cell ids {missing_c[:10]} / drug ids {missing_d[:10]}")
+        return (
+            pairs["cell_id"].map(self.cell_index).to_numpy(np.int64),
+            pairs["drug_id"].map(self.drug_index).to_numpy(np.int64),
+        )
+
+    def omics_matrix(self, names: list[str] | None = None) -> np.ndarray:
+        """Concatenated omics, [n_cells, sum of widths], float32, in ``cells`` order."""
+        names = names or list(self.omics)
+        return np.concatenate([self.omics[n].to_numpy(np.float32) for n in names], axis=1)
+
+    @property
+    def tissues(self) -> pd.Series:
+        """cell_id -> tissue (NaN where unknown)."""
+        return self.cells.set_index("cell_id")["tissue"]
+
+    def drug_batch(self, drug_idx: torch.Tensor | np.ndarray | None = None) -> Batch:
+        """PyG batch of the given drugs (all drugs when None)."""
+        idx = range(len(self.graphs)) if drug_idx is None else [int(i) for i in drug_idx]
+        return Batch.from_data_list([self.graphs[i] for i in idx])
+
+    # ---- persistence -------------------------------------------------------------------
+    def save(self, root: Path) -> None:
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        self.pairs.to_parquet(root / "pairs.parquet", index=False)
+        self.replicates.to_parquet(root / "replicates.parquet", index=False)
+        self.cells.to_parquet(root / "cells.parquet", index=False)
+        for name, frame in self.omics.items():
+            frame.to_parquet(root / f"omics_{name}.parquet")
+        self.drugs.to_parquet(root / "drugs.parquet", index=False)
+        torch.save(_pack_graphs(self.graphs), root / "graphs.pt")
+        np.save(root / "fingerprints.npy", self.fingerprints)
+        self.drops.to_csv(root / "drops.csv", index=False)
+        manifest = dict(self.manifest, name=self.name, omics=list(self.omics))
+        manifest["files"] = {
+            p.name: sha256_file(p)
+            for p in sorted(root.iterdir())
+            if p.is_file() and p.name != "manifest.json"
+        }
+        (root / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        self.manifest = manifest
+
+    @classmethod
+    def load(cls, root: Path) -> FeaturizedDataset:
+        root = Path(root)
+        if not (root / "manifest.json").exists():
+            raise FileNotFoundError(
+                f"{root} is not a featurized dataset (no manifest.json); run `drp featurize` first"
+            )
+        manifest = json.loads((root / "manifest.json").read_text())
+        omics = {n: pd.read_parquet(root / f"omics_{n}.parquet") for n in manifest["omics"]}
+        packed = torch.load(root / "graphs.pt", weights_only=True)
+        return cls(
+            name=manifest["name"],
+            pairs=pd.read_parquet(root / "pairs.parquet"),
+            cells=pd.read_parquet(root / "cells.parquet"),
+            drugs=pd.read_parquet(root / "drugs.parquet"),
+            omics=omics,
+            graphs=_unpack_graphs(packed),
+            fingerprints=np.load(root / "fingerprints.npy"),
+            replicates=pd.read_parquet(root / "replicates.parquet"),
+            drops=pd.read_csv(root / "drops.csv"),
+            manifest=manifest,
+        )
+
+
+def _pack_graphs(graphs: list[Data]) -> dict[str, torch.Tensor]:
+    atoms = torch.tensor([0] + [g.num_nodes for g in graphs]).cumsum(0)
+    edges = torch.tensor([0] + [g.edge_index.shape[1] for g in graphs]).cumsum(0)
+    return {
+        "x": torch.cat([g.x for g in graphs]),
+        "edge_index": torch.cat([g.edge_index for g in graphs], dim=1),
+        "edge_attr": torch.cat([g.edge_attr for g in graphs]),
+        "atom_ptr": atoms,
+        "edge_ptr": edges,
+    }
+
+
+def _unpack_graphs(packed: dict[str, torch.Tensor]) -> list[Data]:
+    a, e = packed["atom_ptr"].tolist(), packed["edge_ptr"].tolist()
+    return [
+        Data(
+            x=packed["x"][a[i] : a[i + 1]],
+            edge_index=packed["edge_index"][:, e[i] : e[i + 1]],
+            edge_attr=packed["edge_attr"][e[i] : e[i + 1]],
+            num_nodes=a[i + 1] - a[i],
+        )
+        for i in range(len(a) - 1)
+    ]

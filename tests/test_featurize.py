@@ -1,0 +1,131 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from drp.data.tables import (
+    DropLog,
+    TableError,
+    average_replicates,
+    normalize_cell_id,
+    omics_from_frame,
+    responses_from_frame,
+)
+from drp.featurize.pipeline import build_dataset, custom_tables
+from drp.featurize.store import FeaturizedDataset
+from tests.conftest import N_CELLS, N_GENES, SMILES
+
+
+def test_cell_ids_are_normalised():
+    assert normalize_cell_id("CAL-120") == normalize_cell_id("Cal120") == "CAL120"
+    assert normalize_cell_id("NCI-H2141") == "NCIH2141"
+
+
+def test_tiny_dataset_counts(tiny_dataset):
+    ds = tiny_dataset
+    valid_drugs = len(SMILES) - 1  # "broken" is dropped
+    assert len(ds.drugs) == valid_drugs
+    assert len(ds.cells) == N_CELLS
+    assert len(ds.pairs) == N_CELLS * valid_drugs
+    assert ds.omics["expression"].shape == (N_CELLS, N_GENES)
+    assert ds.fingerprints.shape == (valid_drugs, 2048)
+    assert all(g.edge_attr is not None for g in ds.graphs)
+    broken = ds.drops[ds.drops["item"] == "broken"]
+    assert broken["reason"].str.contains("invalid SMILES").all() and len(broken) == 2
+    # the 12 measurements of the broken drug are counted, not silently lost
+    assert int(broken[broken.stage == "responses"]["rows"].iloc[0]) == N_CELLS
+    assert set(ds.cells["cell_id"]) == {f"CELL{i:02d}" for i in range(N_CELLS)}
+
+
+def test_round_trip(tiny_dataset, tmp_path):
+    tiny_dataset.save(tmp_path / "ds")
+    loaded = FeaturizedDataset.load(tmp_path / "ds")
+    pd.testing.assert_frame_equal(loaded.pairs, tiny_dataset.pairs)
+    assert len(loaded.graphs) == len(tiny_dataset.graphs)
+    for a, b in zip(loaded.graphs, tiny_dataset.graphs, strict=True):
+        assert (a.x == b.x).all() and (a.edge_index == b.edge_index).all()
+        assert (a.edge_attr == b.edge_attr).all()
+    assert np.array_equal(loaded.fingerprints, tiny_dataset.fingerprints)
+    assert "pairs.parquet" in loaded.manifest["files"]
+
+
+def test_nan_inf_and_nonpositive_responses_are_counted():
+    drops = DropLog()
+    frame = pd.DataFrame(
+        {
+            "cell": ["A", "B", "C", "D", None],
+            "drug": ["x", "x", "x", "x", "x"],
+            "ic50": [1.0, np.nan, np.inf, -2.0, 3.0],
+        }
+    )
+    out = responses_from_frame(frame, "r.csv", drops, "cell", "drug", "ic50", "ic50_nm")
+    assert list(out.cell_id) == ["A"]
+    assert np.isclose(out.ln_ic50.iloc[0], np.log(1e-3))  # 1 nM = 1e-3 µM
+    reasons = drops.frame()["reason"].value_counts().to_dict()
+    assert reasons == {
+        "non-finite ic50": 2,
+        "IC50 <= 0 cannot be logged": 1,
+        "missing cell or drug id": 1,
+    }
+
+
+def test_missing_column_names_file_and_columns():
+    frame = pd.DataFrame({"cell": ["A"], "drug": ["x"]})
+    with pytest.raises(TableError, match=r"r\.csv: missing column\(s\) \['ln_ic50'\]"):
+        responses_from_frame(frame, "r.csv", DropLog(), "cell", "drug", "ln_ic50")
+
+
+def test_replicates_are_averaged_and_counted():
+    frame = pd.DataFrame(
+        {"cell_id": ["A", "A", "B"], "drug_id": ["x", "x", "x"], "ln_ic50": [1.0, 3.0, 5.0]}
+    )
+    pairs = average_replicates(frame)
+    row = pairs[pairs.cell_id == "A"].iloc[0]
+    assert row.ln_ic50 == 2.0 and row.n_replicates == 2 and np.isclose(row.ln_ic50_sd, np.sqrt(2))
+
+
+def test_duplicate_cells_in_omics_raise():
+    frame = pd.DataFrame({"cell": ["CAL-120", "CAL120"], "g": [1.0, 2.0]})
+    with pytest.raises(TableError, match="duplicate cell id"):
+        omics_from_frame(frame, "o.csv", DropLog())
+
+
+def test_empty_file_raises(tmp_path, fixture_tables):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(TableError, match="empty"):
+        custom_tables("x", empty, {"expression": fixture_tables["omics"]}, fixture_tables["drugs"])
+
+
+def test_ids_missing_from_other_tables_are_dropped_and_counted(fixture_tables):
+    responses = pd.read_csv(fixture_tables["responses"])
+    extra = pd.DataFrame(
+        {
+            "cell_id": ["UNKNOWN-CELL", "CELL-00"],
+            "drug_id": ["aspirin", "unknown_drug"],
+            "ln_ic50": [1.0, 2.0],
+        }
+    )
+    pd.concat([responses, extra]).to_csv(fixture_tables["responses"], index=False)
+    raw = custom_tables(
+        "x",
+        fixture_tables["responses"],
+        {"expression": fixture_tables["omics"]},
+        fixture_tables["drugs"],
+    )
+    ds = build_dataset(raw)
+    reasons = dict(zip(ds.drops["item"], ds.drops["reason"], strict=True))
+    assert reasons["UNKNOWN-CELL".replace("-", "")] == "cell id has no (complete) omics"
+    assert reasons["unknown_drug"] == "drug id not in the drug table"
+
+
+def test_no_matching_ids_is_a_clear_error(fixture_tables, tmp_path):
+    drugs = pd.DataFrame({"drug_id": ["other"], "smiles": ["CCO"]})
+    drugs.to_csv(tmp_path / "d.csv", index=False)
+    raw = custom_tables(
+        "x",
+        fixture_tables["responses"],
+        {"expression": fixture_tables["omics"]},
+        tmp_path / "d.csv",
+    )
+    with pytest.raises(TableError, match="no \\(cell, drug\\) pair"):
+        build_dataset(raw)
