@@ -44,6 +44,131 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def dataset_path(dataset: str, data_dir: Path = DATA_DIR) -> Path:
+    """A built-in name (gdsc2) means data/featurized/<name>; anything else is a path."""
+    path = Path(dataset)
+    if not path.exists() and "/" not in dataset:
+        path = data_dir / "featurized" / dataset
+    if not (path / "manifest.json").exists():
+        raise fail(f"no featurized dataset at {path}: run `drp featurize --dataset {dataset}`")
+    return path
+
+
+def _write_table(frame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False, sep="\t" if out.suffix == ".tsv" else ",")
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Option(help="TOML config with [model] and [train].")
+                      ] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override, e.g. model.conv=gcn "
+                                            "(repeatable).")] = [],  # noqa: B006
+    variant: Annotated[str | None, typer.Option(help="Named model variant (gat_edge, gat, gin, "
+                                                "gcn, pool_mean, pool_max, cross_attention, "
+                                                "fingerprint).")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Featurized dataset name or path.")] = None,
+    split: Annotated[str | None, typer.Option(help="mixed, cell_blind, drug_blind, "
+                                              "tissue_blind.")] = None,
+    fold: Annotated[int | None, typer.Option(help="Test fold index.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for folds and training.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Maximum epochs.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<variant>_"
+                                             "<split>_f<fold>_s<seed>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from last.pt.")
+                      ] = False,
+) -> None:
+    """Train a model on one fold; writes a run directory with checkpoints and predictions."""
+    import sys
+    from dataclasses import replace
+
+    from drp.config import load_config
+    from drp.models.registry import variant_config
+    from drp.progress import make_progress
+    from drp.train import train_run
+
+    try:
+        cfg = load_config(config, set_)
+        if variant:
+            cfg = replace(cfg, model=variant_config(variant, cfg.model))
+        updates = {k: v for k, v in {"split": split, "fold": fold, "seed": seed,
+                                     "epochs": epochs, "device": device}.items() if v is not None}
+        if dataset:
+            updates["dataset"] = str(dataset_path(dataset))
+        cfg = replace(cfg, train=replace(cfg.train, **updates))
+        dataset_path(cfg.train.dataset)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    tc = cfg.train
+    name = variant or "model"
+    run_dir = out or Path("runs") / f"{name}_{tc.split}_f{tc.fold}_s{tc.seed}"
+    with make_progress() as progress:
+        task = progress.add_task(f"training {name} ({tc.split}, fold {tc.fold})",
+                                 total=tc.epochs, info="")
+
+        def on_epoch(row: dict) -> None:
+            progress.update(task, completed=row["epoch"],
+                            info=f"loss {row['train_loss']:.3f}  val RMSE {row['val_rmse']:.3f}")
+
+        try:
+            summary = train_run(cfg, run_dir, resume=resume, on_epoch=on_epoch,
+                                command=" ".join(sys.argv))
+        except (FileExistsError, ValueError, KeyError) as exc:
+            raise fail(str(exc)) from None
+    console.print(f"[green]done[/]: best val RMSE {summary['best_val_rmse']:.3f} at epoch "
+                  f"{summary['best_epoch']} ({summary['epochs_run']} epochs); run in {run_dir}")
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory from `drp train`.")],
+    pairs: Annotated[Path | None, typer.Option(help="Table with cell_id, drug_id.")] = None,
+    matrix: Annotated[bool, typer.Option(help="Predict every cell x drug.")] = False,
+    smiles: Annotated[list[str], typer.Option(help="New drug NAME=SMILES (repeatable).")
+                      ] = [],  # noqa: B006
+    smiles_file: Annotated[Path | None, typer.Option(help="Table of new drugs: drug_id, "
+                                                     "smiles.")] = None,
+    cells: Annotated[str | None, typer.Option(help="Comma-separated cell ids for --smiles "
+                                              "(default: all).")] = None,
+    out: Annotated[Path, typer.Option(help="Output .csv, .tsv or .parquet.")] = Path(
+        "predictions.csv"),
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Predict ln IC50 for pairs, the whole matrix, or new drugs given as SMILES."""
+    from drp.data.tables import TableError, read_table
+    from drp.predict import PredictionError, Predictor
+
+    chosen = sum([pairs is not None, matrix, bool(smiles) or smiles_file is not None])
+    if chosen != 1:
+        raise fail("choose exactly one of --pairs, --matrix, --smiles/--smiles-file")
+    try:
+        predictor = Predictor.from_run(run_dir, device)
+        if pairs is not None:
+            result = predictor.predict_pairs(read_table(pairs))
+        elif matrix:
+            result = predictor.predict_matrix()
+        else:
+            new = dict(s.split("=", 1) for s in smiles if "=" in s)
+            if len(new) != len(smiles):
+                raise PredictionError("--smiles expects NAME=SMILES")
+            if smiles_file is not None:
+                table = read_table(smiles_file)
+                if not {"drug_id", "smiles"} <= set(table.columns):
+                    raise PredictionError(f"{smiles_file} needs columns drug_id, smiles")
+                new.update(zip(table.drug_id.astype(str), table.smiles.astype(str), strict=True))
+            cell_list = [c.strip() for c in cells.split(",")] if cells else None
+            result = predictor.predict_smiles(new, cell_list)
+    except (PredictionError, TableError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    _write_table(result, out)
+    console.print(f"[green]wrote[/] {len(result):,} predictions to {out}")
+
+
 def _parse_omics_files(specs: list[str]) -> dict[str, Path]:
     out = {}
     for spec in specs:

@@ -1,0 +1,34 @@
+"""Model variants by name: the one place a new variant is added. CLI choices derive from here."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from drp.config import ModelConfig
+from drp.models.model import DRPModel
+
+DEFAULT_VARIANT = "gat_edge"
+
+#: variant name -> the ModelConfig fields it changes from the default (edge-aware GAT).
+VARIANTS: dict[str, dict[str, str]] = {
+    "gat_edge": {},
+    "gat": {"conv": "gat"},
+    "gin": {"conv": "gin"},
+    "gcn": {"conv": "gcn"},
+    "pool_mean": {"pool": "mean"},
+    "pool_max": {"pool": "max"},
+    "cross_attention": {"fusion": "cross_attention"},
+    "fingerprint": {"drug": "fingerprint"},
+}
+
+
+def variant_config(name: str, base: ModelConfig | None = None) -> ModelConfig:
+    """ModelConfig of a named variant on top of ``base``."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r}; choose from {sorted(VARIANTS)}")
+    return replace(base or ModelConfig(), **VARIANTS[name])
+
+
+def build_model(config: ModelConfig, omics_widths: list[int], atom_dim: int, bond_dim: int,
+                fp_bits: int) -> DRPModel:
+    return DRPModel(config, omics_widths, atom_dim, bond_dim, fp_bits)

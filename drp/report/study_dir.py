@@ -1,0 +1,165 @@
+"""Read a finished study directory (the contract between ``drp.study`` and the report).
+
+Layout::
+
+    study.json                      name, preset, dataset, grid, provenance, config, data_summary
+    results.csv                     one row per (variant, split, fold, seed) with metrics
+    comparisons.csv                 output of ``drp.stats.compare``
+    predictions/<variant>__<split>.parquet   cell_id, drug_id, y_true, y_pred, fold (seed 0)
+    history/<variant>__<split>__f<fold>__s<seed>.csv   epoch, train_loss, val_rmse
+    attention.json                  atom weights + faithfulness of a few well-known drugs
+    faithfulness.csv                drug_id, split, k, top_k_delta, random_k_delta, saliency_spearman
+
+Only ``study.json`` and ``results.csv`` are required; a missing optional file gives an empty
+table and the report says the section was not produced.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+BASELINES = ("mean_effects", "drug_mean", "cell_mean", "global_mean", "ridge")
+DEFAULT_VARIANT = "gat_edge"
+RESULT_COLUMNS = ["variant", "split", "fold", "seed"]
+METRICS = ["rmse", "mae", "r2", "pearson", "spearman", "per_drug_r", "per_cell_r"]
+_HISTORY_RE = re.compile(r"^(?P<variant>.+)__(?P<split>.+)__f(?P<fold>\d+)__s(?P<seed>\d+)$")
+
+
+@dataclass
+class Study:
+    """Everything a report needs, read from one study directory."""
+
+    root: Path
+    meta: dict
+    results: pd.DataFrame
+    comparisons: pd.DataFrame
+    predictions: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    attention: list[dict] = field(default_factory=list)
+    faithfulness: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def splits(self) -> list[str]:
+        """Splits in grid order (falling back to the order in results.csv)."""
+        grid = self.meta.get("grid", {}).get("splits") or []
+        seen = list(dict.fromkeys(self.results["split"]))
+        return [s for s in grid if s in seen] + [s for s in seen if s not in grid]
+
+    @property
+    def baselines(self) -> list[str]:
+        """Baseline variants present in results.csv."""
+        names = self.meta.get("grid", {}).get("baselines") or BASELINES
+        present = set(self.results["variant"])
+        return [b for b in names if b in present]
+
+    @property
+    def models(self) -> list[str]:
+        """Model (non-baseline) variants in grid order."""
+        grid = self.meta.get("grid", {}).get("variants") or []
+        seen = list(dict.fromkeys(self.results["variant"]))
+        ordered = [v for v in grid if v in seen] + [v for v in seen if v not in grid]
+        return [v for v in ordered if v not in self.baselines]
+
+    @property
+    def default_variant(self) -> str:
+        """``grid.default_variant`` if given, else ``gat_edge`` if present, else the first model."""
+        named = self.meta.get("grid", {}).get("default_variant")
+        if named:
+            return named
+        models = self.models
+        return DEFAULT_VARIANT if DEFAULT_VARIANT in models else (models[0] if models else "")
+
+    @property
+    def twins(self) -> list[str]:
+        """Twins of the default variant named in comparisons.csv."""
+        if self.comparisons.empty:
+            return []
+        c = self.comparisons
+        return list(dict.fromkeys(c.loc[c["attention"] == self.default_variant, "twin"]))
+
+
+def load_study(study_dir: Path) -> Study:
+    """Read a study directory; raise ``FileNotFoundError``/``ValueError`` on a broken contract."""
+    root = Path(study_dir)
+    meta_path, results_path = root / "study.json", root / "results.csv"
+    for p in (meta_path, results_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"study directory {root} lacks {p.name}")
+    meta = json.loads(meta_path.read_text())
+    results = pd.read_csv(results_path)
+    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
+    if missing:
+        raise ValueError(f"results.csv lacks column(s): {', '.join(missing)}")
+    comp_path = root / "comparisons.csv"
+    comparisons = pd.read_csv(comp_path) if comp_path.is_file() else pd.DataFrame()
+
+    predictions: dict[tuple[str, str], pd.DataFrame] = {}
+    for p in sorted((root / "predictions").glob("*.parquet")):
+        variant, _, split = p.stem.partition("__")
+        if split:
+            predictions[(variant, split)] = pd.read_parquet(p)
+
+    frames = []
+    for p in sorted((root / "history").glob("*.csv")):
+        m = _HISTORY_RE.match(p.stem)
+        if m is None:
+            continue
+        h = pd.read_csv(p)
+        h["variant"], h["split"] = m["variant"], m["split"]
+        h["fold"], h["seed"] = int(m["fold"]), int(m["seed"])
+        frames.append(h)
+    history = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    att_path = root / "attention.json"
+    attention = json.loads(att_path.read_text()) if att_path.is_file() else []
+    faith_path = root / "faithfulness.csv"
+    faithfulness = pd.read_csv(faith_path) if faith_path.is_file() else pd.DataFrame()
+    return Study(root, meta, results, comparisons, predictions, history, attention, faithfulness)
+
+
+def summary_table(results: pd.DataFrame, variants: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Mean ± sd over folds x seeds of each metric, one row per variant (in the given order)."""
+    rows = []
+    for v in variants:
+        r = results[results["variant"] == v]
+        if r.empty:
+            continue
+        row: dict[str, object] = {"variant": v, "runs": len(r)}
+        for m in metrics:
+            x = r[m].to_numpy(dtype=float) if m in r else np.array([np.nan])
+            sd = np.nanstd(x, ddof=1) if np.isfinite(x).sum() > 1 else 0.0
+            row[m] = f"{np.nanmean(x):.3f} ± {sd:.3f}" if np.isfinite(x).any() else "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _is_constant(x: np.ndarray) -> bool:
+    # np.std of a constant float vector can be ~1e-16, not 0, and corrcoef then returns noise
+    return float(np.ptp(x)) <= 1e-12 * max(1.0, float(np.abs(x).max()))
+
+
+def per_drug_pearson(pred: pd.DataFrame, min_cells: int = 3) -> pd.Series:
+    """Pearson r between observed and predicted response within each drug.
+
+    Follows the convention of ``drp.evaluate``: drugs with fewer than ``min_cells`` cells or a
+    constant observed response are skipped (r undefined); a constant prediction gives r = 0
+    (it ranks nothing).
+    """
+    out = {}
+    for drug, g in pred.groupby("drug_id", sort=True):
+        if len(g) < min_cells:
+            continue
+        y, yhat = g["y_true"].to_numpy(float), g["y_pred"].to_numpy(float)
+        if _is_constant(y):
+            continue
+        if _is_constant(yhat):
+            out[drug] = 0.0
+        else:
+            out[drug] = float(np.corrcoef(y, yhat)[0, 1])
+    return pd.Series(out, name="pearson", dtype=float)

@@ -1,0 +1,270 @@
+"""Training loop: unique-entity batching, AdamW + warmup/cosine, clipping, early stopping on a
+validation set drawn from the training pairs only, atomic checkpoints and resume.
+
+A run directory holds::
+
+    config.json            resolved config, data checksums, git commit, seed, hardware, date
+    history.csv            epoch, train_loss, val_rmse, lr, seconds (also metrics.jsonl)
+    best.pt / last.pt      checkpoints {hyper_parameters, state_dict, optimizer, ...}
+    predictions_val.parquet, predictions_test.parquet   cell_id, drug_id, y_true, y_pred
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from drp.batching import EntityTensors, OmicsScaler, predict_indices
+from drp.config import RunConfig
+from drp.featurize.store import FeaturizedDataset
+from drp.models.registry import build_model
+
+
+@dataclass
+class FoldIndices:
+    """Row indices into ``dataset.pairs``: [n_train], [n_val], [n_test]."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True,
+                               cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def hardware() -> dict[str, object]:
+    info: dict[str, object] = {"platform": platform.platform(), "cpus": os.cpu_count(),
+                               "python": platform.python_version(), "torch": torch.__version__,
+                               "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def fold_for(ds: FeaturizedDataset, config: RunConfig) -> FoldIndices:
+    """The configured fold, from the on-disk fold cache shared by every model and baseline."""
+    from drp.data.splits import load_or_make_folds
+
+    tc = config.train
+    folds = load_or_make_folds(ds, tc.split, tc.k, tc.seed, Path(tc.folds_dir))
+    if not 0 <= tc.fold < len(folds):
+        raise ValueError(f"fold {tc.fold} out of range for k={len(folds)}")
+    f = folds[tc.fold]
+    return FoldIndices(np.asarray(f.train), np.asarray(f.val), np.asarray(f.test))
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _lr_lambda(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    def schedule(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return schedule
+
+
+class Trainer:
+    """Fit one model on one fold; everything needed to resume lives in the run directory."""
+
+    def __init__(self, config: RunConfig, ds: FeaturizedDataset, fold: FoldIndices,
+                 run_dir: Path, on_epoch: Callable[[dict], None] | None = None) -> None:
+        self.config, self.ds, self.fold, self.run_dir = config, ds, fold, Path(run_dir)
+        self.on_epoch = on_epoch
+        tc = config.train
+        self.device = resolve_device(tc.device)
+        seed_everything(tc.seed)
+        cell_idx, drug_idx = ds.pair_indices(ds.pairs)
+        self.cell_idx, self.drug_idx = cell_idx, drug_idx
+        self.y = ds.pairs["ln_ic50"].to_numpy(np.float32)
+        # scalers and target normalisation: training pairs only
+        train_cells = np.unique(cell_idx[fold.train])
+        raw = torch.from_numpy(ds.omics_matrix(list(tc.omics)))
+        self.scaler = OmicsScaler.fit(raw[train_cells])
+        self.target_mean = float(self.y[fold.train].mean())
+        self.target_std = float(self.y[fold.train].std())
+        self.tensors = EntityTensors.from_dataset(ds, list(tc.omics), self.scaler, self.device)
+        widths = [ds.omics[n].shape[1] for n in tc.omics]
+        atom_dim = ds.graphs[0].x.shape[1]
+        bond_dim = ds.graphs[0].edge_attr.shape[1]
+        self.model = build_model(config.model, widths, atom_dim, bond_dim,
+                                 ds.fingerprints.shape[1]).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr,
+                                           weight_decay=tc.weight_decay)
+        steps = math.ceil(len(fold.train) / tc.batch_size)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, _lr_lambda(tc.warmup_epochs * steps, tc.epochs * steps))
+        self.generator = torch.Generator().manual_seed(tc.seed)
+        self.epoch, self.best_rmse, self.best_epoch, self.bad_epochs = 0, math.inf, -1, 0
+        self.history: list[dict] = []
+
+    # ---- checkpoints -------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {
+            "hyper_parameters": self.model.hyper_parameters,
+            "state_dict": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch, "best_rmse": self.best_rmse, "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs, "history": self.history,
+            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "scaler_mean": self.scaler.mean, "scaler_scale": self.scaler.scale,
+            "target_mean": self.target_mean, "target_std": self.target_std,
+            "omics": list(self.config.train.omics),
+        }
+
+    def resume(self) -> bool:
+        """Continue from ``last.pt`` if present; returns whether a checkpoint was loaded."""
+        path = self.run_dir / "last.pt"
+        if not path.exists():
+            return False
+        state = torch.load(path, weights_only=True, map_location=self.device)
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.best_rmse = state["epoch"], state["best_rmse"]
+        self.best_epoch, self.bad_epochs = state["best_epoch"], state["bad_epochs"]
+        self.history = list(state["history"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        return True
+
+    # ---- loop --------------------------------------------------------------------------
+    def _train_epoch(self) -> float:
+        self.model.train()
+        tc = self.config.train
+        order = self.fold.train[torch.randperm(len(self.fold.train), generator=self.generator)
+                                .numpy()]
+        y_norm = (self.y - self.target_mean) / self.target_std
+        total, count = 0.0, 0
+        for start in range(0, len(order), tc.batch_size):
+            rows = order[start:start + tc.batch_size]
+            c = torch.from_numpy(self.cell_idx[rows]).to(self.device)
+            d = torch.from_numpy(self.drug_idx[rows]).to(self.device)
+            target = torch.from_numpy(y_norm[rows]).to(self.device)
+            out = self.model(self.tensors.batch(c, d, self.config.model.drug))
+            loss = torch.nn.functional.mse_loss(out.y, target)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            total += loss.item() * len(rows)
+            count += len(rows)
+        return total / max(count, 1)
+
+    def predict_rows(self, rows: np.ndarray) -> np.ndarray:
+        """ln IC50 predictions for pair rows [R]."""
+        pred = predict_indices(self.model, self.tensors, self.cell_idx[rows], self.drug_idx[rows])
+        return pred * self.target_std + self.target_mean
+
+    def fit(self) -> dict:
+        tc = self.config.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        while self.epoch < tc.epochs and self.bad_epochs < tc.patience:
+            start = time.perf_counter()
+            train_loss = self._train_epoch()
+            val_pred = self.predict_rows(self.fold.val)
+            val_rmse = float(np.sqrt(np.mean((val_pred - self.y[self.fold.val]) ** 2)))
+            self.epoch += 1
+            improved = val_rmse < self.best_rmse - 1e-4
+            if improved:
+                self.best_rmse, self.best_epoch, self.bad_epochs = val_rmse, self.epoch, 0
+            else:
+                self.bad_epochs += 1
+            row = {"epoch": self.epoch, "train_loss": train_loss, "val_rmse": val_rmse,
+                   "lr": self.scheduler.get_last_lr()[0],
+                   "seconds": time.perf_counter() - start}
+            self.history.append(row)
+            state = self._state()
+            if improved:
+                _atomic_save(state, self.run_dir / "best.pt")
+            _atomic_save(state, self.run_dir / "last.pt")
+            pd.DataFrame(self.history).to_csv(self.run_dir / "history.csv", index=False)
+            with open(self.run_dir / "metrics.jsonl", "a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            if self.on_epoch:
+                self.on_epoch(row)
+        best = torch.load(self.run_dir / "best.pt", weights_only=True, map_location=self.device)
+        self.model.load_state_dict(best["state_dict"])
+        for name, rows in (("val", self.fold.val), ("test", self.fold.test)):
+            frame = self.ds.pairs.iloc[rows][["cell_id", "drug_id"]].reset_index(drop=True)
+            frame["y_true"] = self.y[rows]
+            frame["y_pred"] = self.predict_rows(rows)
+            frame.to_parquet(self.run_dir / f"predictions_{name}.parquet", index=False)
+        summary = {"best_epoch": self.best_epoch, "best_val_rmse": self.best_rmse,
+                   "epochs_run": self.epoch}
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+
+def write_run_config(config: RunConfig, ds: FeaturizedDataset, fold: FoldIndices,
+                     run_dir: Path, command: str = "") -> None:
+    """Resolved config + provenance, and the keys ``drp evaluate`` reads."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tc = config.train
+    payload = {
+        **config.to_dict(),
+        "dataset": tc.dataset, "split": tc.split, "fold": tc.fold, "seed": tc.seed, "k": tc.k,
+        "data_files": ds.manifest.get("files", {}),
+        "counts": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
+        "git_commit": git_commit(), "hardware": hardware(), "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (run_dir / "config.json").write_text(json.dumps(payload, indent=2, default=str))
+
+
+def train_run(config: RunConfig, run_dir: Path, *, ds: FeaturizedDataset | None = None,
+              fold: FoldIndices | None = None, resume: bool = False,
+              on_epoch: Callable[[dict], None] | None = None, command: str = "") -> dict:
+    """Train one configured model; returns the summary (best epoch, best val RMSE)."""
+    ds = ds or FeaturizedDataset.load(Path(config.train.dataset))
+    fold = fold or fold_for(ds, config)
+    run_dir = Path(run_dir)
+    if not resume and (run_dir / "last.pt").exists():
+        raise FileExistsError(f"{run_dir} already holds a run; use --resume or another --out")
+    write_run_config(config, ds, fold, run_dir, command)
+    trainer = Trainer(config, ds, fold, run_dir, on_epoch)
+    if resume:
+        trainer.resume()
+    return trainer.fit()

@@ -1,0 +1,109 @@
+from dataclasses import replace
+
+import pytest
+import torch
+from torch_geometric.utils import scatter
+
+from drp.batching import EntityTensors, OmicsScaler
+from drp.config import ModelConfig
+from drp.featurize.molecules import ATOM_DIM, BOND_DIM, smiles_to_graph
+from drp.models.graphs import GraphBank
+from drp.models.model import PairBatch
+from drp.models.registry import VARIANTS, build_model, variant_config
+from tests.conftest import SMILES
+
+GRAPHS = [smiles_to_graph(SMILES[n]) for n in ("aspirin", "cisplatin", "erlotinib", "imatinib")]
+
+
+def _model(variant: str, widths=(20,), **overrides):
+    torch.manual_seed(0)
+    config = replace(variant_config(variant), hidden=32, heads=4, dropout=0.0, **overrides)
+    return build_model(config, list(widths), ATOM_DIM, BOND_DIM, 2048).eval()
+
+
+def _batch(bank: GraphBank, n_pairs: int = 6) -> PairBatch:
+    g = torch.Generator().manual_seed(1)
+    cells = torch.randn(3, 20, generator=g)
+    pair_drug = torch.tensor([0, 1, 2, 3, 0, 2])[:n_pairs]
+    pair_cell = torch.tensor([0, 0, 1, 2, 2, 1])[:n_pairs]
+    fps = torch.rand(4, 2048, generator=g).round()
+    return bank, cells, pair_drug, pair_cell, fps
+
+
+def test_graph_bank_select_matches_pyg_batch():
+    bank = GraphBank(GRAPHS)
+    sel = bank.select(torch.tensor([2, 0]))
+    assert sel.num_graphs == 2
+    assert sel.x.shape[0] == GRAPHS[2].num_nodes + GRAPHS[0].num_nodes
+    assert torch.equal(sel.edge_index[:, : GRAPHS[2].edge_index.shape[1]], GRAPHS[2].edge_index)
+    tail = sel.edge_index[:, GRAPHS[2].edge_index.shape[1]:]
+    assert torch.equal(tail, GRAPHS[0].edge_index + GRAPHS[2].num_nodes)
+    assert torch.equal(sel.edge_attr[-GRAPHS[0].edge_attr.shape[0]:], GRAPHS[0].edge_attr)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_variant_has_shapes_and_gradients(variant):
+    model = _model(variant).train()
+    bank, cells, pd_, pc, fps = _batch(GraphBank(GRAPHS))
+    drugs = fps if model.config.drug == "fingerprint" else bank.select(torch.arange(4))
+    out = model(PairBatch(drugs, cells, pd_, pc))
+    assert out.y.shape == (6,)
+    out.y.sum().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads) or variant == "pool_max"
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_attention_pooling_weights_sum_to_one_per_graph():
+    model = _model("gat_edge")
+    sel = GraphBank(GRAPHS).select(torch.arange(4))
+    _, _, weight = model.drug(sel)
+    assert weight.shape == (sel.x.shape[0],)
+    sums = scatter(weight, sel.batch, reduce="sum")
+    assert torch.allclose(sums, torch.ones(4), atol=1e-5)
+    assert (weight > 0).all()
+
+
+def test_bond_features_change_gat_edge_but_not_gat():
+    bank = GraphBank(GRAPHS)
+    sel = bank.select(torch.arange(4))
+    perturbed = replace(sel, edge_attr=torch.rand_like(sel.edge_attr))
+    for variant, should_change in (("gat_edge", True), ("gat", False), ("gin", True)):
+        model = _model(variant)
+        with torch.no_grad():
+            a, b = model.drug(sel)[0], model.drug(perturbed)[0]
+        assert (not torch.allclose(a, b, atol=1e-6)) == should_change, variant
+
+
+def test_unique_entity_batching_equals_per_pair_encoding(tiny_dataset):
+    scaler = OmicsScaler.fit(torch.from_numpy(tiny_dataset.omics_matrix()))
+    tensors = EntityTensors.from_dataset(tiny_dataset, ["expression"], scaler)
+    for variant in ("gat_edge", "cross_attention", "fingerprint"):
+        model = _model(variant)
+        cells = torch.tensor([0, 3, 3, 5, 0, 7])
+        drugs = torch.tensor([1, 1, 4, 0, 6, 1])
+        with torch.no_grad():
+            together = model(tensors.batch(cells, drugs, model.config.drug)).y
+            single = torch.cat([model(tensors.batch(cells[i:i + 1], drugs[i:i + 1],
+                                                    model.config.drug)).y for i in range(6)])
+        assert torch.allclose(together, single, atol=1e-5), variant
+
+
+def test_cross_attention_weights_cover_only_real_atoms():
+    model = _model("cross_attention")
+    bank, cells, pd_, pc, _ = _batch(GraphBank(GRAPHS))
+    sel = bank.select(torch.arange(4))
+    out = model(PairBatch(sel, cells, pd_, pc))
+    n_max = max(g.num_nodes for g in GRAPHS)
+    assert out.cross_weight.shape == (6, ModelConfig().cell_tokens, n_max)
+    # pair 1 is cisplatin (5 atoms): no weight on padding
+    assert torch.allclose(out.cross_weight[1, :, 5:], torch.zeros(1))
+    assert torch.allclose(out.cross_weight.sum(-1), torch.ones(6, ModelConfig().cell_tokens),
+                          atol=1e-5)
+
+
+def test_unknown_options_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown conv"):
+        _model("gat_edge", conv="transformer")
+    with pytest.raises(ValueError, match="unknown variant"):
+        variant_config("resnet")

@@ -1,0 +1,154 @@
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from drp.batching import predict_indices
+from drp.cli import app
+from drp.config import ModelConfig, RunConfig, TrainConfig, load_config
+from drp.predict import Predictor, load_model
+from drp.train import FoldIndices, Trainer, train_run
+
+runner = CliRunner()
+
+
+def _config(tmp_path, **train) -> RunConfig:
+    base = TrainConfig(dataset="unused", epochs=3, batch_size=16, patience=10,
+                       folds_dir=str(tmp_path / "folds"))
+    return RunConfig(model=ModelConfig(hidden=32, dropout=0.0), train=replace(base, **train))
+
+
+def _fold(n: int) -> FoldIndices:
+    p = np.random.default_rng(0).permutation(n)
+    return FoldIndices(p[:56], p[56:66], p[66:])
+
+
+def test_seeded_runs_repeat(tiny_dataset, tmp_path):
+    fold = _fold(len(tiny_dataset.pairs))
+    cfg = _config(tmp_path)
+    a = train_run(cfg, tmp_path / "a", ds=tiny_dataset, fold=fold)
+    b = train_run(cfg, tmp_path / "b", ds=tiny_dataset, fold=fold)
+    assert a == b
+    pa = pd.read_parquet(tmp_path / "a" / "predictions_test.parquet")
+    pb = pd.read_parquet(tmp_path / "b" / "predictions_test.parquet")
+    pd.testing.assert_frame_equal(pa, pb)
+    c = train_run(_config(tmp_path, seed=1), tmp_path / "c", ds=tiny_dataset, fold=fold)
+    assert c["best_val_rmse"] != a["best_val_rmse"]
+
+
+def test_scaler_and_target_use_training_pairs_only(tiny_dataset, tmp_path):
+    fold = _fold(len(tiny_dataset.pairs))
+    trainer = Trainer(_config(tmp_path), tiny_dataset, fold, tmp_path / "r")
+    assert np.isclose(trainer.target_mean, tiny_dataset.pairs.ln_ic50.iloc[fold.train].mean())
+    assert not np.isclose(trainer.target_mean, tiny_dataset.pairs.ln_ic50.mean())
+
+
+def test_checkpoint_round_trip_and_resume(tiny_dataset, tmp_path):
+    fold = _fold(len(tiny_dataset.pairs))
+    run = tmp_path / "run"
+    train_run(_config(tmp_path, epochs=2), run, ds=tiny_dataset, fold=fold)
+    model, state = load_model(run / "best.pt")
+    trainer = Trainer(_config(tmp_path, epochs=2), tiny_dataset, fold, tmp_path / "x")
+    trainer.model.load_state_dict(state["state_dict"])
+    rows = fold.test
+    a = predict_indices(model, trainer.tensors, trainer.cell_idx[rows], trainer.drug_idx[rows])
+    saved = pd.read_parquet(run / "predictions_test.parquet")
+    restored = a * state["target_std"] + state["target_mean"]
+    assert np.allclose(restored, saved.y_pred, atol=1e-5)
+    # resume continues to the new epoch budget from the saved epoch
+    with pytest.raises(FileExistsError):
+        train_run(_config(tmp_path, epochs=4), run, ds=tiny_dataset, fold=fold)
+    summary = train_run(_config(tmp_path, epochs=4), run, ds=tiny_dataset, fold=fold,
+                        resume=True)
+    history = pd.read_csv(run / "history.csv")
+    assert list(history.epoch) == [1, 2, 3, 4] and summary["epochs_run"] == 4
+
+
+def test_resumed_run_equals_uninterrupted_run(tiny_dataset, tmp_path):
+    fold = _fold(len(tiny_dataset.pairs))
+    full = train_run(_config(tmp_path, epochs=4), tmp_path / "full", ds=tiny_dataset, fold=fold)
+    train_run(_config(tmp_path, epochs=2), tmp_path / "part", ds=tiny_dataset, fold=fold)
+    cfg4 = _config(tmp_path, epochs=4)
+    # the LR schedule depends on the epoch budget, so an interrupted run is simulated by
+    # cutting a 4-epoch run short rather than by extending a 2-epoch one
+    trainer = Trainer(cfg4, tiny_dataset, fold, tmp_path / "cut")
+    trainer.config = replace(cfg4, train=replace(cfg4.train, epochs=2))
+    trainer.fit()
+    resumed = train_run(cfg4, tmp_path / "cut", ds=tiny_dataset, fold=fold, resume=True)
+    assert np.isclose(resumed["best_val_rmse"], full["best_val_rmse"], atol=1e-6)
+
+
+def test_model_overfits_32_pairs(tiny_dataset, tmp_path):
+    rows = np.arange(32)
+    fold = FoldIndices(rows, rows, rows)
+    cfg = _config(tmp_path, epochs=60, batch_size=8, lr=3e-3, weight_decay=0.0, patience=100)
+    summary = train_run(cfg, tmp_path / "fit", ds=tiny_dataset, fold=fold)
+    spread = tiny_dataset.pairs.ln_ic50.iloc[rows].std()
+    assert summary["best_val_rmse"] < 0.15 * spread
+
+
+def test_config_overrides_and_errors(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[model]\nconv = "gcn"\n[train]\nepochs = 7\nomics = ["expression"]\n')
+    cfg = load_config(path, ["model.hidden=64", "train.lr=0.01"])
+    assert (cfg.model.conv, cfg.model.hidden, cfg.train.epochs, cfg.train.lr) == (
+        "gcn", 64, 7, 0.01)
+    with pytest.raises(ValueError, match="unknown \\[model\\] key"):
+        load_config(None, ["model.depth=3"])
+
+
+def test_cli_train_and_predict_end_to_end(tiny_dataset, tmp_path):
+    ds_dir = tmp_path / "ds"
+    tiny_dataset.save(ds_dir)
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--dataset", str(ds_dir), "--epochs", "2",
+                                 "--set", "train.batch_size=16", "--set", "model.hidden=32",
+                                 "--set", f"train.folds_dir={tmp_path / 'folds'}",
+                                 "--split", "cell_blind", "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    assert (run / "best.pt").exists() and (run / "predictions_test.parquet").exists()
+    # (a) given pairs
+    pairs = tmp_path / "pairs.csv"
+    pd.DataFrame({"cell_id": ["CELL-01", "cell_02"], "drug_id": ["aspirin", "imatinib"]}).to_csv(
+        pairs, index=False)
+    out = tmp_path / "p.csv"
+    result = runner.invoke(app, ["predict", str(run), "--pairs", str(pairs), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert np.isfinite(pd.read_csv(out).ln_ic50_pred).all()
+    # (b) the whole matrix
+    out = tmp_path / "m.parquet"
+    result = runner.invoke(app, ["predict", str(run), "--matrix", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    matrix = pd.read_parquet(out)
+    assert len(matrix) == len(tiny_dataset.cells) * len(tiny_dataset.drugs)
+    # (c) new drugs as SMILES; the known drug's SMILES reproduces its matrix prediction
+    out = tmp_path / "s.csv"
+    result = runner.invoke(app, ["predict", str(run), "--smiles",
+                                 "aspirin_again=CC(=O)Oc1ccccc1C(=O)O", "--cells",
+                                 "CELL-01,CELL-02", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    new = pd.read_csv(out)
+    known = matrix[(matrix.drug_id == "aspirin") & matrix.cell_id.isin(["CELL01", "CELL02"])]
+    assert np.allclose(np.sort(new.ln_ic50_pred), np.sort(known.ln_ic50_pred), atol=1e-4)
+    # errors are clear, never tracebacks
+    result = runner.invoke(app, ["predict", str(run), "--smiles", "bad=C1CC(", "--out",
+                                 str(out)])
+    assert result.exit_code == 1 and "invalid SMILES" in result.output
+    pd.DataFrame({"cell_id": ["NOPE"], "drug_id": ["aspirin"]}).to_csv(pairs, index=False)
+    result = runner.invoke(app, ["predict", str(run), "--pairs", str(pairs), "--out", str(out)])
+    assert result.exit_code == 1 and "unknown cell id(s) ['NOPE']" in result.output
+
+
+def test_predictor_uses_run_scaler(tiny_dataset, tmp_path):
+    ds_dir = tmp_path / "ds"
+    tiny_dataset.save(ds_dir)
+    cfg = _config(tmp_path, dataset=str(ds_dir), epochs=1)
+    train_run(cfg, tmp_path / "r", fold=_fold(len(tiny_dataset.pairs)))
+    predictor = Predictor.from_run(tmp_path / "r")
+    saved = pd.read_parquet(tmp_path / "r" / "predictions_test.parquet")
+    again = predictor.predict_pairs(saved[["cell_id", "drug_id"]])
+    assert np.allclose(again.ln_ic50_pred, saved.y_pred, atol=1e-5)
+    assert torch.is_tensor(predictor.tensors.omics)
