@@ -52,38 +52,55 @@ class EntityTensors:
     device: torch.device
 
     @classmethod
-    def from_dataset(cls, ds: FeaturizedDataset, omics_names: list[str], scaler: OmicsScaler,
-                     device: torch.device | str = "cpu") -> EntityTensors:
+    def from_dataset(
+        cls,
+        ds: FeaturizedDataset,
+        omics_names: list[str],
+        scaler: OmicsScaler,
+        device: torch.device | str = "cpu",
+    ) -> EntityTensors:
         raw = torch.from_numpy(ds.omics_matrix(list(omics_names)))
-        return cls(scaler.transform(raw).to(device),
-                   torch.from_numpy(ds.fingerprints.astype(np.float32)).to(device),
-                   GraphBank(ds.graphs, device), torch.device(device))
+        return cls(
+            scaler.transform(raw).to(device),
+            torch.from_numpy(ds.fingerprints.astype(np.float32)).to(device),
+            GraphBank(ds.graphs, device),
+            torch.device(device),
+        )
 
     def with_drugs(self, graphs: list[Data], fingerprints: np.ndarray) -> EntityTensors:
         """The same cells with another set of drugs (e.g. new SMILES)."""
-        return replace(self, graphs=GraphBank(graphs, self.device),
-                       fingerprints=torch.from_numpy(fingerprints.astype(np.float32)).to(
-                           self.device))
+        return replace(
+            self,
+            graphs=GraphBank(graphs, self.device),
+            fingerprints=torch.from_numpy(fingerprints.astype(np.float32)).to(self.device),
+        )
 
     def batch(self, cell_idx: Tensor, drug_idx: Tensor, drug_kind: str = "graph") -> PairBatch:
         """Pairs [B] of (cell, drug) dataset indices -> a PairBatch over unique entities."""
         cells, pair_cell = torch.unique(cell_idx, return_inverse=True)
         drugs, pair_drug = torch.unique(drug_idx, return_inverse=True)
-        drug_input = (self.fingerprints[drugs] if drug_kind == "fingerprint"
-                      else self.graphs.select(drugs))
+        drug_input = (
+            self.fingerprints[drugs] if drug_kind == "fingerprint" else self.graphs.select(drugs)
+        )
         return PairBatch(drug_input, self.omics[cells], pair_drug, pair_cell)
 
 
 @torch.no_grad()
-def predict_indices(model: DRPModel, tensors: EntityTensors, cell_idx: np.ndarray,
-                    drug_idx: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+def predict_indices(
+    model: DRPModel,
+    tensors: EntityTensors,
+    cell_idx: np.ndarray,
+    drug_idx: np.ndarray,
+    batch_size: int = 8192,
+) -> np.ndarray:
     """Predictions in the model's (normalised) units for pairs of dataset indices: [B]."""
     model.eval()
     out = []
     c = torch.as_tensor(cell_idx, dtype=torch.long, device=tensors.device)
     d = torch.as_tensor(drug_idx, dtype=torch.long, device=tensors.device)
     for start in range(0, len(c), batch_size):
-        batch = tensors.batch(c[start:start + batch_size], d[start:start + batch_size],
-                              model.config.drug)
+        batch = tensors.batch(
+            c[start : start + batch_size], d[start : start + batch_size], model.config.drug
+        )
         out.append(model(batch).y.float().cpu())
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)

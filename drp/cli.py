@@ -64,24 +64,33 @@ def _write_table(frame, out: Path) -> None:
 
 @app.command()
 def train(
-    config: Annotated[Path | None, typer.Option(help="TOML config with [model] and [train].")
-                      ] = None,
-    set_: Annotated[list[str], typer.Option("--set", help="Override, e.g. model.conv=gcn "
-                                            "(repeatable).")] = [],  # noqa: B006
-    variant: Annotated[str | None, typer.Option(help="Named model variant (gat_edge, gat, gin, "
-                                                "gcn, pool_mean, pool_max, cross_attention, "
-                                                "fingerprint).")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML config with [model] and [train].")
+    ] = None,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="Override, e.g. model.conv=gcn (repeatable).")
+    ] = [],  # noqa: B006
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            help="Named model variant (gat_edge, gat, gin, "
+            "gcn, pool_mean, pool_max, cross_attention, "
+            "fingerprint)."
+        ),
+    ] = None,
     dataset: Annotated[str | None, typer.Option(help="Featurized dataset name or path.")] = None,
-    split: Annotated[str | None, typer.Option(help="mixed, cell_blind, drug_blind, "
-                                              "tissue_blind.")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="mixed, cell_blind, drug_blind, tissue_blind.")
+    ] = None,
     fold: Annotated[int | None, typer.Option(help="Test fold index.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for folds and training.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Maximum epochs.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<variant>_"
-                                             "<split>_f<fold>_s<seed>).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from last.pt.")
-                      ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Run directory (default runs/<variant>_<split>_f<fold>_s<seed>)."),
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from last.pt.")] = False,
 ) -> None:
     """Train a model on one fold; writes a run directory with checkpoints and predictions."""
     import sys
@@ -96,8 +105,17 @@ def train(
         cfg = load_config(config, set_)
         if variant:
             cfg = replace(cfg, model=variant_config(variant, cfg.model))
-        updates = {k: v for k, v in {"split": split, "fold": fold, "seed": seed,
-                                     "epochs": epochs, "device": device}.items() if v is not None}
+        updates = {
+            k: v
+            for k, v in {
+                "split": split,
+                "fold": fold,
+                "seed": seed,
+                "epochs": epochs,
+                "device": device,
+            }.items()
+            if v is not None
+        }
         if dataset:
             updates["dataset"] = str(dataset_path(dataset))
         cfg = replace(cfg, train=replace(cfg.train, **updates))
@@ -108,20 +126,32 @@ def train(
     name = variant or "model"
     run_dir = out or Path("runs") / f"{name}_{tc.split}_f{tc.fold}_s{tc.seed}"
     with make_progress() as progress:
-        task = progress.add_task(f"training {name} ({tc.split}, fold {tc.fold})",
-                                 total=tc.epochs, info="")
+        task = progress.add_task(
+            f"training {name} ({tc.split}, fold {tc.fold})", total=tc.epochs, info=""
+        )
 
         def on_epoch(row: dict) -> None:
-            progress.update(task, completed=row["epoch"],
-                            info=f"loss {row['train_loss']:.3f}  val RMSE {row['val_rmse']:.3f}")
+            progress.update(
+                task,
+                completed=row["epoch"],
+                info=f"loss {row['train_loss']:.3f}  val RMSE {row['val_rmse']:.3f}",
+            )
 
         try:
-            summary = train_run(cfg, run_dir, resume=resume, on_epoch=on_epoch,
-                                command=" ".join(sys.argv))
+            summary = train_run(
+                cfg,
+                run_dir,
+                resume=resume,
+                on_epoch=on_epoch,
+                command=" ".join(sys.argv),
+                name=name,
+            )
         except (FileExistsError, ValueError, KeyError) as exc:
             raise fail(str(exc)) from None
-    console.print(f"[green]done[/]: best val RMSE {summary['best_val_rmse']:.3f} at epoch "
-                  f"{summary['best_epoch']} ({summary['epochs_run']} epochs); run in {run_dir}")
+    console.print(
+        f"[green]done[/]: best val RMSE {summary['best_val_rmse']:.3f} at epoch "
+        f"{summary['best_epoch']} ({summary['epochs_run']} epochs); run in {run_dir}"
+    )
 
 
 @app.command()
@@ -129,14 +159,16 @@ def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run directory from `drp train`.")],
     pairs: Annotated[Path | None, typer.Option(help="Table with cell_id, drug_id.")] = None,
     matrix: Annotated[bool, typer.Option(help="Predict every cell x drug.")] = False,
-    smiles: Annotated[list[str], typer.Option(help="New drug NAME=SMILES (repeatable).")
-                      ] = [],  # noqa: B006
-    smiles_file: Annotated[Path | None, typer.Option(help="Table of new drugs: drug_id, "
-                                                     "smiles.")] = None,
-    cells: Annotated[str | None, typer.Option(help="Comma-separated cell ids for --smiles "
-                                              "(default: all).")] = None,
+    smiles: Annotated[list[str], typer.Option(help="New drug NAME=SMILES (repeatable).")] = [],  # noqa: B006
+    smiles_file: Annotated[
+        Path | None, typer.Option(help="Table of new drugs: drug_id, smiles.")
+    ] = None,
+    cells: Annotated[
+        str | None, typer.Option(help="Comma-separated cell ids for --smiles (default: all).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output .csv, .tsv or .parquet.")] = Path(
-        "predictions.csv"),
+        "predictions.csv"
+    ),
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
     """Predict ln IC50 for pairs, the whole matrix, or new drugs given as SMILES."""
@@ -167,6 +199,59 @@ def predict(
         raise fail(str(exc)) from None
     _write_table(result, out)
     console.print(f"[green]wrote[/] {len(result):,} predictions to {out}")
+
+
+@app.command()
+def study(
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="smoke (minutes), quick (<= 30 min on 2 CPU cores) or full (GPU / long run)."
+        ),
+    ] = "quick",
+    dataset: Annotated[str, typer.Option(help="Featurized dataset name or path.")] = "gdsc2",
+    name: Annotated[
+        str | None, typer.Option(help="Study name (default <dataset>_<preset>).")
+    ] = None,
+    out_root: Annotated[Path, typer.Option(help="Where studies are written.")] = Path("studies"),
+    config: Annotated[Path | None, typer.Option(help="Base TOML config for every variant.")] = None,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="Override, e.g. train.device=cuda.")
+    ] = [],  # noqa: B006
+) -> None:
+    """Run (or resume) the attention study grid; then `drp report` writes the report."""
+    from drp.config import load_config
+    from drp.study import preset_by_name, run_study
+
+    try:
+        chosen = preset_by_name(preset)
+        base = load_config(config, set_)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    path = dataset_path(dataset)
+    study_name = name or f"{Path(dataset).name}_{preset}"
+    console.print(f"study [bold]{study_name}[/]: {chosen.description}")
+    result = run_study(
+        study_name, chosen, path, out_root, base, preset, log=lambda m: console.print(m)
+    )
+    console.print(f"[green]study written to[/] {result}; now run `drp report {result}`")
+
+
+@app.command()
+def report(
+    study_dir: Annotated[Path, typer.Argument(help="A study directory from `drp study`.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (default reports/<study name>).")
+    ] = None,
+) -> None:
+    """Write report.md and a self-contained report.html (plus one PNG per figure)."""
+    from drp.report.render import render_report
+
+    if not (study_dir / "study.json").exists():
+        raise fail(f"{study_dir} is not a study directory (no study.json)")
+    target = out or Path("reports") / study_dir.name
+    md, html = render_report(study_dir, target)
+    console.print(f"[green]report[/]: {md} and {html}")
 
 
 def _parse_omics_files(specs: list[str]) -> dict[str, Path]:
@@ -261,4 +346,110 @@ def featurize(
         f"[green]featurized[/] {ds.name}: {counts['pairs']:,} pairs, {counts['cells']:,} cells, "
         f"{counts['drugs']:,} drugs, {counts['dropped']:,} items dropped "
         f"(see {target / 'featurization_report.md'}) in {time.perf_counter() - start:.1f} s"
+    )
+
+
+@app.command()
+def evaluate(
+    run_dirs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Training run directories (config.json + predictions_test.parquet)."),
+    ] = None,
+    baselines: Annotated[
+        bool, typer.Option("--baselines", help="Also fit and score baselines on the same folds.")
+    ] = False,
+    names: Annotated[
+        list[str] | None,
+        typer.Option("--baseline", help="Baseline to run (repeatable; default all but hist_gbm)."),
+    ] = None,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="mixed, cell_blind, drug_blind, tissue_blind, or cross_dataset (with --target)."
+        ),
+    ] = "cell_blind",
+    target: Annotated[
+        str | None, typer.Option(help="Test dataset of a cross_dataset split (gdsc1, ccle, path).")
+    ] = None,
+    dataset: Annotated[
+        str,
+        typer.Option(help="Featurized dataset: built-in name (data/featurized/<name>) or path."),
+    ] = "gdsc2",
+    include_seen_pairs: Annotated[
+        bool,
+        typer.Option(
+            "--include-seen-pairs",
+            help="cross_dataset: keep target pairs also measured in the training dataset.",
+        ),
+    ] = False,
+    data_dir: Annotated[Path, typer.Option(help="Where raw and processed data live.")] = DATA_DIR,
+    k: Annotated[int, typer.Option(help="Number of outer folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Fold seed.")] = 0,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Fold cache (default <dataset>/folds).")
+    ] = None,
+    n_boot: Annotated[
+        int, typer.Option(help="Bootstrap resamples for 95% CIs of rmse and pearson (0: none).")
+    ] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output directory (default reports/evaluate/<dataset>_<split>)."),
+    ] = None,
+) -> None:
+    """Score run directories and baselines on identical folds; write metrics.csv/json."""
+    import pandas as pd
+
+    from drp.data.splits import SPLITS, FoldCacheError
+    from drp.evaluate import (
+        evaluate_runs,
+        noise_ceiling,
+        print_metrics_table,
+        run_baselines,
+        run_baselines_cross,
+        write_metrics,
+    )
+    from drp.featurize.store import FeaturizedDataset
+    from drp.models.baselines import BASELINES
+
+    if not run_dirs and not baselines:
+        raise fail("nothing to evaluate: give RUN_DIRS and/or --baselines")
+    if split not in (*SPLITS, "cross_dataset"):
+        raise fail(f"unknown split {split!r}; choose from {[*SPLITS, 'cross_dataset']}")
+    if split == "cross_dataset" and target is None:
+        raise fail("--split cross_dataset needs --target (e.g. gdsc1 or ccle)")
+    bad = [n for n in names or [] if n not in BASELINES]
+    if bad:
+        raise fail(f"unknown baseline(s) {bad}; choose from {list(BASELINES)}")
+    start = time.perf_counter()
+    tables, ceiling = [], None
+    try:
+        path = dataset_path(dataset, data_dir)
+        ds = FeaturizedDataset.load(path)
+        ceiling = noise_ceiling(ds.replicates)
+        log = lambda m: console.print(f"[dim]{m}[/]")  # noqa: E731
+        if baselines and split == "cross_dataset":
+            other = FeaturizedDataset.load(dataset_path(target, data_dir))
+            cross = run_baselines_cross(
+                ds, other, seed, names, n_boot=n_boot, log=log, exclude_seen=not include_seen_pairs
+            )
+            tables.append(cross)
+        elif baselines:
+            folds_dir = cache_dir or path / "folds"
+            tables.append(
+                run_baselines(
+                    ds, split, k, seed, folds_dir, names, n_boot=n_boot, log=log, dataset_path=path
+                )
+            )
+        if run_dirs:
+            tables.append(evaluate_runs(run_dirs, n_boot=n_boot))
+    except (ValueError, FileNotFoundError, KeyError, FoldCacheError) as exc:
+        raise fail(str(exc)) from None
+    table = pd.concat(tables, ignore_index=True)
+    split_name = f"cross_dataset_{Path(target).name}" if split == "cross_dataset" else split
+    out = out or Path("reports") / "evaluate" / f"{Path(dataset).name}_{split_name}"
+    summary = write_metrics(table, out, extra={"noise_ceiling": ceiling, "dataset": str(path)})
+    print_metrics_table(summary, console, ceiling=ceiling)
+    console.print(
+        f"[green]evaluated[/] {table['model'].nunique()} models -> {out / 'metrics.csv'} "
+        f"in {time.perf_counter() - start:.1f} s"
     )

@@ -32,8 +32,13 @@ def load_model(checkpoint: Path, device: str = "cpu") -> tuple[DRPModel, dict]:
     """Rebuild a model from a checkpoint alone (no CLI, no config file)."""
     state = torch.load(checkpoint, weights_only=True, map_location=device)
     hp = state["hyper_parameters"]
-    model = build_model(ModelConfig(**hp["config"]), hp["omics_widths"], hp["atom_dim"],
-                        hp["bond_dim"], hp["fp_bits"])
+    model = build_model(
+        ModelConfig(**hp["config"]),
+        hp["omics_widths"],
+        hp["atom_dim"],
+        hp["bond_dim"],
+        hp["fp_bits"],
+    )
     model.load_state_dict(state["state_dict"])
     return model.to(device).eval(), state
 
@@ -49,8 +54,7 @@ class Predictor:
     target_std: float
 
     @classmethod
-    def from_run(cls, run_dir: Path, device: str = "cpu",
-                 dataset: Path | None = None) -> Predictor:
+    def from_run(cls, run_dir: Path, device: str = "cpu", dataset: Path | None = None) -> Predictor:
         run_dir = Path(run_dir)
         checkpoint = run_dir / "best.pt"
         if not checkpoint.exists():
@@ -65,20 +69,25 @@ class Predictor:
     def _check_ids(self, cells: pd.Series, drugs: pd.Series | None) -> None:
         unknown_c = sorted(set(cells) - set(self.ds.cell_index))
         if unknown_c:
-            raise PredictionError(f"unknown cell id(s) {unknown_c[:10]} "
-                                  f"({len(unknown_c)} in all); known cells are those of "
-                                  f"dataset {self.ds.name!r}")
+            raise PredictionError(
+                f"unknown cell id(s) {unknown_c[:10]} "
+                f"({len(unknown_c)} in all); known cells are those of "
+                f"dataset {self.ds.name!r}"
+            )
         if drugs is not None:
             unknown_d = sorted(set(drugs) - set(self.ds.drug_index))
             if unknown_d:
-                raise PredictionError(f"unknown drug id(s) {unknown_d[:10]}; give new drugs as "
-                                      "SMILES with --smiles")
+                raise PredictionError(
+                    f"unknown drug id(s) {unknown_d[:10]}; give new drugs as SMILES with --smiles"
+                )
 
     def predict_pairs(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """``pairs`` with cell_id, drug_id -> adds ``ln_ic50_pred``."""
         for col in ("cell_id", "drug_id"):
             if col not in pairs.columns:
-                raise PredictionError(f"pairs table lacks column {col!r}; has {list(pairs.columns)}")
+                raise PredictionError(
+                    f"pairs table lacks column {col!r}; has {list(pairs.columns)}"
+                )
         out = pairs.copy()
         out["cell_id"] = out["cell_id"].map(normalize_cell_id)
         out["drug_id"] = out["drug_id"].map(normalize_drug_id)
@@ -92,15 +101,20 @@ class Predictor:
         n_c, n_d = len(self.ds.cells), len(self.ds.drugs)
         c = np.repeat(np.arange(n_c), n_d)
         d = np.tile(np.arange(n_d), n_c)
-        out = pd.DataFrame({"cell_id": self.ds.cells.cell_id.to_numpy()[c],
-                            "drug_id": self.ds.drugs.drug_id.to_numpy()[d],
-                            "ln_ic50_pred": self._predict(c, d)})
+        out = pd.DataFrame(
+            {
+                "cell_id": self.ds.cells.cell_id.to_numpy()[c],
+                "drug_id": self.ds.drugs.drug_id.to_numpy()[d],
+                "ln_ic50_pred": self._predict(c, d),
+            }
+        )
         measured = set(zip(self.ds.pairs.cell_id, self.ds.pairs.drug_id, strict=True))
         out["measured"] = [p in measured for p in zip(out.cell_id, out.drug_id, strict=True)]
         return out
 
-    def predict_smiles(self, smiles: dict[str, str], cells: list[str] | None = None
-                       ) -> pd.DataFrame:
+    def predict_smiles(
+        self, smiles: dict[str, str], cells: list[str] | None = None
+    ) -> pd.DataFrame:
         """New drugs (name -> SMILES) against known cells (all when None)."""
         graphs, fps, names, problems = [], [], [], []
         for name, smi in smiles.items():
@@ -121,9 +135,13 @@ class Predictor:
         c = np.repeat(c_idx, len(names))
         d = np.tile(np.arange(len(names)), len(c_idx))
         pred = predict_indices(self.model, tensors, c, d) * self.target_std + self.target_mean
-        return pd.DataFrame({"cell_id": np.array(cell_ids)[np.repeat(np.arange(len(c_idx)),
-                                                                      len(names))],
-                             "drug_id": np.array(names)[d], "ln_ic50_pred": pred})
+        return pd.DataFrame(
+            {
+                "cell_id": np.array(cell_ids)[np.repeat(np.arange(len(c_idx)), len(names))],
+                "drug_id": np.array(names)[d],
+                "ln_ic50_pred": pred,
+            }
+        )
 
     def _predict(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         return predict_indices(self.model, self.tensors, c, d) * self.target_std + self.target_mean

@@ -58,20 +58,35 @@ def seed_everything(seed: int) -> None:
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True,
-                               cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=5,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=5,
+        ).stdout.strip()
+        return (
+            out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
 def hardware() -> dict[str, object]:
-    info: dict[str, object] = {"platform": platform.platform(), "cpus": os.cpu_count(),
-                               "python": platform.python_version(), "torch": torch.__version__,
-                               "torch_threads": torch.get_num_threads()}
+    info: dict[str, object] = {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -101,14 +116,21 @@ def _lr_lambda(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
             return (step + 1) / warmup_steps
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
     return schedule
 
 
 class Trainer:
     """Fit one model on one fold; everything needed to resume lives in the run directory."""
 
-    def __init__(self, config: RunConfig, ds: FeaturizedDataset, fold: FoldIndices,
-                 run_dir: Path, on_epoch: Callable[[dict], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        ds: FeaturizedDataset,
+        fold: FoldIndices,
+        run_dir: Path,
+        on_epoch: Callable[[dict], None] | None = None,
+    ) -> None:
         self.config, self.ds, self.fold, self.run_dir = config, ds, fold, Path(run_dir)
         self.on_epoch = on_epoch
         tc = config.train
@@ -127,13 +149,16 @@ class Trainer:
         widths = [ds.omics[n].shape[1] for n in tc.omics]
         atom_dim = ds.graphs[0].x.shape[1]
         bond_dim = ds.graphs[0].edge_attr.shape[1]
-        self.model = build_model(config.model, widths, atom_dim, bond_dim,
-                                 ds.fingerprints.shape[1]).to(self.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr,
-                                           weight_decay=tc.weight_decay)
+        self.model = build_model(
+            config.model, widths, atom_dim, bond_dim, ds.fingerprints.shape[1]
+        ).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay
+        )
         steps = math.ceil(len(fold.train) / tc.batch_size)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, _lr_lambda(tc.warmup_epochs * steps, tc.epochs * steps))
+            self.optimizer, _lr_lambda(tc.warmup_epochs * steps, tc.epochs * steps)
+        )
         self.generator = torch.Generator().manual_seed(tc.seed)
         self.epoch, self.best_rmse, self.best_epoch, self.bad_epochs = 0, math.inf, -1, 0
         self.history: list[dict] = []
@@ -145,11 +170,17 @@ class Trainer:
             "state_dict": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch, "best_rmse": self.best_rmse, "best_epoch": self.best_epoch,
-            "bad_epochs": self.bad_epochs, "history": self.history,
-            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
-            "scaler_mean": self.scaler.mean, "scaler_scale": self.scaler.scale,
-            "target_mean": self.target_mean, "target_std": self.target_std,
+            "epoch": self.epoch,
+            "best_rmse": self.best_rmse,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "history": self.history,
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "scaler_mean": self.scaler.mean,
+            "scaler_scale": self.scaler.scale,
+            "target_mean": self.target_mean,
+            "target_std": self.target_std,
             "omics": list(self.config.train.omics),
         }
 
@@ -173,12 +204,13 @@ class Trainer:
     def _train_epoch(self) -> float:
         self.model.train()
         tc = self.config.train
-        order = self.fold.train[torch.randperm(len(self.fold.train), generator=self.generator)
-                                .numpy()]
+        order = self.fold.train[
+            torch.randperm(len(self.fold.train), generator=self.generator).numpy()
+        ]
         y_norm = (self.y - self.target_mean) / self.target_std
         total, count = 0.0, 0
         for start in range(0, len(order), tc.batch_size):
-            rows = order[start:start + tc.batch_size]
+            rows = order[start : start + tc.batch_size]
             c = torch.from_numpy(self.cell_idx[rows]).to(self.device)
             d = torch.from_numpy(self.drug_idx[rows]).to(self.device)
             target = torch.from_numpy(y_norm[rows]).to(self.device)
@@ -212,9 +244,13 @@ class Trainer:
                 self.best_rmse, self.best_epoch, self.bad_epochs = val_rmse, self.epoch, 0
             else:
                 self.bad_epochs += 1
-            row = {"epoch": self.epoch, "train_loss": train_loss, "val_rmse": val_rmse,
-                   "lr": self.scheduler.get_last_lr()[0],
-                   "seconds": time.perf_counter() - start}
+            row = {
+                "epoch": self.epoch,
+                "train_loss": train_loss,
+                "val_rmse": val_rmse,
+                "lr": self.scheduler.get_last_lr()[0],
+                "seconds": time.perf_counter() - start,
+            }
             self.history.append(row)
             state = self._state()
             if improved:
@@ -232,38 +268,63 @@ class Trainer:
             frame["y_true"] = self.y[rows]
             frame["y_pred"] = self.predict_rows(rows)
             frame.to_parquet(self.run_dir / f"predictions_{name}.parquet", index=False)
-        summary = {"best_epoch": self.best_epoch, "best_val_rmse": self.best_rmse,
-                   "epochs_run": self.epoch}
+        summary = {
+            "best_epoch": self.best_epoch,
+            "best_val_rmse": self.best_rmse,
+            "epochs_run": self.epoch,
+            "train_seconds": sum(row["seconds"] for row in self.history),
+        }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary
 
 
-def write_run_config(config: RunConfig, ds: FeaturizedDataset, fold: FoldIndices,
-                     run_dir: Path, command: str = "") -> None:
+def write_run_config(
+    config: RunConfig,
+    ds: FeaturizedDataset,
+    fold: FoldIndices,
+    run_dir: Path,
+    command: str = "",
+    name: str = "model",
+) -> None:
     """Resolved config + provenance, and the keys ``drp evaluate`` reads."""
     run_dir.mkdir(parents=True, exist_ok=True)
     tc = config.train
-    payload = {
-        **config.to_dict(),
-        "dataset": tc.dataset, "split": tc.split, "fold": tc.fold, "seed": tc.seed, "k": tc.k,
+    payload = config.to_dict()
+    payload["model"]["name"] = name
+    payload |= {
+        "dataset": tc.dataset,
+        "split": tc.split,
+        "fold": tc.fold,
+        "seed": tc.seed,
+        "k": tc.k,
         "data_files": ds.manifest.get("files", {}),
         "counts": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
-        "git_commit": git_commit(), "hardware": hardware(), "command": command,
+        "git_commit": git_commit(),
+        "hardware": hardware(),
+        "command": command,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (run_dir / "config.json").write_text(json.dumps(payload, indent=2, default=str))
 
 
-def train_run(config: RunConfig, run_dir: Path, *, ds: FeaturizedDataset | None = None,
-              fold: FoldIndices | None = None, resume: bool = False,
-              on_epoch: Callable[[dict], None] | None = None, command: str = "") -> dict:
+def train_run(
+    config: RunConfig,
+    run_dir: Path,
+    *,
+    ds: FeaturizedDataset | None = None,
+    fold: FoldIndices | None = None,
+    resume: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+    command: str = "",
+    name: str = "model",
+) -> dict:
     """Train one configured model; returns the summary (best epoch, best val RMSE)."""
     ds = ds or FeaturizedDataset.load(Path(config.train.dataset))
     fold = fold or fold_for(ds, config)
     run_dir = Path(run_dir)
     if not resume and (run_dir / "last.pt").exists():
         raise FileExistsError(f"{run_dir} already holds a run; use --resume or another --out")
-    write_run_config(config, ds, fold, run_dir, command)
+    write_run_config(config, ds, fold, run_dir, command, name)
     trainer = Trainer(config, ds, fold, run_dir, on_epoch)
     if resume:
         trainer.resume()

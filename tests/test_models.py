@@ -36,9 +36,9 @@ def test_graph_bank_select_matches_pyg_batch():
     assert sel.num_graphs == 2
     assert sel.x.shape[0] == GRAPHS[2].num_nodes + GRAPHS[0].num_nodes
     assert torch.equal(sel.edge_index[:, : GRAPHS[2].edge_index.shape[1]], GRAPHS[2].edge_index)
-    tail = sel.edge_index[:, GRAPHS[2].edge_index.shape[1]:]
+    tail = sel.edge_index[:, GRAPHS[2].edge_index.shape[1] :]
     assert torch.equal(tail, GRAPHS[0].edge_index + GRAPHS[2].num_nodes)
-    assert torch.equal(sel.edge_attr[-GRAPHS[0].edge_attr.shape[0]:], GRAPHS[0].edge_attr)
+    assert torch.equal(sel.edge_attr[-GRAPHS[0].edge_attr.shape[0] :], GRAPHS[0].edge_attr)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -84,8 +84,12 @@ def test_unique_entity_batching_equals_per_pair_encoding(tiny_dataset):
         drugs = torch.tensor([1, 1, 4, 0, 6, 1])
         with torch.no_grad():
             together = model(tensors.batch(cells, drugs, model.config.drug)).y
-            single = torch.cat([model(tensors.batch(cells[i:i + 1], drugs[i:i + 1],
-                                                    model.config.drug)).y for i in range(6)])
+            single = torch.cat(
+                [
+                    model(tensors.batch(cells[i : i + 1], drugs[i : i + 1], model.config.drug)).y
+                    for i in range(6)
+                ]
+            )
         assert torch.allclose(together, single, atol=1e-5), variant
 
 
@@ -98,8 +102,9 @@ def test_cross_attention_weights_cover_only_real_atoms():
     assert out.cross_weight.shape == (6, ModelConfig().cell_tokens, n_max)
     # pair 1 is cisplatin (5 atoms): no weight on padding
     assert torch.allclose(out.cross_weight[1, :, 5:], torch.zeros(1))
-    assert torch.allclose(out.cross_weight.sum(-1), torch.ones(6, ModelConfig().cell_tokens),
-                          atol=1e-5)
+    assert torch.allclose(
+        out.cross_weight.sum(-1), torch.ones(6, ModelConfig().cell_tokens), atol=1e-5
+    )
 
 
 def test_unknown_options_are_clear_errors():

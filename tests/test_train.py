@@ -16,8 +16,9 @@ runner = CliRunner()
 
 
 def _config(tmp_path, **train) -> RunConfig:
-    base = TrainConfig(dataset="unused", epochs=3, batch_size=16, patience=10,
-                       folds_dir=str(tmp_path / "folds"))
+    base = TrainConfig(
+        dataset="unused", epochs=3, batch_size=16, patience=10, folds_dir=str(tmp_path / "folds")
+    )
     return RunConfig(model=ModelConfig(hidden=32, dropout=0.0), train=replace(base, **train))
 
 
@@ -61,8 +62,7 @@ def test_checkpoint_round_trip_and_resume(tiny_dataset, tmp_path):
     # resume continues to the new epoch budget from the saved epoch
     with pytest.raises(FileExistsError):
         train_run(_config(tmp_path, epochs=4), run, ds=tiny_dataset, fold=fold)
-    summary = train_run(_config(tmp_path, epochs=4), run, ds=tiny_dataset, fold=fold,
-                        resume=True)
+    summary = train_run(_config(tmp_path, epochs=4), run, ds=tiny_dataset, fold=fold, resume=True)
     history = pd.read_csv(run / "history.csv")
     assert list(history.epoch) == [1, 2, 3, 4] and summary["epochs_run"] == 4
 
@@ -95,7 +95,11 @@ def test_config_overrides_and_errors(tmp_path):
     path.write_text('[model]\nconv = "gcn"\n[train]\nepochs = 7\nomics = ["expression"]\n')
     cfg = load_config(path, ["model.hidden=64", "train.lr=0.01"])
     assert (cfg.model.conv, cfg.model.hidden, cfg.train.epochs, cfg.train.lr) == (
-        "gcn", 64, 7, 0.01)
+        "gcn",
+        64,
+        7,
+        0.01,
+    )
     with pytest.raises(ValueError, match="unknown \\[model\\] key"):
         load_config(None, ["model.depth=3"])
 
@@ -104,16 +108,33 @@ def test_cli_train_and_predict_end_to_end(tiny_dataset, tmp_path):
     ds_dir = tmp_path / "ds"
     tiny_dataset.save(ds_dir)
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--dataset", str(ds_dir), "--epochs", "2",
-                                 "--set", "train.batch_size=16", "--set", "model.hidden=32",
-                                 "--set", f"train.folds_dir={tmp_path / 'folds'}",
-                                 "--split", "cell_blind", "--out", str(run)])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--dataset",
+            str(ds_dir),
+            "--epochs",
+            "2",
+            "--set",
+            "train.batch_size=16",
+            "--set",
+            "model.hidden=32",
+            "--set",
+            f"train.folds_dir={tmp_path / 'folds'}",
+            "--split",
+            "cell_blind",
+            "--out",
+            str(run),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (run / "best.pt").exists() and (run / "predictions_test.parquet").exists()
     # (a) given pairs
     pairs = tmp_path / "pairs.csv"
     pd.DataFrame({"cell_id": ["CELL-01", "cell_02"], "drug_id": ["aspirin", "imatinib"]}).to_csv(
-        pairs, index=False)
+        pairs, index=False
+    )
     out = tmp_path / "p.csv"
     result = runner.invoke(app, ["predict", str(run), "--pairs", str(pairs), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -126,16 +147,25 @@ def test_cli_train_and_predict_end_to_end(tiny_dataset, tmp_path):
     assert len(matrix) == len(tiny_dataset.cells) * len(tiny_dataset.drugs)
     # (c) new drugs as SMILES; the known drug's SMILES reproduces its matrix prediction
     out = tmp_path / "s.csv"
-    result = runner.invoke(app, ["predict", str(run), "--smiles",
-                                 "aspirin_again=CC(=O)Oc1ccccc1C(=O)O", "--cells",
-                                 "CELL-01,CELL-02", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(run),
+            "--smiles",
+            "aspirin_again=CC(=O)Oc1ccccc1C(=O)O",
+            "--cells",
+            "CELL-01,CELL-02",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     new = pd.read_csv(out)
     known = matrix[(matrix.drug_id == "aspirin") & matrix.cell_id.isin(["CELL01", "CELL02"])]
     assert np.allclose(np.sort(new.ln_ic50_pred), np.sort(known.ln_ic50_pred), atol=1e-4)
     # errors are clear, never tracebacks
-    result = runner.invoke(app, ["predict", str(run), "--smiles", "bad=C1CC(", "--out",
-                                 str(out)])
+    result = runner.invoke(app, ["predict", str(run), "--smiles", "bad=C1CC(", "--out", str(out)])
     assert result.exit_code == 1 and "invalid SMILES" in result.output
     pd.DataFrame({"cell_id": ["NOPE"], "drug_id": ["aspirin"]}).to_csv(pairs, index=False)
     result = runner.invoke(app, ["predict", str(run), "--pairs", str(pairs), "--out", str(out)])

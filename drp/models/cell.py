@@ -13,14 +13,22 @@ class CellEncoder(nn.Module):
         omics: [B_c, sum(widths)] (blocks concatenated in ``widths`` order) -> z [B_c, hidden]
     """
 
-    def __init__(self, widths: list[int], hidden: int = 128, block_hidden: int = 256,
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self, widths: list[int], hidden: int = 128, block_hidden: int = 256, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         self.widths = list(widths)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Dropout(dropout), nn.Linear(w, block_hidden), nn.ReLU(),
-                          nn.Dropout(dropout), nn.Linear(block_hidden, hidden), nn.ReLU())
-            for w in widths)
+            nn.Sequential(
+                nn.Dropout(dropout),
+                nn.Linear(w, block_hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(block_hidden, hidden),
+                nn.ReLU(),
+            )
+            for w in widths
+        )
         self.project = nn.Linear(hidden * len(widths), hidden)
 
     def forward(self, omics: Tensor) -> Tensor:

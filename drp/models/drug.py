@@ -23,8 +23,14 @@ POOLS = ("attention", "mean", "max", "sum")
 
 def _make_conv(kind: str, hidden: int, heads: int, bond_dim: int, dropout: float) -> nn.Module:
     if kind == "gat_edge":
-        return GATv2Conv(hidden, hidden // heads, heads=heads, edge_dim=bond_dim,
-                         dropout=dropout, add_self_loops=True)
+        return GATv2Conv(
+            hidden,
+            hidden // heads,
+            heads=heads,
+            edge_dim=bond_dim,
+            dropout=dropout,
+            add_self_loops=True,
+        )
     if kind == "gat":
         return GATv2Conv(hidden, hidden // heads, heads=heads, dropout=dropout)
     if kind == "gcn":
@@ -44,16 +50,25 @@ class GraphDrugEncoder(nn.Module):
         pool == "attention"; sums to 1 within each graph)
     """
 
-    def __init__(self, atom_dim: int, bond_dim: int, hidden: int = 128, layers: int = 3,
-                 heads: int = 4, conv: str = "gat_edge", pool: str = "attention",
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        atom_dim: int,
+        bond_dim: int,
+        hidden: int = 128,
+        layers: int = 3,
+        heads: int = 4,
+        conv: str = "gat_edge",
+        pool: str = "attention",
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         if pool not in POOLS:
             raise ValueError(f"unknown pool {pool!r}; choose from {POOLS}")
         self.conv_kind, self.pool_kind = conv, pool
         self.input = nn.Linear(atom_dim, hidden)
         self.convs = nn.ModuleList(
-            _make_conv(conv, hidden, heads, bond_dim, dropout) for _ in range(layers))
+            _make_conv(conv, hidden, heads, bond_dim, dropout) for _ in range(layers)
+        )
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
         self.dropout = nn.Dropout(dropout)
         if pool == "attention":
@@ -86,8 +101,12 @@ class FingerprintDrugEncoder(nn.Module):
 
     def __init__(self, bits: int, hidden: int = 128, dropout: float = 0.1) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(bits, 2 * hidden), nn.ReLU(), nn.Dropout(dropout),
-                                 nn.Linear(2 * hidden, hidden))
+        self.net = nn.Sequential(
+            nn.Linear(bits, 2 * hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(2 * hidden, hidden),
+        )
 
     def forward(self, fp: Tensor) -> Tensor:
         return self.net(fp)

@@ -11,8 +11,14 @@ FUSIONS = ("concat", "cross_attention")
 
 def mlp_head(in_dim: int, hidden: int, dropout: float) -> nn.Module:
     """[B, in_dim] -> [B] ln IC50 (in normalised units)."""
-    return nn.Sequential(nn.Linear(in_dim, 2 * hidden), nn.ReLU(), nn.Dropout(dropout),
-                         nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+    return nn.Sequential(
+        nn.Linear(in_dim, 2 * hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(2 * hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, 1),
+    )
 
 
 class ConcatFusion(nn.Module):
@@ -40,12 +46,20 @@ class CrossAttentionFusion(nn.Module):
         self.norm = nn.LayerNorm(hidden)
         self.head = mlp_head(3 * hidden, hidden, dropout)
 
-    def forward(self, atom_h: Tensor, atom_batch: Tensor, pair_drug: Tensor, cell_tokens: Tensor,
-                z_drug: Tensor, z_cell: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        atom_h: Tensor,
+        atom_batch: Tensor,
+        pair_drug: Tensor,
+        cell_tokens: Tensor,
+        z_drug: Tensor,
+        z_cell: Tensor,
+    ) -> tuple[Tensor, Tensor]:
         dense, mask = to_dense_batch(atom_h, atom_batch)  # [B_d, N_max, D], [B_d, N_max]
         keys, key_mask = dense[pair_drug], mask[pair_drug]
-        out, weights = self.attn(cell_tokens, keys, keys, key_padding_mask=~key_mask,
-                                 need_weights=True)
+        out, weights = self.attn(
+            cell_tokens, keys, keys, key_padding_mask=~key_mask, need_weights=True
+        )
         attended = self.norm(out.mean(dim=1))
         y = self.head(torch.cat([z_drug, z_cell, attended], dim=1)).squeeze(-1)
         return y, weights

@@ -40,8 +40,15 @@ class GraphBank:
         self.num_graphs = len(graphs)
 
     def to(self, device: torch.device | str) -> GraphBank:
-        for name in ("atom_count", "edge_count", "atom_ptr", "edge_ptr", "x", "edge_index",
-                     "edge_attr"):
+        for name in (
+            "atom_count",
+            "edge_count",
+            "atom_ptr",
+            "edge_ptr",
+            "x",
+            "edge_index",
+            "edge_attr",
+        ):
             setattr(self, name, getattr(self, name).to(device))
         return self
 
@@ -51,7 +58,8 @@ class GraphBank:
         total = int(counts.sum())
         offsets = torch.cumsum(counts, 0) - counts
         return torch.arange(total, device=counts.device) + torch.repeat_interleave(
-            starts - offsets, counts, output_size=total)
+            starts - offsets, counts, output_size=total
+        )
 
     def select(self, idx: Tensor) -> GraphSelection:
         """Graphs ``idx`` ([G] long) as one disjoint union, in the order given."""
@@ -63,5 +71,6 @@ class GraphBank:
         # stored edge indices are local to each graph; offset them into the union
         edge_index = self.edge_index[:, edge_ids] + new_ptr[graph_of_edge]
         batch = torch.repeat_interleave(torch.arange(len(idx), device=idx.device), n_atoms)
-        return GraphSelection(self.x[node_ids], edge_index, self.edge_attr[edge_ids], batch,
-                              len(idx))
+        return GraphSelection(
+            self.x[node_ids], edge_index, self.edge_attr[edge_ids], batch, len(idx)
+        )

@@ -42,16 +42,35 @@ class ModelOutput:
 class DRPModel(nn.Module):
     """Predict ln IC50 for pairs, encoding each distinct drug and cell once per batch."""
 
-    def __init__(self, config: ModelConfig, omics_widths: list[int], atom_dim: int,
-                 bond_dim: int, fp_bits: int) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        omics_widths: list[int],
+        atom_dim: int,
+        bond_dim: int,
+        fp_bits: int,
+    ) -> None:
         super().__init__()
         self.config = config
-        self.hyper_parameters = {"config": asdict(config), "omics_widths": list(omics_widths),
-                                 "atom_dim": atom_dim, "bond_dim": bond_dim, "fp_bits": fp_bits}
+        self.hyper_parameters = {
+            "config": asdict(config),
+            "omics_widths": list(omics_widths),
+            "atom_dim": atom_dim,
+            "bond_dim": bond_dim,
+            "fp_bits": fp_bits,
+        }
         h = config.hidden
         if config.drug == "graph":
-            self.drug = GraphDrugEncoder(atom_dim, bond_dim, h, config.layers, config.heads,
-                                         config.conv, config.pool, config.dropout)
+            self.drug = GraphDrugEncoder(
+                atom_dim,
+                bond_dim,
+                h,
+                config.layers,
+                config.heads,
+                config.conv,
+                config.pool,
+                config.dropout,
+            )
         elif config.drug == "fingerprint":
             if config.fusion != "concat":
                 raise ValueError("cross-attention fusion needs atoms: use drug = 'graph'")

@@ -29,6 +29,7 @@ def variant_config(name: str, base: ModelConfig | None = None) -> ModelConfig:
     return replace(base or ModelConfig(), **VARIANTS[name])
 
 
-def build_model(config: ModelConfig, omics_widths: list[int], atom_dim: int, bond_dim: int,
-                fp_bits: int) -> DRPModel:
+def build_model(
+    config: ModelConfig, omics_widths: list[int], atom_dim: int, bond_dim: int, fp_bits: int
+) -> DRPModel:
     return DRPModel(config, omics_widths, atom_dim, bond_dim, fp_bits)

@@ -75,8 +75,14 @@ Block = Heading | Para | Table | Image | Gallery | Code
 def _num(x: object, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return "–"
+    if isinstance(x, (bool, np.bool_)):
+        return str(x)
     if isinstance(x, (int, np.integer)):
         return f"{int(x):,}"
+    if isinstance(x, dict):
+        return ", ".join(f"{k}: {_num(v, digits)}" for k, v in x.items())
+    if not isinstance(x, (float, np.floating)):
+        return str(x)
     return f"{float(x):.{digits}f}".replace("-", "−")
 
 

@@ -1,0 +1,407 @@
+"""The attention study: every attention component against its non-attention twin, on identical
+folds, beside the naive baselines, with paired statistics.
+
+Each grid cell (variant x split x fold x seed) is an independent job with its own run directory
+under ``<study>/runs``; a finished cell (``summary.json`` present) is skipped, an interrupted one
+resumes from ``last.pt``, so a study can be stopped and restarted, or spread over machines.
+Seed ``s`` uses folds drawn with seed ``s`` (repeated k-fold CV), which is the resampling design
+the corrected resampled t-test assumes.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from drp.config import RunConfig
+from drp.data.splits import load_or_make_folds
+from drp.data.tables import summarise_drops
+from drp.evaluate import metrics, noise_ceiling
+from drp.featurize.store import FeaturizedDataset
+from drp.models.baselines import BASELINES
+from drp.models.registry import DEFAULT_VARIANT, variant_config
+from drp.stats import Comparison, compare
+from drp.train import FoldIndices, Trainer, git_commit, hardware, train_run
+
+COMPARISONS = [
+    Comparison("bond-aware attention vs plain attention", "gat_edge", "gat"),
+    Comparison("attention message passing vs GIN (no attention)", "gat_edge", "gin"),
+    Comparison("attention message passing vs GCN (no attention)", "gat_edge", "gcn"),
+    Comparison("attention pooling vs mean pooling", "gat_edge", "pool_mean"),
+    Comparison("attention pooling vs max pooling", "gat_edge", "pool_max"),
+    Comparison("cross-attention fusion vs concat", "cross_attention", "gat_edge"),
+    Comparison("molecular graph (GAT) vs fingerprint MLP", "gat_edge", "fingerprint"),
+]
+METRIC_DIRECTIONS = {"rmse": "lower", "per_drug_r": "higher", "per_cell_r": "higher"}
+SHOWCASE_DRUGS = ("Lapatinib", "Erlotinib", "Paclitaxel", "Cisplatin", "Gefitinib", "Docetaxel")
+
+
+@dataclass(frozen=True)
+class Preset:
+    description: str
+    variants: tuple[str, ...]
+    splits: tuple[str, ...]
+    folds: tuple[int, ...]
+    seeds: tuple[int, ...]
+    epochs: int
+    patience: int
+    baselines: tuple[str, ...] = ("global_mean", "drug_mean", "cell_mean", "mean_effects", "ridge")
+    k: int = 5
+
+
+ALL_VARIANTS = (
+    "gat_edge",
+    "gat",
+    "gin",
+    "gcn",
+    "pool_mean",
+    "pool_max",
+    "cross_attention",
+    "fingerprint",
+)
+PRESETS = {
+    "smoke": Preset(
+        "one fold of the mixed split, 3 epochs: checks the whole path in minutes; "
+        "far too small for conclusions",
+        ("gat_edge", "gat", "fingerprint"),
+        ("mixed",),
+        (0,),
+        (0,),
+        3,
+        2,
+        ("drug_mean", "mean_effects"),
+    ),
+    "quick": Preset(
+        "6 variants x 3 splits x 2 of 5 folds x 1 seed, at most 6 epochs (patience "
+        "2): fits 30 minutes on a 2-core CPU; GCN and max pooling only in 'full'",
+        ("gat_edge", "gat", "gin", "pool_mean", "cross_attention", "fingerprint"),
+        ("mixed", "cell_blind", "drug_blind"),
+        (0, 1),
+        (0,),
+        6,
+        2,
+    ),
+    "full": Preset(
+        "8 variants x 4 splits x 5 folds x 3 seeds, up to 40 epochs: for a GPU or a long run",
+        ALL_VARIANTS,
+        ("mixed", "cell_blind", "drug_blind", "tissue_blind"),
+        (0, 1, 2, 3, 4),
+        (0, 1, 2),
+        40,
+        6,
+    ),
+}
+
+
+def run_name(variant: str, split: str, fold: int, seed: int) -> str:
+    return f"{variant}__{split}__f{fold}__s{seed}"
+
+
+def _fold_indices(
+    ds: FeaturizedDataset, split: str, k: int, seed: int, fold: int, folds_dir: Path
+) -> FoldIndices:
+    f = load_or_make_folds(ds, split, k, seed, folds_dir)[fold]
+    return FoldIndices(np.asarray(f.train), np.asarray(f.val), np.asarray(f.test))
+
+
+def run_study(
+    name: str,
+    preset: Preset,
+    dataset_dir: Path,
+    out_root: Path = Path("studies"),
+    base: RunConfig | None = None,
+    preset_name: str = "custom",
+    log: Callable[[str], None] = print,
+    progress: Callable | None = None,
+) -> Path:
+    """Run (or resume) the grid and write the study directory; returns its path."""
+    base = base or RunConfig()
+    ds = FeaturizedDataset.load(dataset_dir)
+    study = Path(out_root) / name
+    runs = study / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    folds_dir = Path(base.train.folds_dir)
+    jobs = [
+        (v, s, f, seed)
+        for s in preset.splits
+        for seed in preset.seeds
+        for f in preset.folds
+        for v in preset.variants
+    ]
+    started = time.perf_counter()
+    _write_study_json(study, name, preset, preset_name, ds, dataset_dir, base)
+    for i, (variant, split, fold, seed) in enumerate(jobs):
+        run_dir = runs / run_name(variant, split, fold, seed)
+        if (run_dir / "summary.json").exists():
+            continue
+        cfg = RunConfig(
+            model=variant_config(variant, base.model),
+            train=replace(
+                base.train,
+                dataset=str(dataset_dir),
+                split=split,
+                fold=fold,
+                seed=seed,
+                k=preset.k,
+                epochs=preset.epochs,
+                patience=preset.patience,
+            ),
+        )
+        fold_idx = _fold_indices(ds, split, preset.k, seed, fold, folds_dir)
+        t0 = time.perf_counter()
+        summary = train_run(
+            cfg,
+            run_dir,
+            ds=ds,
+            fold=fold_idx,
+            resume=(run_dir / "last.pt").exists(),
+            name=variant,
+            command=" ".join(sys.argv),
+        )
+        log(
+            f"[{i + 1}/{len(jobs)}] {run_name(variant, split, fold, seed)}: val RMSE "
+            f"{summary['best_val_rmse']:.3f} ({summary['epochs_run']} epochs, "
+            f"{time.perf_counter() - t0:.0f} s)"
+        )
+    for split in preset.splits:
+        for seed in preset.seeds:
+            for fold in preset.folds:
+                _run_baselines(ds, preset, split, fold, seed, folds_dir, runs)
+    collect(study, preset, ds, folds_dir)
+    log(f"study {name} finished in {time.perf_counter() - started:.0f} s")
+    return study
+
+
+def _run_baselines(
+    ds: FeaturizedDataset,
+    preset: Preset,
+    split: str,
+    fold: int,
+    seed: int,
+    folds_dir: Path,
+    runs: Path,
+) -> None:
+    f = load_or_make_folds(ds, split, preset.k, seed, folds_dir)[fold]
+    train, val, test = f.frames(ds.pairs)
+    for name in preset.baselines:
+        run_dir = runs / run_name(name, split, fold, seed)
+        if (run_dir / "predictions_test.parquet").exists():
+            continue
+        t0 = time.perf_counter()
+        model = BASELINES[name]().fit(ds, train, val)
+        out = test[["cell_id", "drug_id"]].copy()
+        out["y_true"] = test["ln_ic50"].to_numpy()
+        out["y_pred"] = model.predict(ds, test)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        out.to_parquet(run_dir / "predictions_test.parquet", index=False)
+        (run_dir / "summary.json").write_text(
+            json.dumps({"kind": "baseline", "train_seconds": time.perf_counter() - t0})
+        )
+
+
+def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds_dir: Path) -> None:
+    """Turn finished run directories into results.csv, comparisons.csv, predictions/,
+    history/, attention.json and faithfulness.csv."""
+    rows, pooled = [], {}
+    (study / "predictions").mkdir(exist_ok=True)
+    (study / "history").mkdir(exist_ok=True)
+    n_train, n_test = {}, {}
+    for split in preset.splits:
+        for seed in preset.seeds:
+            for fold in preset.folds:
+                fi = _fold_indices(ds, split, preset.k, seed, fold, folds_dir)
+                n_train.setdefault(split, len(fi.train) + len(fi.val))
+                n_test.setdefault(split, len(fi.test))
+                for variant in (*preset.variants, *preset.baselines):
+                    run_dir = study / "runs" / run_name(variant, split, fold, seed)
+                    pred_path = run_dir / "predictions_test.parquet"
+                    if not pred_path.exists():
+                        continue
+                    pred = pd.read_parquet(pred_path)
+                    summary = json.loads((run_dir / "summary.json").read_text())
+                    m = metrics(pred)
+                    rows.append(
+                        {
+                            "variant": variant,
+                            "split": split,
+                            "fold": fold,
+                            "seed": seed,
+                            **{
+                                k: m[k]
+                                for k in (
+                                    "rmse",
+                                    "mae",
+                                    "r2",
+                                    "pearson",
+                                    "spearman",
+                                    "per_drug_r",
+                                    "per_cell_r",
+                                )
+                            },
+                            "n_test": m["n"],
+                            "epochs": summary.get("epochs_run", 0),
+                            "train_seconds": summary.get("train_seconds", float("nan")),
+                        }
+                    )
+                    if seed == preset.seeds[0]:
+                        pooled.setdefault((variant, split), []).append(pred.assign(fold=fold))
+                    history = run_dir / "history.csv"
+                    if history.exists():
+                        (study / "history" / f"{run_dir.name}.csv").write_text(history.read_text())
+    results = pd.DataFrame(rows)
+    results.to_csv(study / "results.csv", index=False)
+    for (variant, split), frames in pooled.items():
+        pd.concat(frames).to_parquet(
+            study / "predictions" / f"{variant}__{split}.parquet", index=False
+        )
+    present = set(results.variant)
+    comparisons = [c for c in COMPARISONS if c.attention in present and c.twin in present]
+    if comparisons:
+        compare(results, comparisons, METRIC_DIRECTIONS, n_train, n_test).to_csv(
+            study / "comparisons.csv", index=False
+        )
+    if DEFAULT_VARIANT in preset.variants:
+        write_attention(study, preset, ds, folds_dir)
+
+
+def write_attention(
+    study: Path, preset: Preset, ds: FeaturizedDataset, folds_dir: Path, max_cells: int = 200
+) -> None:
+    """Faithfulness of the default model's attention pooling, per split (fold/seed of the grid's
+    first cell): every test drug, scored over up to ``max_cells`` of its test cells."""
+    from drp.interpret import atom_attention, faithfulness, smiles_in_graph_order
+
+    rows, showcase = [], []
+    fold, seed = preset.folds[0], preset.seeds[0]
+    for split in preset.splits:
+        run_dir = study / "runs" / run_name(DEFAULT_VARIANT, split, fold, seed)
+        if not (run_dir / "best.pt").exists():
+            continue
+        cfg = RunConfig.from_dict(
+            {
+                k: v
+                for k, v in json.loads((run_dir / "config.json").read_text()).items()
+                if k in ("train",)
+            }
+        )
+        cfg = replace(cfg, model=variant_config(DEFAULT_VARIANT, _model_cfg(run_dir)))
+        fi = _fold_indices(ds, split, preset.k, seed, fold, folds_dir)
+        trainer = Trainer(cfg, ds, fi, run_dir)
+        state = torch.load(run_dir / "best.pt", weights_only=True)
+        trainer.model.load_state_dict(state["state_dict"])
+        trainer.model.eval()
+        test = ds.pairs.iloc[fi.test]
+        rng = np.random.default_rng(seed)
+        for drug_id, group in test.groupby("drug_id"):
+            cells = group.cell_id.map(ds.cell_index).to_numpy()
+            if len(cells) > max_cells:
+                cells = rng.choice(cells, max_cells, replace=False)
+            d = ds.drug_index[drug_id]
+            score = faithfulness(
+                trainer.model, ds.graphs[d], trainer.tensors, cells, trainer.target_std, seed=seed
+            )
+            rows.append({"drug_id": drug_id, "split": split, **score})
+        for drug_id in SHOWCASE_DRUGS:
+            if drug_id not in ds.drug_index or any(s["drug_id"] == drug_id for s in showcase):
+                continue
+            d = ds.drug_index[drug_id]
+            weights = atom_attention(trainer.model, ds.graphs[d])
+            smiles, ordered = smiles_in_graph_order(ds.drugs.smiles.iloc[d], weights)
+            faith = next((r for r in rows if r["drug_id"] == drug_id and r["split"] == split), None)
+            if faith is None:
+                cells = rng.choice(len(ds.cells), min(max_cells, len(ds.cells)), replace=False)
+                faith = faithfulness(
+                    trainer.model,
+                    ds.graphs[d],
+                    trainer.tensors,
+                    cells,
+                    trainer.target_std,
+                    seed=seed,
+                )
+            showcase.append(
+                {
+                    "drug_id": drug_id,
+                    "smiles": smiles,
+                    "atom_weights": ordered,
+                    "split": split,
+                    "variant": DEFAULT_VARIANT,
+                    "faithfulness": {
+                        k: faith[k]
+                        for k in ("top_k_delta", "random_k_delta", "k", "saliency_spearman")
+                    },
+                }
+            )
+    pd.DataFrame(rows).to_csv(study / "faithfulness.csv", index=False)
+    (study / "attention.json").write_text(json.dumps(showcase, indent=2))
+
+
+def _model_cfg(run_dir: Path):
+    from drp.config import ModelConfig
+
+    model = json.loads((run_dir / "config.json").read_text())["model"]
+    return ModelConfig(**{k: v for k, v in model.items() if k in ModelConfig.__dataclass_fields__})
+
+
+def _write_study_json(
+    study: Path,
+    name: str,
+    preset: Preset,
+    preset_name: str,
+    ds: FeaturizedDataset,
+    dataset_dir: Path,
+    base: RunConfig,
+) -> None:
+    drops = summarise_drops(ds.drops).to_dict(orient="records")
+    payload = {
+        "name": name,
+        "preset": preset_name,
+        "preset_description": preset.description,
+        "dataset": {
+            "name": ds.name,
+            "path": str(dataset_dir),
+            "manifest_files": ds.manifest.get("files", {}),
+            "counts": ds.manifest.get("counts", {}),
+        },
+        "grid": {
+            "variants": list(preset.variants),
+            "splits": list(preset.splits),
+            "folds": list(preset.folds),
+            "seeds": list(preset.seeds),
+            "k": preset.k,
+            "epochs": preset.epochs,
+            "patience": preset.patience,
+            "baselines": list(preset.baselines),
+            "default_variant": DEFAULT_VARIANT,
+        },
+        "provenance": {
+            "commit": git_commit(),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "hardware": hardware(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "command": " ".join(sys.argv),
+        },
+        "config": base.to_dict(),
+        "data_summary": {
+            "counts": ds.manifest.get("counts", {}),
+            "drops": drops,
+            "noise_ceiling": noise_ceiling(ds.replicates),
+        },
+    }
+    (study / "study.json").write_text(json.dumps(payload, indent=2, default=str))
+
+
+def preset_by_name(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[name]
