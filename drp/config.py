@@ -20,8 +20,9 @@ class ModelConfig:
     hidden: int = 128
     layers: int = 3
     heads: int = 4
-    dropout: float = 0.1
-    cell_block_hidden: int = 512
+    dropout: float = 0.1  # cell encoder and head
+    graph_dropout: float = 0.0  # message passing and attention coefficients
+    cell_block_hidden: int = 256
     cell_tokens: int = 8
 
 
@@ -35,10 +36,10 @@ class TrainConfig:
     k: int = 5
     fold: int = 0
     seed: int = 0
-    epochs: int = 40
-    patience: int = 6
-    batch_size: int = 1024
-    lr: float = 1e-3
+    epochs: int = 20
+    patience: int = 4
+    batch_size: int = 4096
+    lr: float = 3e-3
     weight_decay: float = 1e-2
     grad_clip: float = 1.0
     warmup_epochs: int = 1

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from drp.featurize.pipeline import build_dataset, custom_tables
 from drp.featurize.store import FeaturizedDataset
@@ -21,6 +22,9 @@ SMILES = {
     "imatinib": "Cc1ccc(NC(=O)c2ccc(CN3CCN(C)CC3)cc2)cc1Nc1nccc(-c2cccnc2)n1",
     "broken": "C1CC(",
 }
+# Tiny tensors: one thread avoids OpenMP spin-wait slowdowns when other processes share the cores.
+torch.set_num_threads(1)
+
 N_CELLS = 12
 N_GENES = 20
 

@@ -32,6 +32,7 @@ def test_seeded_runs_repeat(tiny_dataset, tmp_path):
     cfg = _config(tmp_path)
     a = train_run(cfg, tmp_path / "a", ds=tiny_dataset, fold=fold)
     b = train_run(cfg, tmp_path / "b", ds=tiny_dataset, fold=fold)
+    a.pop("train_seconds"), b.pop("train_seconds")
     assert a == b
     pa = pd.read_parquet(tmp_path / "a" / "predictions_test.parquet")
     pb = pd.read_parquet(tmp_path / "b" / "predictions_test.parquet")

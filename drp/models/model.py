@@ -69,7 +69,7 @@ class DRPModel(nn.Module):
                 config.heads,
                 config.conv,
                 config.pool,
-                config.dropout,
+                config.graph_dropout,
             )
         elif config.drug == "fingerprint":
             if config.fusion != "concat":
