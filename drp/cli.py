@@ -445,7 +445,9 @@ def evaluate(
     except (ValueError, FileNotFoundError, KeyError, FoldCacheError) as exc:
         raise fail(str(exc)) from None
     table = pd.concat(tables, ignore_index=True)
-    split_name = f"cross_dataset_{Path(target).name}" if split == "cross_dataset" else split
+    split_name = split
+    if split == "cross_dataset":
+        split_name = f"cross_dataset_{Path(target).name}" + ("_seen" if include_seen_pairs else "")
     out = out or Path("reports") / "evaluate" / f"{Path(dataset).name}_{split_name}"
     summary = write_metrics(table, out, extra={"noise_ceiling": ceiling, "dataset": str(path)})
     print_metrics_table(summary, console, ceiling=ceiling)

@@ -44,7 +44,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     warmup_epochs: int = 1
     device: str = "auto"
-    folds_dir: str = "data/folds"
+    folds_dir: str = ""  # "" = <dataset>/folds, shared with `drp evaluate`
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ def run_study(
     study = Path(out_root) / name
     runs = study / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    folds_dir = Path(base.train.folds_dir)
+    folds_dir = Path(base.train.folds_dir or Path(dataset_dir) / "folds")
     jobs = [
         (v, s, f, seed)
         for s in preset.splits

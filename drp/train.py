@@ -92,12 +92,17 @@ def hardware() -> dict[str, object]:
     return info
 
 
+def folds_dir(config: RunConfig) -> Path:
+    """The fold cache: ``train.folds_dir`` or ``<dataset>/folds`` (where `drp evaluate` looks)."""
+    return Path(config.train.folds_dir or Path(config.train.dataset) / "folds")
+
+
 def fold_for(ds: FeaturizedDataset, config: RunConfig) -> FoldIndices:
     """The configured fold, from the on-disk fold cache shared by every model and baseline."""
     from drp.data.splits import load_or_make_folds
 
     tc = config.train
-    folds = load_or_make_folds(ds, tc.split, tc.k, tc.seed, Path(tc.folds_dir))
+    folds = load_or_make_folds(ds, tc.split, tc.k, tc.seed, folds_dir(config))
     if not 0 <= tc.fold < len(folds):
         raise ValueError(f"fold {tc.fold} out of range for k={len(folds)}")
     f = folds[tc.fold]

@@ -11,6 +11,7 @@ from drp.data.splits import (
     cross_dataset_split,
     load_or_make_folds,
     make_folds,
+    match_drugs,
 )
 
 
@@ -36,7 +37,8 @@ def test_parts_are_disjoint_and_cover_pairs(tiny_dataset, split):
 
 
 @pytest.mark.parametrize(
-    ("split", "key"), [("cell_blind", "cell_id"), ("drug_blind", "drug_id"), ("tissue_blind", "tissue")]
+    ("split", "key"),
+    [("cell_blind", "cell_id"), ("drug_blind", "drug_id"), ("tissue_blind", "tissue")],
 )
 def test_blind_splits_share_no_entity(tiny_dataset, split, key):
     pairs, tissues = tiny_dataset.pairs, tiny_dataset.tissues
@@ -140,5 +142,15 @@ def test_cross_dataset_keeps_unseen_pairs_with_features(tiny_dataset):
         "drug without features": 0,
         "pair in training dataset": 10,
     }
-    assert "censored" in cross.test_pairs
+    assert "censored" in cross.test_pairs and not cross.test_pairs.seen.any()
     assert len(cross.fold.train) + len(cross.fold.val) == 40
+
+
+def test_match_drugs_by_id_then_smiles():
+    train = pd.DataFrame(
+        {"drug_id": ["PLX-4720", "A", "B"], "smiles_standardised": ["CCO", "CCN", "CCC"]}
+    )
+    other = pd.DataFrame(
+        {"drug_id": ["PLX4720", "A", "Z", "B"], "smiles_standardised": ["CCO", "xx", "CCCl", None]}
+    )
+    assert match_drugs(train, other) == {"PLX4720": "PLX-4720", "A": "A", "B": "B"}

@@ -256,6 +256,27 @@ class CrossDatasetSplit:
     dropped: dict[str, int]
 
 
+def match_drugs(train_drugs: pd.DataFrame, other_drugs: pd.DataFrame) -> dict[str, str]:
+    """Map the other dataset's drug ids to training drug ids: same id, else same standardised
+    SMILES (CCLE's ``PLX4720`` is GDSC2's ``PLX-4720``, ``AZD6244`` is ``Selumetinib``).
+
+    Args:
+        train_drugs, other_drugs: tables with ``drug_id`` and ``smiles_standardised``.
+
+    Returns:
+        ``{other drug_id: training drug_id}`` for every drug that matches.
+    """
+    out = {d: d for d in other_drugs["drug_id"] if d in set(train_drugs["drug_id"])}
+    by_smiles = train_drugs.dropna(subset=["smiles_standardised"]).drop_duplicates(
+        "smiles_standardised"
+    )
+    by_smiles = by_smiles.set_index("smiles_standardised")["drug_id"]
+    for d, smi in zip(other_drugs["drug_id"], other_drugs["smiles_standardised"], strict=True):
+        if d not in out and smi in by_smiles.index:
+            out[d] = by_smiles[smi]
+    return out
+
+
 def cross_dataset_split(
     train_pairs: pd.DataFrame,
     other_pairs: pd.DataFrame,
@@ -265,6 +286,8 @@ def cross_dataset_split(
     target: str = "other",
     seed: int = 0,
     val_fraction: float = 0.1,
+    drug_map: dict[str, str] | None = None,
+    exclude_seen: bool = True,
 ) -> CrossDatasetSplit:
     """Train on all of ``train_pairs``, test on unseen pairs of ``other_pairs``.
 
@@ -278,6 +301,14 @@ def cross_dataset_split(
         train_pairs: [n_train] pairs of the training dataset (indices of the returned fold).
         other_pairs: [n_other] pairs of the target dataset (``censored`` optional).
         cells, drugs: ids that have features in the training dataset.
+        drug_map: other drug id -> training drug id (:func:`match_drugs`); applied first, so a
+            renamed drug counts as the same drug (and its pairs as seen where GDSC2 has them).
+            Unmapped ids are kept as they are. ``test_pairs`` carries the original id in
+            ``drug_id_other``.
+        exclude_seen: drop pairs the training dataset measured (default). For GDSC1 these are
+            near-replicates from the same lab; for CCLE almost every testable pair was measured
+            in GDSC2 too, so ``False`` tests inter-lab transfer on them instead (a model has seen
+            GDSC2's measurement, never CCLE's). ``test_pairs.seen`` marks them either way.
     """
     rng = np.random.default_rng(seed)
     n = len(train_pairs)
@@ -287,6 +318,9 @@ def cross_dataset_split(
     check_fold(train_pairs, fold)
 
     other = other_pairs.copy()
+    other["drug_id_other"] = other["drug_id"]
+    if drug_map:
+        other["drug_id"] = other["drug_id"].map(lambda d: drug_map.get(d, d))
     if "censored" not in other:
         other["censored"] = False
     known_cell = other["cell_id"].isin(set(cells))
@@ -297,10 +331,13 @@ def cross_dataset_split(
     dropped = {
         "cell without features": int((~known_cell).sum()),
         "drug without features": int((known_cell & ~known_drug).sum()),
-        "pair in training dataset": int((known_cell & known_drug & seen).sum()),
+        "pair in training dataset": int((known_cell & known_drug & seen).sum())
+        if exclude_seen
+        else 0,
     }
-    keep = known_cell & known_drug & ~seen
-    cols = ["cell_id", "drug_id", "ln_ic50", "censored"]
+    keep = known_cell & known_drug & (~seen if exclude_seen else True)
+    other["seen"] = seen
+    cols = ["cell_id", "drug_id", "ln_ic50", "censored", "seen", "drug_id_other"]
     test = other.loc[keep, cols].reset_index(drop=True)
     return CrossDatasetSplit(fold, test, source, target, dropped)
 

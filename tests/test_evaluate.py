@@ -1,0 +1,204 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+from typer.testing import CliRunner
+
+from drp.cli import app
+from drp.evaluate import (
+    aggregate_folds,
+    bootstrap_ci,
+    evaluate_predictions,
+    evaluate_runs,
+    group_pearson,
+    metrics,
+    noise_ceiling,
+    run_baselines,
+    write_metrics,
+)
+from drp.featurize.store import FeaturizedDataset
+
+
+def _frame(seed=0, n_cells=6, n_drugs=5):
+    rng = np.random.default_rng(seed)
+    cells, drugs = np.meshgrid([f"C{i}" for i in range(n_cells)], [f"D{j}" for j in range(n_drugs)])
+    y = rng.normal(size=cells.size)
+    return pd.DataFrame(
+        {
+            "cell_id": cells.ravel(),
+            "drug_id": drugs.ravel(),
+            "y_true": y,
+            "y_pred": y + rng.normal(scale=0.7, size=y.size),
+        }
+    )
+
+
+def test_global_metrics_match_scipy_and_sklearn():
+    f = _frame()
+    m = metrics(f)
+    t, p = f["y_true"], f["y_pred"]
+    assert m["n"] == len(f)
+    assert m["rmse"] == pytest.approx(np.sqrt(mean_squared_error(t, p)))
+    assert m["mae"] == pytest.approx(mean_absolute_error(t, p))
+    assert m["r2"] == pytest.approx(r2_score(t, p))
+    assert m["pearson"] == pytest.approx(stats.pearsonr(t, p)[0])
+    assert m["spearman"] == pytest.approx(stats.spearmanr(t, p)[0])
+
+
+def test_known_vectors():
+    f = pd.DataFrame({"cell_id": list("abcd"), "drug_id": list("wxyz"), "y_true": [1.0, 2, 3, 4]})
+    m = metrics(f.assign(y_pred=[2.0, 4, 6, 8]))
+    assert m["pearson"] == pytest.approx(1.0) and m["spearman"] == pytest.approx(1.0)
+    assert m["rmse"] == pytest.approx(np.sqrt((1 + 4 + 9 + 16) / 4))
+    assert m["mae"] == pytest.approx(2.5)
+    m = metrics(f.assign(y_pred=[4.0, 3, 2, 1]))
+    assert m["pearson"] == pytest.approx(-1.0) and m["r2"] == pytest.approx(-3.0)
+
+
+def test_per_group_r_matches_scipy_per_group():
+    f = _frame(1)
+    m = metrics(f)
+    expected_drug = np.mean(
+        [stats.pearsonr(g.y_true, g.y_pred)[0] for _, g in f.groupby("drug_id")]
+    )
+    expected_cell = np.mean(
+        [stats.pearsonr(g.y_true, g.y_pred)[0] for _, g in f.groupby("cell_id")]
+    )
+    assert m["per_drug_r"] == pytest.approx(expected_drug)
+    assert m["per_cell_r"] == pytest.approx(expected_cell)
+    assert m["per_drug_r_groups"] == 5 and m["per_cell_r_groups"] == 6
+
+
+def test_drug_mean_predictor_has_per_drug_r_zero_and_says_so():
+    f = _frame(2)
+    f["y_pred"] = f.groupby("drug_id")["y_true"].transform("mean")
+    m = metrics(f)
+    assert m["per_drug_r"] == 0.0
+    assert m["per_drug_r_constant_pred"] == m["per_drug_r_groups"] == 5
+    assert m["pearson"] > 0  # the between-drug spread still correlates over all pairs
+    const = metrics(f.assign(y_pred=1.0))
+    assert const["pearson"] == 0.0 and const["spearman"] == 0.0
+
+
+def test_small_and_constant_target_groups_are_skipped_and_counted():
+    codes = np.array([0, 0, 1, 1, 1, 2, 2, 2])
+    y_true = np.array([1.0, 2, 3, 3, 3, 1, 2, 3])
+    y_pred = np.array([1.0, 2, 1, 2, 3, 1, 2, 4])
+    g = group_pearson(codes, y_true, y_pred, min_group=3)
+    assert g["skipped_small"] == 1 and g["skipped_constant_target"] == 1 and g["groups"] == 1
+    assert g["r"] == pytest.approx(stats.pearsonr([1, 2, 3], [1, 2, 4])[0])
+
+
+def test_bootstrap_ci_brackets_the_estimate_and_is_reproducible():
+    f = _frame(3, n_cells=20, n_drugs=10)
+    lo, hi = bootstrap_ci(f, "pearson", n_boot=300, seed=0)
+    assert lo < metrics(f)["pearson"] < hi
+    assert (lo, hi) == bootstrap_ci(f, "pearson", n_boot=300, seed=0)
+    lo2, hi2 = bootstrap_ci(f, lambda t, p: float(np.mean(t - p)), n_boot=100)
+    assert lo2 < hi2
+
+
+def test_noise_ceiling_uses_first_and_second_replicate():
+    reps = pd.DataFrame(
+        {
+            "cell_id": ["a", "a", "b", "b", "c", "d", "d", "d"],
+            "drug_id": ["x"] * 8,
+            "ln_ic50": [1.0, 1.5, 2.0, 2.0, 9.0, 3.0, 4.0, 100.0],
+        }
+    )
+    nc = noise_ceiling(reps)
+    first, second = np.array([1.0, 2.0, 3.0]), np.array([1.5, 2.0, 4.0])
+    assert nc["n_pairs"] == 3
+    assert nc["pearson"] == pytest.approx(stats.pearsonr(first, second)[0])
+    assert nc["rmse"] == pytest.approx(np.sqrt(np.mean((first - second) ** 2)))
+
+
+def test_censored_subset_and_aggregation(tmp_path):
+    f = _frame(4).assign(censored=lambda d: d.y_true > 1.0)
+    rows = pd.concat(
+        [
+            evaluate_predictions(f, {"model": "m", "kind": "model", "split": "s", "fold": i})
+            for i in range(2)
+        ]
+    )
+    assert set(rows.subset) == {"all", "uncensored"}
+    assert rows.loc[rows.subset == "uncensored", "n"].iloc[0] == (~f.censored).sum()
+    summary = aggregate_folds(rows)
+    assert set(summary.n_folds) == {2} and (summary.rmse_sd == 0).all()
+    write_metrics(rows, tmp_path)
+    payload = json.loads((tmp_path / "metrics.json").read_text())
+    assert len(payload["metrics"]) == 4 and len(payload["summary"]) == 2
+    assert (tmp_path / "metrics.csv").exists()
+
+
+def test_run_baselines_and_runs_dirs(tiny_dataset, tmp_path):
+    table = run_baselines(
+        tiny_dataset, "cell_blind", k=3, seed=0, cache_dir=tmp_path / "folds",
+        names=["drug_mean", "mean_effects"], runs_dir=tmp_path / "runs",
+    )  # fmt: skip
+    assert len(table) == 6 and set(table.model) == {"drug_mean", "mean_effects"}
+    assert (table.loc[table.model == "drug_mean", "per_drug_r"] == 0).all()
+    runs = sorted((tmp_path / "runs" / "drug_mean").iterdir())
+    again = evaluate_runs(runs)
+    drug_rows = table[table.model == "drug_mean"].reset_index(drop=True)
+    np.testing.assert_allclose(again["rmse"], drug_rows["rmse"])
+    assert list(again["fold"]) == [0, 1, 2]
+    with pytest.raises(FileNotFoundError, match="not a finished run"):
+        evaluate_runs([tmp_path])
+
+
+def test_cli_evaluate_baselines(tiny_dataset, tmp_path):
+    data = tmp_path / "feat"
+    tiny_dataset.save(data)
+    run = tmp_path / "run0"
+    run.mkdir()
+    preds = tiny_dataset.pairs.rename(columns={"ln_ic50": "y_true"})[
+        ["cell_id", "drug_id", "y_true"]
+    ]
+    preds.assign(y_pred=preds.y_true + 0.1).to_parquet(run / "predictions_test.parquet")
+    config = {"dataset": str(data), "split": "drug_blind", "fold": 0, "seed": 0, "k": 3}
+    (run / "config.json").write_text(json.dumps(config | {"model": {"name": "gat"}}))
+    out = tmp_path / "report"
+    args = ["evaluate", str(run), "--baselines", "--split", "drug_blind", "--dataset", str(data)]
+    result = CliRunner().invoke(app, [*args, "--k", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "metrics.csv")
+    assert {"gat", "mean_effects", "ridge"} <= set(table.model)
+    assert (data / "folds" / "fixture_drug_blind_k3_s0.parquet").exists()
+    assert "mean_effects" in result.output
+
+
+def test_cli_evaluate_errors_are_clear(tmp_path):
+    result = CliRunner().invoke(app, ["evaluate", "--baselines", "--dataset", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "featurized dataset" in result.output
+    result = CliRunner().invoke(app, ["evaluate"])
+    assert result.exit_code == 1 and "nothing to evaluate" in result.output
+
+
+def test_cli_evaluate_cross_dataset(tiny_dataset, tmp_path):
+    data, other_dir = tmp_path / "feat", tmp_path / "other"
+    tiny_dataset.save(data)
+    other = tiny_dataset
+    rng = np.random.default_rng(0)
+    other.pairs = other.pairs.assign(
+        ln_ic50=other.pairs.ln_ic50 + rng.normal(size=len(other.pairs)), censored=False
+    )
+    other.pairs.loc[::4, "censored"] = True
+    other.pairs = other.pairs.iloc[::2].reset_index(drop=True)  # half of these are "new"
+    other.save(other_dir)
+    # Train on the other half so that the test pairs are unseen.
+    train = FeaturizedDataset.load(data)
+    train.pairs = train.pairs.iloc[1::2].reset_index(drop=True)
+    train.save(data)
+    out = tmp_path / "report"
+    args = ["evaluate", "--baselines", "--split", "cross_dataset", "--target", str(other_dir)]
+    result = CliRunner().invoke(app, [*args, "--dataset", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "metrics.csv")
+    assert set(table.subset) == {"all", "uncensored"}
+    assert (table.split == "cross_dataset:fixture").all()
+    assert table.loc[table.subset == "all", "n"].iloc[0] == 42
