@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -402,6 +403,7 @@ def evaluate(
     from drp.data.splits import SPLITS, FoldCacheError
     from drp.evaluate import (
         evaluate_runs,
+        evaluate_runs_cross,
         noise_ceiling,
         print_metrics_table,
         run_baselines,
@@ -435,12 +437,34 @@ def evaluate(
             tables.append(cross)
         elif baselines:
             folds_dir = cache_dir or path / "folds"
+            # beside trained runs, score baselines on exactly the runs' folds
+            only = None
+            if run_dirs:
+                only = {
+                    json.loads((Path(r) / "config.json").read_text()).get("fold") for r in run_dirs
+                }
             tables.append(
                 run_baselines(
-                    ds, split, k, seed, folds_dir, names, n_boot=n_boot, log=log, dataset_path=path
+                    ds,
+                    split,
+                    k,
+                    seed,
+                    folds_dir,
+                    names,
+                    n_boot=n_boot,
+                    log=log,
+                    dataset_path=path,
+                    only_folds=only,
                 )
             )
-        if run_dirs:
+        if run_dirs and split == "cross_dataset":
+            other = FeaturizedDataset.load(dataset_path(target, data_dir))
+            tables.append(
+                evaluate_runs_cross(
+                    run_dirs, ds, other, n_boot=n_boot, exclude_seen=not include_seen_pairs
+                )
+            )
+        elif run_dirs:
             tables.append(evaluate_runs(run_dirs, n_boot=n_boot))
     except (ValueError, FileNotFoundError, KeyError, FoldCacheError) as exc:
         raise fail(str(exc)) from None

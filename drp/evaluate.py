@@ -395,8 +395,9 @@ def run_baselines(
     runs_dir: Path | None = None,
     log: Callable[[str], None] | None = None,
     dataset_path: Path | None = None,
+    only_folds: Iterable[int] | None = None,
 ) -> pd.DataFrame:
-    """Fit and score every baseline on the same (cached) folds.
+    """Fit and score every baseline on the same (cached) folds (all, or ``only_folds``).
 
     Returns one row per baseline x fold x subset: ``model, kind, split, fold, seed, subset, n``
     and the metrics. With ``runs_dir``, each baseline fold is also written as a run directory
@@ -411,7 +412,10 @@ def run_baselines(
         raise ValueError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}")
     folds = load_or_make_folds(ds, split, k, seed, cache_dir)
     tables = []
+    wanted = None if only_folds is None else set(only_folds)
     for fold in folds:
+        if wanted is not None and fold.index not in wanted:
+            continue
         train, val, test = fold.frames(ds.pairs)
         for name in names:
             model = BASELINES[name]().fit(ds, train, val)
@@ -482,3 +486,48 @@ def run_baselines_cross(
         labels = {"model": name, "kind": "baseline", "split": split, "fold": 0, "seed": seed}
         tables.append(evaluate_predictions(preds, labels, min_group, n_boot))
     return pd.concat(tables, ignore_index=True)
+
+
+def evaluate_runs_cross(
+    run_dirs: Iterable[Path],
+    ds: FeaturizedDataset,
+    other: FeaturizedDataset,
+    min_group: int = MIN_GROUP,
+    n_boot: int = 0,
+    exclude_seen: bool = True,
+) -> pd.DataFrame:
+    """Trained runs (on ``ds``) scored on ``other``'s pairs: the same test pairs as
+    :func:`run_baselines_cross`. No test pair was seen in training, whichever fold of ``ds`` the
+    run was trained on, since with ``exclude_seen`` they are pairs ``ds`` never measured."""
+    from drp.data.splits import cross_dataset_split, match_drugs
+    from drp.predict import Predictor
+
+    cross = cross_dataset_split(
+        ds.pairs,
+        other.pairs,
+        ds.cells["cell_id"],
+        ds.drugs["drug_id"],
+        ds.name,
+        other.name,
+        0,
+        drug_map=match_drugs(ds.drugs, other.drugs),
+        exclude_seen=exclude_seen,
+    )
+    split = f"cross_dataset:{other.name}" + ("" if exclude_seen else "+seen")
+    tables = []
+    for run_dir in map(Path, run_dirs):
+        config = json.loads((run_dir / "config.json").read_text())
+        predictor = Predictor.from_run(run_dir)
+        pred = predictor.predict_pairs(cross.test_pairs[["cell_id", "drug_id"]])
+        frame = _prediction_frame(cross.test_pairs, pred["ln_ic50_pred"].to_numpy())
+        model = config.get("model", {})
+        labels = {
+            "model": (model.get("name") if isinstance(model, dict) else None) or run_dir.name,
+            "kind": "model",
+            "split": split,
+            "fold": config.get("fold"),
+            "seed": config.get("seed"),
+            "run_dir": str(run_dir),
+        }
+        tables.append(evaluate_predictions(frame, labels, min_group, n_boot))
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

@@ -202,3 +202,58 @@ def test_cli_evaluate_cross_dataset(tiny_dataset, tmp_path):
     assert set(table.subset) == {"all", "uncensored"}
     assert (table.split == "cross_dataset:fixture").all()
     assert table.loc[table.subset == "all", "n"].iloc[0] == 42
+
+
+def test_cli_evaluate_trained_run_cross_dataset_and_on_its_own_fold(tiny_dataset, tmp_path):
+    from drp.config import ModelConfig, RunConfig, TrainConfig
+    from drp.train import train_run
+
+    data, other_dir = tmp_path / "feat", tmp_path / "other"
+    tiny_dataset.save(other_dir)
+    train = FeaturizedDataset.load(other_dir)
+    train.pairs = train.pairs.iloc[1::2].reset_index(drop=True)  # the other half is "new"
+    train.save(data)
+    cfg = RunConfig(
+        model=ModelConfig(hidden=16),
+        train=TrainConfig(dataset=str(data), split="mixed", k=3, epochs=1, batch_size=16),
+    )
+    run = tmp_path / "run"
+    train_run(cfg, run, name="gat_edge")
+    out = tmp_path / "cross"
+    args = [
+        "evaluate",
+        str(run),
+        "--split",
+        "cross_dataset",
+        "--target",
+        str(other_dir),
+        "--dataset",
+        str(data),
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "metrics.csv")
+    assert list(table.model) == ["gat_edge"] and table.n.iloc[0] == 42
+    # beside baselines, on the run's own fold only
+    out = tmp_path / "own"
+    args = [
+        "evaluate",
+        str(run),
+        "--baselines",
+        "--baseline",
+        "mean_effects",
+        "--split",
+        "mixed",
+        "--k",
+        "3",
+        "--dataset",
+        str(data),
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "metrics.csv")
+    assert set(table.model) == {"gat_edge", "mean_effects"} and set(table.fold) == {0}

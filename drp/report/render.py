@@ -291,8 +291,12 @@ def _data_section(study: Study) -> list[Block]:
             Para(
                 f"Replicate measurements of the same cell–drug pair ({_num(ceiling.get('n_pairs'))} "
                 f"pairs) agree with Pearson r = **{_num(ceiling.get('pearson'))}** and RMSE = "
-                f"**{_num(ceiling.get('rmse'))}**: no model can be expected to do better than "
-                "the assay agrees with itself."
+                f"**{_num(ceiling.get('rmse'))}**. On pairs measured twice, one measurement "
+                "predicts the other no better than this, which bounds what a model can reach on "
+                "them. Caveat: in GDSC these repeats are the same drug name screened under "
+                "different drug ids (often different concentration ranges or batches), so they "
+                "are noisier than the average pair and the ceiling is conservative; models "
+                "scoring below this RMSE over all pairs are not thereby beating the assay."
             )
         )
     else:
