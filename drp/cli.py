@@ -124,7 +124,7 @@ def train(
     except ValueError as exc:
         raise fail(str(exc)) from None
     tc = cfg.train
-    name = variant or "model"
+    name = variant or ("gat_edge" if cfg.model == variant_config("gat_edge") else "custom")
     run_dir = out or Path("runs") / f"{name}_{tc.split}_f{tc.fold}_s{tc.seed}"
     with make_progress() as progress:
         task = progress.add_task(
