@@ -39,24 +39,25 @@ LABELS = ("model", "kind", "split", "fold", "subset")
 
 
 # ---- metrics ----------------------------------------------------------------------------------
-def _is_constant(x: np.ndarray) -> bool:
+def is_constant(x: np.ndarray) -> bool:
+    """True for an empty or numerically constant vector (float noise is not variation)."""
     return len(x) == 0 or float(np.ptp(x)) <= 1e-12 * max(1.0, float(np.abs(x).max()))
 
 
 def pearson(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Pearson r; 0 for a constant prediction, NaN for a constant truth or < 2 pairs."""
-    if len(y_true) < 2 or _is_constant(y_true):
+    if len(y_true) < 2 or is_constant(y_true):
         return float("nan")
-    if _is_constant(y_pred):
+    if is_constant(y_pred):
         return 0.0
     return float(stats.pearsonr(y_true, y_pred)[0])
 
 
 def spearman(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Spearman rho with the same edge cases as :func:`pearson`."""
-    if len(y_true) < 2 or _is_constant(y_true):
+    if len(y_true) < 2 or is_constant(y_true):
         return float("nan")
-    if _is_constant(y_pred):
+    if is_constant(y_pred):
         return 0.0
     return float(stats.spearmanr(y_true, y_pred)[0])
 

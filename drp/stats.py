@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from drp.evaluate import is_constant
+
 Better = Literal["lower", "higher"]
 Verdict = Literal["helps", "no evidence", "hurts"]
 
@@ -67,11 +69,6 @@ def _finite(diffs: np.ndarray | Sequence[float]) -> np.ndarray:
     return d[np.isfinite(d)]
 
 
-def _is_constant(d: np.ndarray) -> bool:
-    scale = max(1.0, float(np.abs(d).max()))
-    return float(np.ptp(d)) <= 1e-12 * scale
-
-
 def corrected_resampled_ttest(
     diffs: np.ndarray | Sequence[float],
     n_train: int,
@@ -101,7 +98,7 @@ def corrected_resampled_ttest(
     if j < 2:
         return nan, nan, nan, nan
     mean = float(d.mean())
-    if _is_constant(d):
+    if is_constant(d):
         if mean == 0.0:
             return 0.0, 1.0, 0.0, 0.0
         return float(np.sign(mean) * np.inf), nan, mean, mean

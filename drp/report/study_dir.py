@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from drp.evaluate import pearson
+
 BASELINES = ("mean_effects", "drug_mean", "cell_mean", "global_mean", "ridge")
 DEFAULT_VARIANT = "gat_edge"
 RESULT_COLUMNS = ["variant", "split", "fold", "seed"]
@@ -139,11 +141,6 @@ def summary_table(results: pd.DataFrame, variants: list[str], metrics: list[str]
     return pd.DataFrame(rows)
 
 
-def _is_constant(x: np.ndarray) -> bool:
-    # np.std of a constant float vector can be ~1e-16, not 0, and corrcoef then returns noise
-    return float(np.ptp(x)) <= 1e-12 * max(1.0, float(np.abs(x).max()))
-
-
 def per_drug_pearson(pred: pd.DataFrame, min_cells: int = 3) -> pd.Series:
     """Pearson r between observed and predicted response within each drug.
 
@@ -155,11 +152,7 @@ def per_drug_pearson(pred: pd.DataFrame, min_cells: int = 3) -> pd.Series:
     for drug, g in pred.groupby("drug_id", sort=True):
         if len(g) < min_cells:
             continue
-        y, yhat = g["y_true"].to_numpy(float), g["y_pred"].to_numpy(float)
-        if _is_constant(y):
-            continue
-        if _is_constant(yhat):
-            out[drug] = 0.0
-        else:
-            out[drug] = float(np.corrcoef(y, yhat)[0, 1])
+        r = pearson(g["y_true"].to_numpy(float), g["y_pred"].to_numpy(float))
+        if np.isfinite(r):
+            out[drug] = r
     return pd.Series(out, name="pearson", dtype=float)
