@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -37,18 +39,37 @@ class CellEncoder(nn.Module):
         return self.project(torch.cat([b(p) for b, p in zip(self.blocks, parts, strict=True)], 1))
 
 
-class CellTokens(nn.Module):
-    """Cell-side tokens for cross-attention: ``tokens`` learned gene-module embeddings.
+@dataclass
+class CellTokenSet:
+    """Tokens ``embedding[t] + activity[c, t] * scale[t]`` kept factorised, so attention can be
+    computed per unique atom and cell without materialising [pairs, atoms, T, D] tensors.
 
-    Shapes: omics [B_c, G] -> tokens [B_c, T, hidden]
+    Shapes: activity [B_c, T]; embedding, scale [T, D].
+    """
+
+    activity: Tensor
+    embedding: Tensor
+    scale: Tensor
+
+    def dense(self) -> Tensor:
+        """[B_c, T, D]."""
+        return self.embedding + self.activity.unsqueeze(-1) * self.scale
+
+
+class CellTokens(nn.Module):
+    """Cell-side tokens for cross-attention: T learned gene modules.
+
+    Module t has loadings over all features (a row of ``activity``) and an embedding; a cell's
+    token t is ``embedding_t + activity_t(omics) * scale_t``.
+
+    Shapes: omics [B_c, G] -> CellTokenSet (dense: [B_c, T, hidden])
     """
 
     def __init__(self, in_dim: int, tokens: int = 8, hidden: int = 128) -> None:
         super().__init__()
-        self.tokens, self.hidden = tokens, hidden
-        self.proj = nn.Linear(in_dim, tokens * hidden)
-        self.token_embedding = nn.Parameter(torch.randn(tokens, hidden) * 0.02)
+        self.activity = nn.Linear(in_dim, tokens)
+        self.embedding = nn.Parameter(torch.randn(tokens, hidden) * 0.1)
+        self.scale = nn.Parameter(torch.randn(tokens, hidden) * 0.1)
 
-    def forward(self, omics: Tensor) -> Tensor:
-        out = self.proj(omics).view(-1, self.tokens, self.hidden)
-        return torch.relu(out) + self.token_embedding
+    def forward(self, omics: Tensor) -> CellTokenSet:
+        return CellTokenSet(self.activity(omics), self.embedding, self.scale)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.utils import to_dense_batch
+
+from drp.models.cell import CellTokenSet
+from drp.models.graphs import GraphBank
 
 FUSIONS = ("concat", "cross_attention")
 
@@ -33,16 +35,27 @@ class ConcatFusion(nn.Module):
 
 
 class CrossAttentionFusion(nn.Module):
-    """Cell tokens attend to the atoms of the paired drug; the attended summary joins the concat.
+    """Drug atoms attend to the paired cell line's tokens (learned gene-module embeddings).
+
+    For a pair (drug d, cell c), atom n of d attends over c's T tokens:
+    ``alpha[n, :] = softmax_t(q_n . k_{c,t} / sqrt(key_dim))``. The atoms' attention is pooled
+    with the drug's atom-pooling weights ``w_n`` (uniform when the readout has none) into token
+    weights ``beta = sum_n w_n alpha[n, :]``, and the attended cell summary is ``beta @ V_c``.
+    Work is linear in the (pair, atom) entries of the batch; keys and values are projected once
+    per unique atom and cell, and nothing is padded.
 
     Shapes:
-        atom_h [N, D], atom_batch [N] (graph of each atom among B_d drugs), pair_drug [B],
-        cell_tokens [B, T, D], z_drug [B, D], z_cell [B, D] -> y [B], weights [B, T, N_max]
+        atom_h [N, D], atom_batch [N], atom_weight [N] or None, pair_drug / pair_cell [B],
+        tokens: CellTokenSet of the B_c unique cells, z_drug / z_cell [B, D]
+        -> y [B], token_weight [B, T] (rows sum to 1)
     """
 
-    def __init__(self, hidden: int, heads: int, dropout: float) -> None:
+    def __init__(self, hidden: int, dropout: float, key_dim: int = 32) -> None:
         super().__init__()
-        self.attn = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
+        self.key_dim = key_dim
+        self.query = nn.Linear(hidden, key_dim)
+        self.key = nn.Linear(hidden, key_dim)
+        self.value = nn.Linear(hidden, hidden)
         self.norm = nn.LayerNorm(hidden)
         self.head = mlp_head(3 * hidden, hidden, dropout)
 
@@ -50,16 +63,36 @@ class CrossAttentionFusion(nn.Module):
         self,
         atom_h: Tensor,
         atom_batch: Tensor,
+        atom_weight: Tensor | None,
         pair_drug: Tensor,
-        cell_tokens: Tensor,
+        pair_cell: Tensor,
+        tokens: CellTokenSet,
         z_drug: Tensor,
         z_cell: Tensor,
     ) -> tuple[Tensor, Tensor]:
-        dense, mask = to_dense_batch(atom_h, atom_batch)  # [B_d, N_max, D], [B_d, N_max]
-        keys, key_mask = dense[pair_drug], mask[pair_drug]
-        out, weights = self.attn(
-            cell_tokens, keys, keys, key_padding_mask=~key_mask, need_weights=True
-        )
-        attended = self.norm(out.mean(dim=1))
-        y = self.head(torch.cat([z_drug, z_cell, attended], dim=1)).squeeze(-1)
-        return y, weights
+        num_graphs = int(atom_batch.max()) + 1
+        counts = torch.bincount(atom_batch, minlength=num_graphs)
+        starts = torch.cumsum(counts, 0) - counts
+        per_pair = counts[pair_drug]
+        atom_of = GraphBank.ranges(starts[pair_drug], per_pair)  # [E] atom of each entry
+        pair_of = torch.repeat_interleave(
+            torch.arange(len(pair_drug), device=atom_h.device), per_pair
+        )  # [E]
+        # keys are linear in the token activity: k(c, t) = key(emb_t) + act[c, t] * W_k scale_t,
+        # so scores split into two per-atom [N, T] products and never need [E, T, key_dim]
+        q = self.query(atom_h)  # [N, key_dim]
+        base = q @ self.key(tokens.embedding).T  # [N, T]
+        slope = q @ (tokens.scale @ self.key.weight.T).T  # [N, T]
+        act = tokens.activity[pair_cell][pair_of]  # [E, T]
+        scores = (base[atom_of] + act * slope[atom_of]) / self.key_dim**0.5
+        alpha = torch.softmax(scores, dim=1)  # [E, T] over the cell's tokens
+        w = atom_weight[atom_of] if atom_weight is not None else 1.0 / per_pair[pair_of]
+        beta = torch.zeros(len(pair_drug), scores.shape[1], device=atom_h.device)
+        beta = beta.index_add(0, pair_of, alpha * w.unsqueeze(1))  # [B, T]
+        # values likewise: v(c, t) = value(emb_t) + act[c, t] * W_v scale_t
+        act_pair = tokens.activity[pair_cell]  # [B, T]
+        attended = beta @ self.value(tokens.embedding) + (beta * act_pair) @ (
+            tokens.scale @ self.value.weight.T
+        )  # [B, D]
+        y = self.head(torch.cat([z_drug, z_cell, self.norm(attended)], dim=1)).squeeze(-1)
+        return y, beta

@@ -53,7 +53,7 @@ class GraphBank:
         return self
 
     @staticmethod
-    def _ranges(starts: Tensor, counts: Tensor) -> Tensor:
+    def ranges(starts: Tensor, counts: Tensor) -> Tensor:
         """Concatenate ``arange(s, s + c)`` for each (s, c): [counts.sum()]."""
         total = int(counts.sum())
         offsets = torch.cumsum(counts, 0) - counts
@@ -64,8 +64,8 @@ class GraphBank:
     def select(self, idx: Tensor) -> GraphSelection:
         """Graphs ``idx`` ([G] long) as one disjoint union, in the order given."""
         n_atoms, n_edges = self.atom_count[idx], self.edge_count[idx]
-        node_ids = self._ranges(self.atom_ptr[idx], n_atoms)
-        edge_ids = self._ranges(self.edge_ptr[idx], n_edges)
+        node_ids = self.ranges(self.atom_ptr[idx], n_atoms)
+        edge_ids = self.ranges(self.edge_ptr[idx], n_edges)
         graph_of_edge = torch.repeat_interleave(torch.arange(len(idx), device=idx.device), n_edges)
         new_ptr = torch.cumsum(n_atoms, 0) - n_atoms
         # stored edge indices are local to each graph; offset them into the union

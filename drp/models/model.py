@@ -32,7 +32,7 @@ class PairBatch:
 @dataclass
 class ModelOutput:
     """y: [B] prediction (normalised units); atom_weight: [N] pooling weights or None;
-    cross_weight: [B, T, N_max] cross-attention weights or None."""
+    cross_weight: [B, T] weight of each cell token in the drug's cross-attention, or None."""
 
     y: Tensor
     atom_weight: Tensor | None = None
@@ -82,7 +82,7 @@ class DRPModel(nn.Module):
             self.fusion = ConcatFusion(h, config.dropout)
         elif config.fusion == "cross_attention":
             self.tokens = CellTokens(sum(omics_widths), config.cell_tokens, h)
-            self.fusion = CrossAttentionFusion(h, config.heads, config.dropout)
+            self.fusion = CrossAttentionFusion(h, config.dropout)
         else:
             raise ValueError(f"unknown fusion {config.fusion!r}; use concat or cross_attention")
 
@@ -96,6 +96,15 @@ class DRPModel(nn.Module):
         z_drug = z_drug_u[batch.pair_drug]
         if self.config.fusion == "concat":
             return ModelOutput(self.fusion(z_drug, z_cell), atom_weight)
-        tokens = self.tokens(batch.cells)[batch.pair_cell]
-        y, cross = self.fusion(atom_h, batch.drugs.batch, batch.pair_drug, tokens, z_drug, z_cell)
+        tokens = self.tokens(batch.cells)  # once per unique cell
+        y, cross = self.fusion(
+            atom_h,
+            batch.drugs.batch,
+            atom_weight,
+            batch.pair_drug,
+            batch.pair_cell,
+            tokens,
+            z_drug,
+            z_cell,
+        )
         return ModelOutput(y, atom_weight, cross)
