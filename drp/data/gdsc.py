@@ -57,7 +57,7 @@ def ensure_gdsc(data_dir: Path, log=print) -> Path:
     raw = Path(data_dir) / "raw"
     members: dict[str, Path] = {}
     for archive in ARCHIVES:
-        log(f"obtaining {archive.filename} (verified sha256 {archive.sha256[:12]}…)")
+        log(f"obtaining {archive.filename} (expecting sha256 {archive.sha256[:12]}…)")
         path = download_archive(archive, raw)
         members.update(extract_members(archive, path, raw / archive.name))
     _convert(members, out, log)
