@@ -96,8 +96,9 @@ def predict_indices(
     """Predictions in the model's (normalised) units for pairs of dataset indices: [B]."""
     model.eval()
     out = []
-    c = torch.as_tensor(cell_idx, dtype=torch.long, device=tensors.device)
-    d = torch.as_tensor(drug_idx, dtype=torch.long, device=tensors.device)
+    # torch.tensor copies: index arrays from parquet-backed frames can be read-only
+    c = torch.tensor(cell_idx, dtype=torch.long, device=tensors.device)
+    d = torch.tensor(drug_idx, dtype=torch.long, device=tensors.device)
     for start in range(0, len(c), batch_size):
         batch = tensors.batch(
             c[start : start + batch_size], d[start : start + batch_size], model.config.drug

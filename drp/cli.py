@@ -266,6 +266,10 @@ def predict(
         "predictions.csv"
     ),
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="Featurized dataset, if it moved since training (default: the run's)."),
+    ] = None,
 ) -> None:
     """Predict ln IC50 for pairs, the whole matrix, or new drugs given as SMILES."""
     from drp.data.tables import TableError, read_table
@@ -275,7 +279,7 @@ def predict(
     if chosen != 1:
         raise fail("choose exactly one of --pairs, --matrix, --smiles/--smiles-file")
     try:
-        predictor = Predictor.from_run(run_dir, device)
+        predictor = Predictor.from_run(run_dir, device, dataset)
         if pairs is not None:
             result = predictor.predict_pairs(read_table(pairs))
         elif matrix:

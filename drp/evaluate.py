@@ -44,22 +44,22 @@ def is_constant(x: np.ndarray) -> bool:
     return len(x) == 0 or float(np.ptp(x)) <= 1e-12 * max(1.0, float(np.abs(x).max()))
 
 
-def pearson(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Pearson r; 0 for a constant prediction, NaN for a constant truth or < 2 pairs."""
+def _correlation(y_true: np.ndarray, y_pred: np.ndarray, method) -> float:
     if len(y_true) < 2 or is_constant(y_true):
         return float("nan")
     if is_constant(y_pred):
         return 0.0
-    return float(stats.pearsonr(y_true, y_pred)[0])
+    return float(method(y_true, y_pred)[0])
+
+
+def pearson(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Pearson r; 0 for a constant prediction, NaN for a constant truth or < 2 pairs."""
+    return _correlation(y_true, y_pred, stats.pearsonr)
 
 
 def spearman(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Spearman rho with the same edge cases as :func:`pearson`."""
-    if len(y_true) < 2 or is_constant(y_true):
-        return float("nan")
-    if is_constant(y_pred):
-        return 0.0
-    return float(stats.spearmanr(y_true, y_pred)[0])
+    return _correlation(y_true, y_pred, stats.spearmanr)
 
 
 def group_pearson(
@@ -365,7 +365,8 @@ def evaluate_runs(
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def _prediction_frame(pairs: pd.DataFrame, y_pred: np.ndarray) -> pd.DataFrame:
+def prediction_frame(pairs: pd.DataFrame, y_pred: np.ndarray) -> pd.DataFrame:
+    """``cell_id, drug_id, y_true, y_pred[, censored]`` from pairs with ``ln_ic50``."""
     cols = ["cell_id", "drug_id"] + (["censored"] if "censored" in pairs else [])
     out = pairs[cols].reset_index(drop=True).copy()
     out.insert(2, "y_true", pairs["ln_ic50"].to_numpy(np.float64))
@@ -420,7 +421,7 @@ def run_baselines(
         train, val, test = fold.frames(ds.pairs)
         for name in names:
             model = BASELINES[name]().fit(ds, train, val)
-            preds = _prediction_frame(test, model.predict(ds, test))
+            preds = prediction_frame(test, model.predict(ds, test))
             labels = {"model": name, "kind": "baseline", "split": split, "fold": fold.index}
             tables.append(evaluate_predictions(preds, labels | {"seed": seed}, min_group, n_boot))
             if log:
@@ -435,7 +436,7 @@ def run_baselines(
                     "k": k,
                     "model": {"name": name, "kind": "baseline"},
                 }
-                val_preds = _prediction_frame(val, model.predict(ds, val))
+                val_preds = prediction_frame(val, model.predict(ds, val))
                 _save_baseline_run(
                     Path(runs_dir) / name / f"fold{fold.index}", config, preds, val_preds
                 )
@@ -483,7 +484,7 @@ def run_baselines_cross(
     tables = []
     for name in names:
         model = BASELINES[name]().fit(ds, train, val)
-        preds = _prediction_frame(cross.test_pairs, model.predict(ds, cross.test_pairs))
+        preds = prediction_frame(cross.test_pairs, model.predict(ds, cross.test_pairs))
         labels = {"model": name, "kind": "baseline", "split": split, "fold": 0, "seed": seed}
         tables.append(evaluate_predictions(preds, labels, min_group, n_boot))
     return pd.concat(tables, ignore_index=True)
@@ -520,7 +521,7 @@ def evaluate_runs_cross(
         config = json.loads((run_dir / "config.json").read_text())
         predictor = Predictor.from_run(run_dir)
         pred = predictor.predict_pairs(cross.test_pairs[["cell_id", "drug_id"]])
-        frame = _prediction_frame(cross.test_pairs, pred["ln_ic50_pred"].to_numpy())
+        frame = prediction_frame(cross.test_pairs, pred["ln_ic50_pred"].to_numpy())
         model = config.get("model", {})
         labels = {
             "model": (model.get("name") if isinstance(model, dict) else None) or run_dir.name,

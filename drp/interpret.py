@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import torch
-from rdkit import Chem
 from scipy.stats import spearmanr
 from torch_geometric.data import Data
 
@@ -98,7 +97,7 @@ def faithfulness(
     rng = np.random.default_rng(seed)
     randoms = [rng.choice(n_atoms, size=k, replace=False) for _ in range(n_random)]
     graphs = [graph, occlude(graph, top), *[occlude(graph, r) for r in randoms]]
-    omics = tensors.omics[torch.as_tensor(cell_idx, dtype=torch.long)]
+    omics = tensors.omics[torch.tensor(cell_idx, dtype=torch.long, device=tensors.device)]
     pred = _predict_graphs(model, graphs, omics) * target_std
     delta = (pred[1:] - pred[0]).abs().mean(1).cpu().numpy()
     with torch.enable_grad():
@@ -111,19 +110,3 @@ def faithfulness(
         "random_k_delta": float(delta[1:].mean()),
         "saliency_spearman": float(rho),
     }
-
-
-def smiles_in_graph_order(smiles: str, weights: np.ndarray) -> tuple[str, list[float]]:
-    """Canonical SMILES of the standardised molecule with ``weights`` reordered to its atoms.
-
-    The graph's atoms follow the standardised molecule's atom order; writing SMILES can reorder
-    atoms, so the weights are permuted by RDKit's ``_smilesAtomOutputOrder``.
-    """
-    from drp.featurize.molecules import standardise
-
-    mol = standardise(smiles).mol
-    out = Chem.MolToSmiles(mol)
-    order = list(
-        mol.GetPropsAsDict(includePrivate=True, includeComputed=True)["_smilesAtomOutputOrder"]
-    )
-    return out, [float(weights[i]) for i in order]

@@ -24,14 +24,16 @@ import pandas as pd
 import torch
 
 from drp.config import RunConfig
-from drp.data.splits import load_or_make_folds
+from drp.data.splits import Fold, load_or_make_folds
 from drp.data.tables import summarise_drops
-from drp.evaluate import metrics, noise_ceiling
+from drp.evaluate import metrics, noise_ceiling, prediction_frame
+from drp.featurize.molecules import smiles_in_graph_order
 from drp.featurize.store import FeaturizedDataset
+from drp.interpret import atom_attention, faithfulness
 from drp.models.baselines import BASELINES
 from drp.models.registry import DEFAULT_VARIANT, variant_config
 from drp.stats import Comparison, compare
-from drp.train import FoldIndices, Trainer, git_commit, hardware, train_run
+from drp.train import Trainer, git_commit, hardware, train_run
 
 COMPARISONS = [
     Comparison("bond-aware attention vs plain attention", "gat_edge", "gat"),
@@ -109,11 +111,18 @@ def run_name(variant: str, split: str, fold: int, seed: int) -> str:
     return f"{variant}__{split}__f{fold}__s{seed}"
 
 
-def _fold_indices(
-    ds: FeaturizedDataset, split: str, k: int, seed: int, fold: int, folds_dir: Path
-) -> FoldIndices:
-    f = load_or_make_folds(ds, split, k, seed, folds_dir)[fold]
-    return FoldIndices(np.asarray(f.train), np.asarray(f.val), np.asarray(f.test))
+class StudyFolds:
+    """The study's folds, read from the shared cache once per (split, seed)."""
+
+    def __init__(self, ds: FeaturizedDataset, k: int, folds_dir: Path) -> None:
+        self.ds, self.k, self.folds_dir = ds, k, folds_dir
+        self._memo: dict[tuple[str, int], list[Fold]] = {}
+
+    def __call__(self, split: str, seed: int, fold: int) -> Fold:
+        key = (split, seed)
+        if key not in self._memo:
+            self._memo[key] = load_or_make_folds(self.ds, split, self.k, seed, self.folds_dir)
+        return self._memo[key][fold]
 
 
 def run_study(
@@ -132,7 +141,7 @@ def run_study(
     study = Path(out_root) / name
     runs = study / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    folds_dir = Path(base.train.folds_dir or Path(dataset_dir) / "folds")
+    folds = StudyFolds(ds, preset.k, Path(base.train.folds_dir or Path(dataset_dir) / "folds"))
     jobs = [
         (v, s, f, seed)
         for s in preset.splits
@@ -159,7 +168,7 @@ def run_study(
                 patience=preset.patience,
             ),
         )
-        fold_idx = _fold_indices(ds, split, preset.k, seed, fold, folds_dir)
+        fold_idx = folds(split, seed, fold)
         t0 = time.perf_counter()
         summary = train_run(
             cfg,
@@ -178,8 +187,8 @@ def run_study(
     for split in preset.splits:
         for seed in preset.seeds:
             for fold in preset.folds:
-                _run_baselines(ds, preset, split, fold, seed, folds_dir, runs)
-    collect(study, preset, ds, folds_dir)
+                _run_baselines(ds, preset, split, fold, seed, folds, runs)
+    collect(study, preset, ds, folds)
     log(f"study {name} finished in {time.perf_counter() - started:.0f} s")
     return study
 
@@ -190,20 +199,17 @@ def _run_baselines(
     split: str,
     fold: int,
     seed: int,
-    folds_dir: Path,
+    folds: StudyFolds,
     runs: Path,
 ) -> None:
-    f = load_or_make_folds(ds, split, preset.k, seed, folds_dir)[fold]
-    train, val, test = f.frames(ds.pairs)
+    train, val, test = folds(split, seed, fold).frames(ds.pairs)
     for name in preset.baselines:
         run_dir = runs / run_name(name, split, fold, seed)
         if (run_dir / "predictions_test.parquet").exists():
             continue
         t0 = time.perf_counter()
         model = BASELINES[name]().fit(ds, train, val)
-        out = test[["cell_id", "drug_id"]].copy()
-        out["y_true"] = test["ln_ic50"].to_numpy()
-        out["y_pred"] = model.predict(ds, test)
+        out = prediction_frame(test, model.predict(ds, test))
         run_dir.mkdir(parents=True, exist_ok=True)
         out.to_parquet(run_dir / "predictions_test.parquet", index=False)
         (run_dir / "summary.json").write_text(
@@ -211,7 +217,7 @@ def _run_baselines(
         )
 
 
-def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds_dir: Path) -> None:
+def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFolds) -> None:
     """Turn finished run directories into results.csv, comparisons.csv, predictions/,
     history/, attention.json and faithfulness.csv."""
     rows, pooled = [], {}
@@ -221,7 +227,7 @@ def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds_dir: Path)
     for split in preset.splits:
         for seed in preset.seeds:
             for fold in preset.folds:
-                fi = _fold_indices(ds, split, preset.k, seed, fold, folds_dir)
+                fi = folds(split, seed, fold)
                 n_train.setdefault(split, len(fi.train) + len(fi.val))
                 n_test.setdefault(split, len(fi.test))
                 for variant in (*preset.variants, *preset.baselines):
@@ -273,15 +279,14 @@ def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds_dir: Path)
             study / "comparisons.csv", index=False
         )
     if DEFAULT_VARIANT in preset.variants:
-        write_attention(study, preset, ds, folds_dir)
+        write_attention(study, preset, ds, folds)
 
 
 def write_attention(
-    study: Path, preset: Preset, ds: FeaturizedDataset, folds_dir: Path, max_cells: int = 200
+    study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFolds, max_cells: int = 200
 ) -> None:
     """Faithfulness of the default model's attention pooling, per split (fold/seed of the grid's
     first cell): every test drug, scored over up to ``max_cells`` of its test cells."""
-    from drp.interpret import atom_attention, faithfulness, smiles_in_graph_order
 
     rows, showcase = [], []
     fold, seed = preset.folds[0], preset.seeds[0]
@@ -289,15 +294,10 @@ def write_attention(
         run_dir = study / "runs" / run_name(DEFAULT_VARIANT, split, fold, seed)
         if not (run_dir / "best.pt").exists():
             continue
-        cfg = RunConfig.from_dict(
-            {
-                k: v
-                for k, v in json.loads((run_dir / "config.json").read_text()).items()
-                if k in ("train",)
-            }
-        )
-        cfg = replace(cfg, model=variant_config(DEFAULT_VARIANT, _model_cfg(run_dir)))
-        fi = _fold_indices(ds, split, preset.k, seed, fold, folds_dir)
+        saved = json.loads((run_dir / "config.json").read_text())
+        model = {k: v for k, v in saved["model"].items() if k != "name"}
+        cfg = RunConfig.from_dict({"model": model, "train": saved["train"]})
+        fi = folds(split, seed, fold)
         trainer = Trainer(cfg, ds, fi, run_dir)
         state = torch.load(run_dir / "best.pt", weights_only=True)
         trainer.model.load_state_dict(state["state_dict"])
@@ -345,13 +345,6 @@ def write_attention(
             )
     pd.DataFrame(rows).to_csv(study / "faithfulness.csv", index=False)
     (study / "attention.json").write_text(json.dumps(showcase, indent=2))
-
-
-def _model_cfg(run_dir: Path):
-    from drp.config import ModelConfig
-
-    model = json.loads((run_dir / "config.json").read_text())["model"]
-    return ModelConfig(**{k: v for k, v in model.items() if k in ModelConfig.__dataclass_fields__})
 
 
 def _write_study_json(

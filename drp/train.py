@@ -29,13 +29,17 @@ import torch
 
 from drp.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.config import RunConfig
+from drp.data.splits import Fold, load_or_make_folds
 from drp.featurize.store import FeaturizedDataset
 from drp.models.registry import build_model
 
 
 @dataclass
 class FoldIndices:
-    """Row indices into ``dataset.pairs``: [n_train], [n_val], [n_test]."""
+    """Row indices into ``dataset.pairs``: [n_train], [n_val], [n_test].
+
+    A hand-made fold; :class:`drp.data.splits.Fold` (same fields) is accepted wherever this is.
+    """
 
     train: np.ndarray
     val: np.ndarray
@@ -97,16 +101,13 @@ def folds_dir(config: RunConfig) -> Path:
     return Path(config.train.folds_dir or Path(config.train.dataset) / "folds")
 
 
-def fold_for(ds: FeaturizedDataset, config: RunConfig) -> FoldIndices:
+def fold_for(ds: FeaturizedDataset, config: RunConfig) -> Fold:
     """The configured fold, from the on-disk fold cache shared by every model and baseline."""
-    from drp.data.splits import load_or_make_folds
-
     tc = config.train
     folds = load_or_make_folds(ds, tc.split, tc.k, tc.seed, folds_dir(config))
     if not 0 <= tc.fold < len(folds):
         raise ValueError(f"fold {tc.fold} out of range for k={len(folds)}")
-    f = folds[tc.fold]
-    return FoldIndices(np.asarray(f.train), np.asarray(f.val), np.asarray(f.test))
+    return folds[tc.fold]
 
 
 def _atomic_save(obj: dict, path: Path) -> None:
@@ -132,7 +133,7 @@ class Trainer:
         self,
         config: RunConfig,
         ds: FeaturizedDataset,
-        fold: FoldIndices,
+        fold: FoldIndices | Fold,
         run_dir: Path,
         on_epoch: Callable[[dict], None] | None = None,
     ) -> None:
@@ -286,7 +287,7 @@ class Trainer:
 def write_run_config(
     config: RunConfig,
     ds: FeaturizedDataset,
-    fold: FoldIndices,
+    fold: FoldIndices | Fold,
     run_dir: Path,
     command: str = "",
     name: str = "model",
@@ -297,7 +298,8 @@ def write_run_config(
     payload = config.to_dict()
     payload["model"]["name"] = name
     payload |= {
-        "dataset": tc.dataset,
+        # absolute, so `drp predict` and `drp evaluate` work from any directory
+        "dataset": str(Path(tc.dataset).resolve()),
         "split": tc.split,
         "fold": tc.fold,
         "seed": tc.seed,
@@ -317,7 +319,7 @@ def train_run(
     run_dir: Path,
     *,
     ds: FeaturizedDataset | None = None,
-    fold: FoldIndices | None = None,
+    fold: FoldIndices | Fold | None = None,
     resume: bool = False,
     on_epoch: Callable[[dict], None] | None = None,
     command: str = "",

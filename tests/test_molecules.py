@@ -10,6 +10,7 @@ from drp.featurize.molecules import (
     InvalidSmilesError,
     atom_features,
     morgan_fingerprint,
+    smiles_in_graph_order,
     smiles_to_graph,
     standardise,
 )
@@ -72,3 +73,11 @@ def test_morgan_fingerprint():
     fp = morgan_fingerprint(standardise(SMILES["aspirin"]).mol)
     assert fp.shape == (FINGERPRINT_BITS,)
     assert 10 < fp.sum() < 60
+
+
+def test_smiles_in_graph_order_keeps_values_on_their_atoms():
+    smiles = "OC(=O)c1ccccc1OC(C)=O"  # aspirin, written out of canonical order
+    graph_atoms = [a.GetAtomicNum() for a in standardise(smiles).mol.GetAtoms()]
+    out, reordered = smiles_in_graph_order(smiles, graph_atoms)
+    assert [a.GetAtomicNum() for a in Chem.MolFromSmiles(out).GetAtoms()] == reordered
+    assert sorted(reordered) == sorted(graph_atoms) and reordered != graph_atoms

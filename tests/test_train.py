@@ -173,11 +173,13 @@ def test_cli_train_and_predict_end_to_end(tiny_dataset, tmp_path):
     assert result.exit_code == 1 and "unknown cell id(s) ['NOPE']" in result.output
 
 
-def test_predictor_uses_run_scaler(tiny_dataset, tmp_path):
-    ds_dir = tmp_path / "ds"
-    tiny_dataset.save(ds_dir)
-    cfg = _config(tmp_path, dataset=str(ds_dir), epochs=1)
+def test_predictor_uses_run_scaler_from_any_directory(tiny_dataset, tmp_path, monkeypatch):
+    tiny_dataset.save(tmp_path / "ds")
+    monkeypatch.chdir(tmp_path)
+    cfg = _config(tmp_path, dataset="ds", epochs=1)  # relative, as `drp train` users type it
     train_run(cfg, tmp_path / "r", fold=_fold(len(tiny_dataset.pairs)))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
     predictor = Predictor.from_run(tmp_path / "r")
     saved = pd.read_parquet(tmp_path / "r" / "predictions_test.parquet")
     again = predictor.predict_pairs(saved[["cell_id", "drug_id"]])

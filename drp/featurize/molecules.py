@@ -189,3 +189,17 @@ _MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=FINGERPRINT
 def morgan_fingerprint(mol: Chem.Mol) -> np.ndarray:
     """Morgan (ECFP4-like, radius 2) bit vector. Shape: [FINGERPRINT_BITS] uint8."""
     return _MORGAN.GetFingerprintAsNumPy(mol).astype(np.uint8)
+
+
+def smiles_in_graph_order(smiles: str, weights: np.ndarray) -> tuple[str, list[float]]:
+    """Canonical SMILES of the standardised molecule with ``weights`` reordered to its atoms.
+
+    The graph's atoms follow the standardised molecule's atom order; writing SMILES can reorder
+    atoms, so the weights are permuted by RDKit's ``_smilesAtomOutputOrder``.
+    """
+    mol = standardise(smiles).mol
+    out = Chem.MolToSmiles(mol)
+    order = list(
+        mol.GetPropsAsDict(includePrivate=True, includeComputed=True)["_smilesAtomOutputOrder"]
+    )
+    return out, [float(weights[i]) for i in order]

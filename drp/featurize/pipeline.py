@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -10,13 +11,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from drp.data.gdsc import DATASETS
+from drp.data.sources import sha256_file
 from drp.data.tables import (
     DropLog,
     TableError,
     average_replicates,
     drugs_from_frame,
+    normalize_cell_id,
     omics_from_frame,
     read_table,
+    require_columns,
     responses_from_frame,
 )
 from drp.featurize.molecules import (
@@ -113,17 +118,17 @@ def build_dataset(raw: RawTables, progress: Progress = _no_progress) -> Featuriz
     valid_drugs = set(drug_table.drug_id)
     unknown_cell = ~responses.cell_id.isin(cells_with_omics)
     unknown_drug = ~responses.drug_id.isin(valid_drugs)
-    for cell in sorted(responses.cell_id[unknown_cell].unique()):
-        n = int((responses.cell_id == cell).sum())
-        drops.add("responses", source, cell, "cell id has no (complete) omics", n)
-    for drug in sorted(responses.drug_id[unknown_drug & ~unknown_cell].unique()):
-        n = int(((responses.drug_id == drug) & ~unknown_cell).sum())
+    for cell, n in responses.cell_id[unknown_cell].value_counts().sort_index().items():
+        drops.add("responses", source, cell, "cell id has no (complete) omics", int(n))
+    in_drug_table = set(raw.drugs.drug_id)
+    lost_drugs = responses.drug_id[unknown_drug & ~unknown_cell].value_counts().sort_index()
+    for drug, n in lost_drugs.items():
         reason = (
             "invalid SMILES (drug dropped)"
-            if drug in set(raw.drugs.drug_id)
+            if drug in in_drug_table
             else "drug id not in the drug table"
         )
-        drops.add("responses", source, drug, reason, n)
+        drops.add("responses", source, drug, reason, int(n))
     kept = responses[~unknown_cell & ~unknown_drug].reset_index(drop=True)
     if kept.empty:
         raise TableError(
@@ -189,10 +194,6 @@ def build_dataset(raw: RawTables, progress: Progress = _no_progress) -> Featuriz
 
 def gdsc_tables(processed: Path, dataset: str, omics: list[str]) -> RawTables:
     """Read the processed built-in release (see :mod:`drp.data.gdsc`) as RawTables."""
-    import json
-
-    from drp.data.gdsc import DATASETS
-
     if dataset not in DATASETS:
         raise TableError(f"unknown built-in dataset {dataset!r}; choose from {list(DATASETS)}")
     manifest = json.loads((processed / "manifest.json").read_text())
@@ -224,8 +225,6 @@ def custom_tables(
     tissues_path: Path | None = None,
 ) -> RawTables:
     """Read and validate user tables; problems raise TableError naming file and column."""
-    from drp.data.sources import sha256_file
-
     drops = DropLog()
     responses = responses_from_frame(
         read_table(responses_path),
@@ -246,8 +245,6 @@ def custom_tables(
     tissues = None
     if tissues_path is not None:
         frame = read_table(tissues_path)
-        from drp.data.tables import normalize_cell_id, require_columns
-
         require_columns(frame, ["cell_id", "tissue"], str(tissues_path))
         tissues = pd.DataFrame(
             {"cell_id": frame.cell_id.map(normalize_cell_id), "tissue": frame.tissue}

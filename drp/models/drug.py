@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import GATv2Conv, GCNConv, GINEConv, global_max_pool, global_mean_pool
+from torch_geometric.nn import (
+    GATv2Conv,
+    GCNConv,
+    GINEConv,
+    global_add_pool,
+    global_max_pool,
+    global_mean_pool,
+)
 from torch_geometric.nn.aggr import AttentionalAggregation
 from torch_geometric.utils import softmax
 
@@ -92,7 +99,7 @@ class GraphDrugEncoder(nn.Module):
         elif self.pool_kind == "max":
             z = global_max_pool(h, g.batch, g.num_graphs)
         else:
-            z = torch.zeros(g.num_graphs, h.shape[1], device=h.device).index_add_(0, g.batch, h)
+            z = global_add_pool(h, g.batch, g.num_graphs)
         return z, h, weight
 
 
