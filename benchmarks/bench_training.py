@@ -179,7 +179,11 @@ def write_results(figures: dict, device: torch.device) -> None:
             "<= 10 s, >= 10x naive, matrix <= 5 s, peak RSS <= 3 GB.\n\n"
             "## Training speed and memory\n\n" + header
         )
-    RESULTS.write_text(RESULTS.read_text() + row)
+    # the speed table is the first table: add the row after its last line
+    lines = RESULTS.read_text().splitlines(keepends=True)
+    last = max(i for i, line in enumerate(lines) if line.startswith("| 20"))
+    lines.insert(last + 1, row)
+    RESULTS.write_text("".join(lines))
 
 
 if __name__ == "__main__":
