@@ -408,13 +408,13 @@ def evaluate(
     from drp.evaluate import (
         evaluate_runs,
         evaluate_runs_cross,
-        noise_ceiling,
         print_metrics_table,
         run_baselines,
         run_baselines_cross,
         write_metrics,
     )
     from drp.featurize.store import FeaturizedDataset
+    from drp.metrics import noise_ceiling
     from drp.models.baselines import BASELINES
 
     if not run_dirs and not baselines:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from drp.evaluate import is_constant
+from drp.metrics import is_constant
 
 Better = Literal["lower", "higher"]
 Verdict = Literal["helps", "no evidence", "hurts"]

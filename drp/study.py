@@ -26,10 +26,11 @@ import torch
 from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.data.tables import summarise_drops
-from drp.evaluate import metrics, noise_ceiling, prediction_frame
+from drp.evaluate import prediction_frame
 from drp.featurize.molecules import smiles_in_graph_order
 from drp.featurize.store import FeaturizedDataset
 from drp.interpret import atom_attention, faithfulness
+from drp.metrics import metrics, noise_ceiling
 from drp.models.baselines import BASELINES
 from drp.models.registry import DEFAULT_VARIANT, variant_config
 from drp.stats import Comparison, compare

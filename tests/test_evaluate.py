@@ -8,18 +8,16 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from typer.testing import CliRunner
 
 from drp.cli import app
-from drp.evaluate import (
+from drp.evaluate import evaluate_runs, run_baselines, write_metrics
+from drp.featurize.store import FeaturizedDataset
+from drp.metrics import (
     aggregate_folds,
     bootstrap_ci,
     evaluate_predictions,
-    evaluate_runs,
     group_pearson,
     metrics,
     noise_ceiling,
-    run_baselines,
-    write_metrics,
 )
-from drp.featurize.store import FeaturizedDataset
 
 
 def _frame(seed=0, n_cells=6, n_drugs=5):

@@ -295,7 +295,7 @@ def cross_dataset_split(
     cells and drugs that the GDSC2 featurization has (ids match across GDSC releases, so a drug
     screened in both is tested on new cell lines). GDSC2 -> CCLE: the same restriction; CCLE caps
     IC50 at 8 µM, and ``censored`` (IC50 at the cap) is kept so metrics can be reported on all
-    pairs and on uncensored pairs (:func:`drp.evaluate.evaluate_predictions` does both).
+    pairs and on uncensored pairs (:func:`drp.metrics.evaluate_predictions` does both).
 
     Args:
         train_pairs: [n_train] pairs of the training dataset (indices of the returned fold).

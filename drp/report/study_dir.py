@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from drp.evaluate import pearson
+from drp.metrics import pearson
 
 BASELINES = ("mean_effects", "drug_mean", "cell_mean", "global_mean", "ridge")
 DEFAULT_VARIANT = "gat_edge"
