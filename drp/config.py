@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 
 @dataclass(frozen=True)
@@ -57,9 +56,81 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Build and :meth:`validate` a config; bad keys or values raise ValueError."""
         model = _build(ModelConfig, data.get("model", {}), "model")
         train = _build(TrainConfig, data.get("train", {}), "train")
-        return cls(model=model, train=train)
+        return cls(model=model, train=train).validate()
+
+    def validate(self) -> RunConfig:
+        """Check every value against the registries and the shapes it implies.
+
+        Returns ``self``; raises ValueError naming the key, the bad value and what is allowed.
+        """
+        problems = _model_problems(self.model) + _train_problems(self.train)
+        if problems:
+            raise ValueError("invalid config: " + "; ".join(problems))
+        return self
+
+
+def _choice(section: str, key: str, value: object, allowed: tuple) -> list[str]:
+    if value in allowed:
+        return []
+    return [f"{section}.{key}={value!r} is not one of {list(allowed)}"]
+
+
+def _at_least(section: str, key: str, value: float, low: float) -> list[str]:
+    return [] if value >= low else [f"{section}.{key}={value!r} must be >= {low}"]
+
+
+def _model_problems(m: ModelConfig) -> list[str]:
+    # Imported here: the model modules import this one.
+    from drp.models.drug import CONVS, POOLS
+    from drp.models.fusion import FUSIONS
+    from drp.models.model import DRUG_ENCODERS
+
+    out = (
+        _choice("model", "drug", m.drug, DRUG_ENCODERS)
+        + _choice("model", "conv", m.conv, CONVS)
+        + _choice("model", "pool", m.pool, POOLS)
+        + _choice("model", "fusion", m.fusion, FUSIONS)
+    )
+    for key in ("hidden", "layers", "heads", "cell_block_hidden", "cell_tokens"):
+        out += _at_least("model", key, getattr(m, key), 1)
+    for key in ("dropout", "graph_dropout"):
+        if not 0.0 <= getattr(m, key) < 1.0:
+            out.append(f"model.{key}={getattr(m, key)!r} must be in [0, 1)")
+    if m.heads >= 1 and m.hidden % m.heads:
+        out.append(
+            f"model.hidden={m.hidden} must be divisible by model.heads={m.heads} "
+            "(each attention head gets hidden / heads channels)"
+        )
+    if m.drug == "fingerprint" and m.fusion == "cross_attention":
+        out.append("model.fusion='cross_attention' attends over atoms: it needs model.drug='graph'")
+    return out
+
+
+def _train_problems(t: TrainConfig) -> list[str]:
+    from drp.data.splits import SPLITS
+
+    out = _choice("train", "split", t.split, SPLITS) + _choice(
+        "train", "device", t.device, DEVICES
+    )
+    out += _at_least("train", "k", t.k, 2)
+    if not 0 <= t.fold < max(t.k, 1):
+        out.append(f"train.fold={t.fold} must be in 0..{t.k - 1} (train.k={t.k})")
+    for key in ("epochs", "patience", "batch_size"):
+        out += _at_least("train", key, getattr(t, key), 1)
+    out += _at_least("train", "warmup_epochs", t.warmup_epochs, 0)
+    for key in ("lr", "grad_clip"):
+        if not getattr(t, key) > 0:
+            out.append(f"train.{key}={getattr(t, key)!r} must be > 0")
+    out += _at_least("train", "weight_decay", t.weight_decay, 0.0)
+    if not t.omics:
+        out.append("train.omics is empty: name at least one omics (e.g. expression)")
+    return out
+
+
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def _coerce(value: Any, like: Any) -> Any:
@@ -82,14 +153,28 @@ def _build(cls, values: dict[str, Any], section: str):
     if unknown:
         raise ValueError(f"unknown [{section}] key(s) {unknown}; known: {sorted(known)}")
     default = cls()
-    return replace(default, **{k: _coerce(v, getattr(default, k)) for k, v in values.items()})
+    coerced = {}
+    for key, value in values.items():
+        like = getattr(default, key)
+        try:
+            coerced[key] = _coerce(value, like)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"[{section}] {key}={value!r} is not a valid {type(like).__name__}"
+            ) from None
+    return replace(default, **coerced)
 
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Read a TOML file (sections ``[model]`` and ``[train]``) and apply ``section.key=value``."""
     data: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
     if path is not None:
-        loaded = tomllib.loads(Path(path).read_text())
+        if not Path(path).is_file():
+            raise ValueError(f"config file {path} not found")
+        try:
+            loaded = tomllib.loads(Path(path).read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: not valid TOML ({exc})") from None
         for section, values in loaded.items():
             if section not in data:
                 raise ValueError(f"{path}: unknown section [{section}]; use [model] or [train]")

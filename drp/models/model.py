@@ -12,6 +12,8 @@ from drp.models.drug import FingerprintDrugEncoder, GraphDrugEncoder
 from drp.models.fusion import ConcatFusion, CrossAttentionFusion
 from drp.models.graphs import GraphSelection
 
+DRUG_ENCODERS = ("graph", "fingerprint")
+"""``ModelConfig.drug``: molecular graph (message passing) or Morgan fingerprint MLP."""
 
 @dataclass
 class PairBatch:
