@@ -10,6 +10,9 @@ Metric definitions and edge cases (each is counted in the output, never silent):
   r undefined and nothing to rank); groups whose prediction is constant get r = 0 and are kept
   (``*_constant_pred``). Hence a drug-mean predictor has ``per_drug_r == 0`` exactly, and the
   table shows it. ``*_groups`` is the number of groups averaged.
+* Bootstrap CIs (:func:`bootstrap_ci`) resample pairs, or whole groups when given (the held-out
+  cells, drug structures, drug clusters or tissues of a blind split); each row names its
+  resampling unit in ``ci_unit``.
 
 Higher is better for every metric except ``rmse`` and ``mae`` (:data:`LOWER_IS_BETTER`).
 """
@@ -156,26 +159,93 @@ def bootstrap_ci(
     seed: int = 0,
     level: float = 0.95,
     min_group: int = MIN_GROUP,
+    groups: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of ``metric`` resampling pairs with replacement.
+    """Percentile bootstrap CI of ``metric``.
 
-    ``metric`` is a name from :data:`METRICS` or ``f(y_true, y_pred) -> float``.
-    Returns ``(low, high)``; NaN replicates (e.g. no group left) are ignored.
+    Without ``groups`` pairs are resampled with replacement, as if independent. With ``groups``
+    ([n] label per row, e.g. the held-out cell or drug structure of each pair) whole groups are
+    resampled with replacement, each drawn group bringing all its pairs: the cluster bootstrap
+    blind splits need, since their test pairs share the held-out entity's error. ``groups`` with
+    one label per row gives the same interval as the pair bootstrap.
+
+    ``metric`` is a name from :data:`METRICS` or ``f(y_true, y_pred) -> float``; ``rmse``,
+    ``mae``, ``r2`` and ``pearson`` are computed for all resamples at once from resampling
+    weights, the others resample by resample. Returns ``(low, high)``; NaN replicates (e.g. no
+    group left) are ignored, and fewer than 2 units give ``(nan, nan)``.
     """
     a = _arrays(frame)
-    rng = np.random.default_rng(seed)
     n = len(frame)
+    if groups is None:
+        codes, n_units = np.arange(n), n
+    else:
+        if len(groups) != n:
+            raise ValueError(f"groups has {len(groups)} labels for {n} prediction rows")
+        codes, uniques = pd.factorize(pd.Series(np.asarray(groups)), use_na_sentinel=False)
+        n_units = len(uniques)
+    if n_units < 2 or n_boot < 1:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
     values = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, n, n)
-        sub = {k: v[idx] for k, v in a.items()}
-        if callable(metric):
-            values[b] = metric(sub["y_true"], sub["y_pred"])
-        else:
-            values[b] = _metric(metric, sub, min_group)
+    # Resample in chunks of about 4M weights so memory stays small at any n.
+    chunk = max(1, min(n_boot, 4_000_000 // max(n, n_units)))
+    for start in range(0, n_boot, chunk):
+        rows = min(chunk, n_boot - start)
+        draws = rng.integers(0, n_units, (rows, n_units))
+        offsets = n_units * np.arange(rows)[:, None]
+        counts = np.bincount((draws + offsets).ravel(), minlength=rows * n_units)
+        weights = counts.reshape(rows, n_units)[:, codes]  # [rows, n] copies of each pair
+        if isinstance(metric, str) and metric in _WEIGHTED:
+            values[start : start + rows] = _weighted_metric(metric, weights, a)
+            continue
+        for r, w in enumerate(weights):
+            idx = np.repeat(np.arange(n), w)
+            sub = {k: v[idx] for k, v in a.items()}
+            if callable(metric):
+                values[start + r] = metric(sub["y_true"], sub["y_pred"])
+            else:
+                values[start + r] = _metric(metric, sub, min_group)
+    if np.isnan(values).all():
+        return float("nan"), float("nan")
     tail = (1 - level) / 2 * 100
     lo, hi = np.nanpercentile(values, [tail, 100 - tail])
     return float(lo), float(hi)
+
+
+_WEIGHTED = frozenset({"rmse", "mae", "r2", "pearson"})
+
+
+def _weighted_metric(name: str, weights: np.ndarray, a: dict[str, np.ndarray]) -> np.ndarray:
+    """``name`` of many resamples at once.
+
+    Args:
+        weights: [B, n] how often each pair is in each resample (every row sums to > 0).
+        a: arrays from :func:`_arrays`.
+
+    Returns:
+        [B] metric per resample, with :func:`pearson`'s edge cases (constant truth NaN,
+        constant prediction 0).
+    """
+    w = weights.astype(np.float64)
+    total = w.sum(axis=1)
+    t, p = a["y_true"], a["y_pred"]
+    if name == "rmse":
+        return np.sqrt(w @ (t - p) ** 2 / total)
+    if name == "mae":
+        return w @ np.abs(t - p) / total
+    # Centre once so the weighted moments do not cancel catastrophically.
+    tc, pc = t - t.mean(), p - p.mean()
+    mean_t, mean_p = w @ tc / total, w @ pc / total
+    var_t = np.maximum(w @ tc**2 / total - mean_t**2, 0.0)
+    var_p = np.maximum(w @ pc**2 / total - mean_p**2, 0.0)
+    const_t = var_t <= 1e-14 * max(1.0, float(np.max(tc**2)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if name == "r2":
+            return np.where(const_t, np.nan, 1 - (w @ (t - p) ** 2 / total) / var_t)
+        const_p = var_p <= 1e-14 * max(1.0, float(np.max(pc**2)))
+        cov = w @ (tc * pc) / total - mean_t * mean_p
+        r = np.clip(cov / np.sqrt(var_t * var_p), -1.0, 1.0)
+    return np.where(const_t, np.nan, np.where(const_p, 0.0, r))
 
 
 def noise_ceiling(replicates: pd.DataFrame) -> dict[str, float]:
@@ -213,6 +283,8 @@ def evaluate_predictions(
     n_boot: int = 0,
     seed: int = 0,
     ci_metrics: Iterable[str] = ("rmse", "pearson"),
+    groups: np.ndarray | None = None,
+    ci_unit: str = "pair",
 ) -> pd.DataFrame:
     """Metric rows of one prediction frame: subset ``all``, plus ``uncensored`` when the frame
     has a ``censored`` column with any True (CCLE's 8 µM cap).
@@ -222,16 +294,34 @@ def evaluate_predictions(
         labels: columns prepended to every row (model, kind, split, fold, ...).
         n_boot: if > 0, add ``<metric>_lo`` / ``<metric>_hi`` bootstrap 95% CIs for
             ``ci_metrics``.
+        groups: [n] resampling unit of each row (:func:`drp.data.splits.bootstrap_groups`):
+            the CIs resample whole groups; ``None`` resamples pairs.
+        ci_unit: name of that unit (``cell``, ``drug structure``, ...; ``pair`` without groups).
+
+    Every row records ``ci_unit`` and ``ci_units`` (how many units the subset has), with or
+    without CIs, so tables keep one schema.
     """
-    subsets = {"all": frame}
+    if groups is None and ci_unit != "pair":
+        raise ValueError(f"ci_unit={ci_unit!r} needs groups (one label per row); got None")
+    if groups is not None:
+        groups = np.asarray(groups, dtype=object)
+        if len(groups) != len(frame):
+            raise ValueError(f"groups has {len(groups)} labels for {len(frame)} prediction rows")
+    subsets = {"all": np.ones(len(frame), bool)}
     if "censored" in frame and frame["censored"].astype(bool).any():
-        subsets["uncensored"] = frame[~frame["censored"].astype(bool)]
+        subsets["uncensored"] = ~frame["censored"].astype(bool).to_numpy()
     rows = []
-    for subset, sub in subsets.items():
+    for subset, mask in subsets.items():
+        sub = frame[mask]
+        sub_groups = None if groups is None else groups[mask]
+        n_units = len(sub) if sub_groups is None else pd.Series(sub_groups).nunique(dropna=False)
         row: dict[str, object] = dict(labels or {}) | {"subset": subset}
         row |= metrics(sub, min_group)
+        row |= {"ci_unit": ci_unit, "ci_units": int(n_units)}
         for m in ci_metrics if n_boot > 0 and len(sub) > 1 else ():
-            row[f"{m}_lo"], row[f"{m}_hi"] = bootstrap_ci(sub, m, n_boot, seed, min_group=min_group)
+            row[f"{m}_lo"], row[f"{m}_hi"] = bootstrap_ci(
+                sub, m, n_boot, seed, min_group=min_group, groups=sub_groups
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -252,5 +342,3 @@ def aggregate_folds(
     out = pd.concat([mean, sd], axis=1)
     out.insert(0, "n_folds", grouped.size())
     return out.reset_index()
-
-

@@ -1,18 +1,32 @@
-"""Leak-free folds: mixed, cell-blind, drug-blind, tissue-blind and cross-dataset.
+"""Leak-free folds: mixed, cell-, drug-, cluster-, tissue-blind and cross-dataset.
 
 A :class:`Fold` holds integer row indices into the pairs table it was built from. Every blind
-split holds out whole entities (cells, drugs or tissues) for the test part **and** for the inner
-validation part, which is drawn from the training part only and is the one set a model may use
-for early stopping or model selection. Leakage is checked when a fold is built
-(:func:`check_fold`), so a fold that exists is a fold that is disjoint.
+split holds out whole entities for the test part **and** for the inner validation part, which is
+drawn from the training part only and is the one set a model may use for early stopping or model
+selection. What a split holds out is what a model could otherwise recognise:
 
-Folds are cached as parquet keyed by ``cell_id, drug_id`` (:func:`load_or_make_folds`) so every
-model of a study sees identical folds.
+* ``cell_blind``: cell lines (``cell_id``);
+* ``drug_blind``: drug **structures** (``drugs.structure_key``), so two ids of one molecule
+  (GDSC2's ``Afuresertib`` and ``GSK2110183B``) never straddle train and test;
+* ``cluster_blind``: clusters of similar structures (``drugs.structure_cluster``), so close
+  analogues never straddle train and test either;
+* ``tissue_blind``: tissues of origin.
+
+Leakage is checked when a fold is built and again when it is read from the cache
+(:func:`check_fold`), on those same keys, so a fold that exists is a fold that is disjoint.
+
+Folds are cached as parquet keyed by ``cell_id, drug_id`` with a JSON sidecar recording the fold
+format and grouping (:func:`load_or_make_folds`) so every model of a study sees identical folds.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,13 +37,43 @@ import pandas as pd
 if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
 
-SPLITS = ("mixed", "cell_blind", "drug_blind", "tissue_blind")
+SPLITS = ("mixed", "cell_blind", "drug_blind", "cluster_blind", "tissue_blind")
 """Within-dataset splits accepted by :func:`make_folds`."""
 
-BLIND_KEY = {"cell_blind": "cell_id", "drug_blind": "drug_id", "tissue_blind": "tissue"}
-"""The entity a blind split holds out."""
+BLIND_KEY = {
+    "cell_blind": "cell_id",
+    "drug_blind": "structure_key",
+    "cluster_blind": "structure_cluster",
+    "tissue_blind": "tissue",
+}
+"""The entity a blind split holds out (a pair's key, see :meth:`Entities.pair_keys`)."""
+
+LEAKAGE_KEYS = {
+    "cell_blind": ("cell_id",),
+    "drug_blind": ("structure_key",),
+    "cluster_blind": ("structure_cluster", "structure_key"),
+    "tissue_blind": ("tissue",),
+}
+"""Keys that :func:`check_fold` asserts disjoint between train, val and test, per split."""
+
+BOOTSTRAP_UNIT = {
+    "cell_blind": "cell",
+    "drug_blind": "drug structure",
+    "cluster_blind": "drug cluster",
+    "tissue_blind": "tissue",
+}
+"""Name of the resampling unit of each blind split's bootstrap (:func:`bootstrap_groups`)."""
+
+FOLD_FORMAT = 2
+"""Version of the cached folds. 1 (no ``format`` in the sidecar): drug-blind folds grouped by
+``drug_id``, which let two ids of one structure straddle train and test. 2: grouped by
+``structure_key``; ``cluster_blind`` added."""
 
 ROLES = ("train", "val", "test", "excluded")
+CROSS_SUBSETS = ("seen_pair", "new_pair", "new_cell", "new_drug")
+"""Subsets of a cross-dataset test (see :func:`cross_dataset_split`)."""
+
+_REFEATURIZE = "re-run `drp featurize` to add it"
 
 
 class LeakageError(AssertionError):
@@ -37,7 +81,7 @@ class LeakageError(AssertionError):
 
 
 class FoldCacheError(ValueError):
-    """A cached fold file does not match the dataset it is loaded for."""
+    """A cached fold file does not match the dataset (or the fold format) it is loaded for."""
 
 
 @dataclass
@@ -74,29 +118,99 @@ class Fold:
         )
 
 
+# ---- what a split holds out -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Entities:
+    """Lookups from a pair's ids to the entities blind splits hold out.
+
+    Attributes:
+        tissue: ``cell_id -> tissue`` (NaN where unknown; those pairs are excluded from
+            tissue-blind folds).
+        structure: ``drug_id -> structure_key`` (InChIKey of the standardised molecule).
+        cluster: ``drug_id -> structure_cluster`` (fingerprint-similarity cluster id).
+        source: dataset name used in error messages.
+    """
+
+    tissue: pd.Series | None = None
+    structure: pd.Series | None = None
+    cluster: pd.Series | None = None
+    source: str = "dataset"
+
+    @classmethod
+    def of(cls, ds: FeaturizedDataset) -> Entities:
+        """The lookups of a featurized dataset (``None`` for a column it lacks)."""
+        drugs = ds.drugs.set_index("drug_id")
+        return cls(
+            tissue=ds.tissues,
+            structure=drugs.get("structure_key"),
+            cluster=drugs.get("structure_cluster"),
+            source=ds.name,
+        )
+
+    def pair_keys(self, pairs: pd.DataFrame, key: str) -> pd.Series:
+        """[n_pairs] value of ``key`` for each pair (NaN: no tissue, so excluded).
+
+        ``key`` is ``cell_id``, ``drug_id``, ``tissue``, ``structure_key`` or
+        ``structure_cluster``.
+
+        Raises:
+            ValueError: the lookup ``key`` needs is missing (a dataset featurized before
+                structure keys existed), or some pair's drug is not in it.
+        """
+        if key in ("cell_id", "drug_id"):
+            return pairs[key]
+        if key == "tissue":
+            if self.tissue is None:
+                raise ValueError("tissue_blind needs tissues (cell_id -> tissue)")
+            return pairs["cell_id"].map(self.tissue)
+        lookup = {"structure_key": self.structure, "structure_cluster": self.cluster}.get(key)
+        if key not in ("structure_key", "structure_cluster"):
+            raise ValueError(f"unknown entity key {key!r}")
+        if lookup is None:
+            raise ValueError(
+                f"{self.source}: drugs.parquet has no {key} column (featurized by an older "
+                f"drp); {_REFEATURIZE}"
+            )
+        out = pairs["drug_id"].map(lookup)
+        if out.isna().any():
+            missing = sorted(set(pairs.loc[out.isna().to_numpy(), "drug_id"]))
+            raise ValueError(
+                f"{self.source}: no {key} for drug id(s) {missing[:10]}; {_REFEATURIZE}"
+            )
+        return out
+
+
+def split_key(split: str) -> str:
+    """The grouping a split uses, as recorded in the fold cache (``pair`` for mixed)."""
+    return BLIND_KEY.get(split, "pair")
+
+
 # ---- building folds ---------------------------------------------------------------------------
 def make_folds(
     pairs: pd.DataFrame,
     split: str,
     k: int = 5,
     seed: int = 0,
-    tissues: pd.Series | None = None,
+    entities: Entities | None = None,
     val_fraction: float = 0.1,
 ) -> list[Fold]:
     """Build ``k`` outer folds with an inner validation part each.
 
     Args:
         pairs: [n_pairs] table with ``cell_id, drug_id`` (row order defines the indices).
-        split: ``mixed`` (random pairs), ``cell_blind``, ``drug_blind`` or ``tissue_blind``.
+        split: one of :data:`SPLITS`.
         k: number of outer folds; each row (or entity) is in exactly one test part.
-        seed: the folds are a deterministic function of ``(pairs, split, k, seed)``.
-        tissues: ``cell_id -> tissue`` (required for ``tissue_blind``); pairs whose cell has no
-            tissue are excluded from every part and listed in ``Fold.excluded``.
+        seed: the folds are a deterministic function of ``(pairs, entities, split, k, seed)``.
+        entities: lookups for the held-out entity (:meth:`Entities.of`); required for
+            ``drug_blind`` (structures), ``cluster_blind`` (clusters) and ``tissue_blind``.
+            Tissue-blind pairs whose cell has no tissue are excluded from every part and listed
+            in ``Fold.excluded``.
         val_fraction: share of the training part (in pairs) moved to validation, following the
             same blindness as the split (cell-blind validation cells are unseen in training).
 
     Raises:
-        ValueError: unknown split, or too few entities for ``k`` folds plus a validation part.
+        ValueError: unknown split, a lookup the split needs is missing, or too few entities for
+            ``k`` folds plus a validation part.
         LeakageError: a built fold is not disjoint (a bug, never expected).
     """
     if split not in SPLITS:
@@ -105,8 +219,12 @@ def make_folds(
         raise ValueError(f"k must be >= 2, got {k}")
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    entities = entities or Entities()
     rng = np.random.default_rng(seed)
-    keys = _entity_keys(pairs, split, tissues)
+    if split == "mixed":
+        keys = pd.Series(np.arange(len(pairs)), index=pairs.index)
+    else:
+        keys = entities.pair_keys(pairs, BLIND_KEY[split])
     usable = np.flatnonzero(keys.notna().to_numpy())
     excluded = np.flatnonzero(keys.isna().to_numpy())
 
@@ -119,12 +237,12 @@ def make_folds(
             val = rng.choice(rest, size=n_val, replace=False)
             folds.append((i, np.setdiff1d(rest, val), val, test))
     else:
-        codes, entities = pd.factorize(keys.iloc[usable], sort=True)
-        sizes = np.bincount(codes, minlength=len(entities))
-        if len(entities) < max(k, 3):
+        codes, groups_ = pd.factorize(keys.iloc[usable], sort=True)
+        sizes = np.bincount(codes, minlength=len(groups_))
+        if len(groups_) < max(k, 3):
             raise ValueError(
                 f"{split} with k={k} needs at least {max(k, 3)} {BLIND_KEY[split]} values "
-                f"(k test groups, and train and validation in each fold); found {len(entities)}"
+                f"(k test groups, and train and validation in each fold); found {len(groups_)}"
             )
         groups = _balanced_groups(sizes, k, rng)
         for i in range(k):
@@ -140,18 +258,12 @@ def make_folds(
             cum = np.cumsum(sizes[train_ent])
             n_val = int(np.searchsorted(cum, val_fraction * cum[-1]) + 1)
             n_val = min(max(n_val, 1), len(train_ent) - 1)
-            val_ent = train_ent[:n_val]
-            role = np.zeros(len(entities), np.int8)  # 0 train, 1 val, 2 test
-            role[val_ent] = 1
+            role = np.zeros(len(groups_), np.int8)  # 0 train, 1 val, 2 test
+            role[train_ent[:n_val]] = 1
             role[test_ent] = 2
             pair_role = role[codes]
             folds.append(
-                (
-                    i,
-                    usable[pair_role == 0],
-                    np.sort(usable[pair_role == 1]),
-                    usable[pair_role == 2],
-                )
+                (i, usable[pair_role == 0], usable[pair_role == 1], usable[pair_role == 2])
             )
     out = [
         Fold(
@@ -166,19 +278,8 @@ def make_folds(
         for i, tr, va, te in folds
     ]
     for fold in out:
-        check_fold(pairs, fold, tissues)
+        check_fold(pairs, fold, entities)
     return out
-
-
-def _entity_keys(pairs: pd.DataFrame, split: str, tissues: pd.Series | None) -> pd.Series:
-    """Per-pair key of the held-out entity ([n_pairs], NaN = excluded)."""
-    if split == "mixed":
-        return pd.Series(np.arange(len(pairs)), index=pairs.index)
-    if split == "tissue_blind":
-        if tissues is None:
-            raise ValueError("tissue_blind needs tissues (cell_id -> tissue)")
-        return pairs["cell_id"].map(tissues)
-    return pairs[BLIND_KEY[split]]
 
 
 def _balanced_groups(sizes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -186,7 +287,7 @@ def _balanced_groups(sizes: np.ndarray, k: int, rng: np.random.Generator) -> np.
 
     Returns [n_entities] group ids in ``0..k-1``; every group gets at least one entity.
     The random order keeps folds seed-dependent; the greedy choice keeps them balanced even
-    when entity sizes differ a lot (tissues).
+    when entity sizes differ a lot (tissues, clusters).
     """
     order = rng.permutation(len(sizes))
     groups = np.empty(len(sizes), np.int64)
@@ -203,14 +304,17 @@ def _balanced_groups(sizes: np.ndarray, k: int, rng: np.random.Generator) -> np.
     return groups
 
 
-def check_fold(pairs: pd.DataFrame, fold: Fold, tissues: pd.Series | None = None) -> None:
+def check_fold(pairs: pd.DataFrame, fold: Fold, entities: Entities | None = None) -> None:
     """Assert that ``fold`` is leak-free.
 
     Train, val, test and excluded indices are pairwise disjoint for every split; for blind
-    splits the held-out entities of test and of val are absent from train (and from each other).
+    splits, every key of :data:`LEAKAGE_KEYS` (drug-blind: the structure, not the id;
+    cluster-blind: the cluster and the structure) of test and of val is absent from train, and
+    val and test share none.
 
     Raises:
-        LeakageError: naming the split, fold and offending parts.
+        LeakageError: naming the split, fold, key and offending parts.
+        ValueError: a lookup the split needs is missing from ``entities``.
     """
     parts = {"train": fold.train, "val": fold.val, "test": fold.test, "excluded": fold.excluded}
     names = list(parts)
@@ -221,16 +325,44 @@ def check_fold(pairs: pd.DataFrame, fold: Fold, tissues: pd.Series | None = None
                 raise LeakageError(
                     f"{fold.split} fold {fold.index}: {len(shared)} pair rows in both {a} and {b}"
                 )
-    if fold.split in BLIND_KEY:
-        keys = _entity_keys(pairs, fold.split, tissues).to_numpy()
-        ents = {p: set(keys[parts[p]]) for p in ("train", "val", "test")}
+    entities = entities or Entities()
+    for key in LEAKAGE_KEYS.get(fold.split, ()):
+        values = entities.pair_keys(pairs, key).to_numpy()
+        ents = {p: set(values[parts[p]]) for p in ("train", "val", "test")}
         for a, b in (("test", "train"), ("val", "train"), ("val", "test")):
             shared = ents[a] & ents[b]
             if shared:
                 raise LeakageError(
-                    f"{fold.split} fold {fold.index}: {BLIND_KEY[fold.split]} values in both "
-                    f"{a} and {b}: {sorted(map(str, shared))[:5]}"
+                    f"{fold.split} fold {fold.index}: {key} values in both {a} and {b}: "
+                    f"{sorted(map(str, shared))[:5]}"
                 )
+
+
+def bootstrap_groups(
+    ds: FeaturizedDataset, split: str, pairs: pd.DataFrame
+) -> tuple[np.ndarray | None, str]:
+    """The unit a bootstrap CI should resample for pairs tested on ``split``.
+
+    Blind splits hold out whole entities, so their test pairs cluster by them and only a
+    bootstrap over those entities is honest: cells (cell-blind), drug structures (drug-blind),
+    drug clusters (cluster-blind), tissues (tissue-blind). Mixed and cross-dataset tests keep a
+    **pair** bootstrap (pairs resampled as if independent), returned as ``(None, "pair")``.
+
+    Args:
+        ds: the dataset whose folds ``pairs`` come from (for the structure/cluster lookups).
+        split: a name from :data:`SPLITS` or one starting with ``cross_dataset``.
+        pairs: [n] test pairs (``cell_id, drug_id``).
+
+    Returns:
+        ``(groups, unit)``: [n] group label of each pair (or ``None``) and the unit's name
+        (``cell``, ``drug structure``, ``drug cluster``, ``tissue`` or ``pair``).
+    """
+    if split == "mixed" or split.startswith("cross_dataset"):
+        return None, "pair"
+    if split not in BLIND_KEY:
+        raise ValueError(f"unknown split {split!r}; choose from {list(SPLITS)}")
+    keys = Entities.of(ds).pair_keys(pairs, BLIND_KEY[split])
+    return keys.to_numpy(), BOOTSTRAP_UNIT[split]
 
 
 # ---- cross-dataset ----------------------------------------------------------------------------
@@ -242,104 +374,153 @@ class CrossDatasetSplit:
         fold: ``train``/``val`` are row indices into the training dataset's pairs (a random
             ``val_fraction`` of pairs held out for early stopping); ``test`` is empty because the
             test pairs live in another table.
-        test_pairs: [n_test] ``cell_id, drug_id, ln_ic50, censored`` from the other dataset,
-            restricted to cells and drugs of the training dataset (so omics and graphs exist) and
-            to pairs the training dataset does not contain.
+        test_pairs: [n_test] ``cell_id, drug_id, drug_id_other, ln_ic50, censored, subset, seen``:
+            the target's pairs with drug ids in the **training** id space (matched drugs renamed
+            to the training id, ``drug_id_other`` the target's id; unmatched drugs keep theirs)
+            and ``subset`` one of :data:`CROSS_SUBSETS`; ``seen`` is ``subset == "seen_pair"``.
+        test_ds: the target dataset with its drugs renamed the same way: models predict
+            ``test_pairs`` with ``predict(test_ds, test_pairs)`` (the target's own omics and
+            graphs, so new cells and new drugs are predictable).
         source, target: dataset names.
-        dropped: pairs of the other dataset dropped, by reason.
+        drug_map: target drug id -> training drug id, for every matched drug.
+        dropped: target pairs dropped, by reason (normally none: a featurized target has
+            features for all of its pairs).
     """
 
     fold: Fold
     test_pairs: pd.DataFrame
+    test_ds: FeaturizedDataset
     source: str
     target: str
+    drug_map: dict[str, str]
     dropped: dict[str, int]
+
+    def counts(self) -> dict[str, int]:
+        """Test pairs per subset (all of :data:`CROSS_SUBSETS`, zeros included)."""
+        sizes = self.test_pairs["subset"].value_counts()
+        return {s: int(sizes.get(s, 0)) for s in CROSS_SUBSETS}
 
 
 def match_drugs(train_drugs: pd.DataFrame, other_drugs: pd.DataFrame) -> dict[str, str]:
-    """Map the other dataset's drug ids to training drug ids: same id, else same standardised
-    SMILES (CCLE's ``PLX4720`` is GDSC2's ``PLX-4720``, ``AZD6244`` is ``Selumetinib``).
+    """Map the other dataset's drug ids to training drug ids: same id first, else same
+    ``structure_key`` (CCLE's ``PLX4720`` is GDSC2's ``PLX-4720``, ``AZD6244`` is
+    ``Selumetinib``). A structure listed under several training ids maps to the first of them
+    in table order.
 
     Args:
-        train_drugs, other_drugs: tables with ``drug_id`` and ``smiles_standardised``.
+        train_drugs, other_drugs: tables with ``drug_id`` and ``structure_key``.
 
     Returns:
         ``{other drug_id: training drug_id}`` for every drug that matches.
+
+    Raises:
+        ValueError: a table lacks ``structure_key`` (featurized by an older drp).
     """
-    out = {d: d for d in other_drugs["drug_id"] if d in set(train_drugs["drug_id"])}
-    by_smiles = train_drugs.dropna(subset=["smiles_standardised"]).drop_duplicates(
-        "smiles_standardised"
+    for label, table in (("training", train_drugs), ("target", other_drugs)):
+        if "structure_key" not in table:
+            raise ValueError(f"{label} drugs have no structure_key column; {_REFEATURIZE}")
+    train_ids = set(train_drugs["drug_id"])
+    by_structure = (
+        train_drugs.dropna(subset=["structure_key"])
+        .drop_duplicates("structure_key")
+        .set_index("structure_key")["drug_id"]
     )
-    by_smiles = by_smiles.set_index("smiles_standardised")["drug_id"]
-    for d, smi in zip(other_drugs["drug_id"], other_drugs["smiles_standardised"], strict=True):
-        if d not in out and smi in by_smiles.index:
-            out[d] = by_smiles[smi]
+    out = {}
+    for d, key in zip(other_drugs["drug_id"], other_drugs["structure_key"], strict=True):
+        if d in train_ids:
+            out[d] = d
+        elif key in by_structure.index:
+            out[d] = by_structure[key]
     return out
 
 
 def cross_dataset_split(
-    train_pairs: pd.DataFrame,
-    other_pairs: pd.DataFrame,
-    cells: pd.Series | list[str],
-    drugs: pd.Series | list[str],
-    source: str = "train",
-    target: str = "other",
+    train: FeaturizedDataset,
+    target: FeaturizedDataset,
     seed: int = 0,
     val_fraction: float = 0.1,
-    drug_map: dict[str, str] | None = None,
-    exclude_seen: bool = True,
 ) -> CrossDatasetSplit:
-    """Train on all of ``train_pairs``, test on unseen pairs of ``other_pairs``.
+    """Train on all of ``train``'s pairs, test on all of ``target``'s pairs, by subset.
 
-    GDSC2 -> GDSC1: the GDSC1 pairs whose (cell, drug) is not measured in GDSC2, restricted to
-    cells and drugs that the GDSC2 featurization has (ids match across GDSC releases, so a drug
-    screened in both is tested on new cell lines). GDSC2 -> CCLE: the same restriction; CCLE caps
-    IC50 at 8 µM, and ``censored`` (IC50 at the cap) is kept so metrics can be reported on all
-    pairs and on uncensored pairs (:func:`drp.metrics.evaluate_predictions` does both).
+    Target drugs are matched to training drugs by :func:`match_drugs` (id, then structure).
+    Every target pair is tested (nothing is dropped for having been seen) and labelled:
 
-    Args:
-        train_pairs: [n_train] pairs of the training dataset (indices of the returned fold).
-        other_pairs: [n_other] pairs of the target dataset (``censored`` optional).
-        cells, drugs: ids that have features in the training dataset.
-        drug_map: other drug id -> training drug id (:func:`match_drugs`); applied first, so a
-            renamed drug counts as the same drug (and its pairs as seen where GDSC2 has them).
-            Unmapped ids are kept as they are. ``test_pairs`` carries the original id in
-            ``drug_id_other``.
-        exclude_seen: drop pairs the training dataset measured (default). For GDSC1 these are
-            near-replicates from the same lab; for CCLE almost every testable pair was measured
-            in GDSC2 too, so ``False`` tests inter-lab transfer on them instead (a model has seen
-            GDSC2's measurement, never CCLE's). ``test_pairs.seen`` marks them either way.
+    * ``seen_pair``: the training dataset measured this cell with this structure: inter-lab
+      transfer (CCLE) or a near-replicate from the same lab (GDSC1 -> GDSC2);
+    * ``new_pair``: known cell and known drug, pair not measured in training;
+    * ``new_cell``: cell absent from the training pairs, known drug;
+    * ``new_drug``: drug structure absent from training (any cell), predicted from the target's
+      own SMILES by graph or fingerprint models.
+
+    CCLE caps IC50 at 8 µM; ``censored`` (IC50 at the cap) is kept so metrics can be reported
+    on all pairs and on uncensored pairs (:func:`drp.metrics.evaluate_predictions` does both).
+
+    Raises:
+        ValueError: either dataset lacks ``structure_key`` (re-run ``drp featurize``).
     """
     rng = np.random.default_rng(seed)
-    n = len(train_pairs)
+    n = len(train.pairs)
     val = np.sort(rng.choice(n, size=max(1, round(val_fraction * n)), replace=False))
-    train = np.setdiff1d(np.arange(n), val)
-    fold = Fold(0, train, val, np.empty(0, np.int64), "cross_dataset", seed)
-    check_fold(train_pairs, fold)
+    fold = Fold(
+        0, np.setdiff1d(np.arange(n), val), val, np.empty(0, np.int64), "cross_dataset", seed
+    )
+    check_fold(train.pairs, fold)
 
-    other = other_pairs.copy()
+    drug_map = match_drugs(train.drugs, target.drugs)
+    train_structure = Entities.of(train).pair_keys(train.pairs, "structure_key")
+    measured = pd.MultiIndex.from_arrays([train.pairs["cell_id"], train_structure])
+
+    other = target.pairs.copy()
+    has_cell = other["cell_id"].isin(set(target.cells["cell_id"]))
+    has_drug = other["drug_id"].isin(set(target.drugs["drug_id"]))
+    dropped = {
+        "cell without omics in the target dataset": int((~has_cell).sum()),
+        "drug without a graph in the target dataset": int((has_cell & ~has_drug).sum()),
+    }
+    other = other[has_cell & has_drug].reset_index(drop=True)
     other["drug_id_other"] = other["drug_id"]
-    if drug_map:
-        other["drug_id"] = other["drug_id"].map(lambda d: drug_map.get(d, d))
+    known_drug = other["drug_id"].isin(set(drug_map)).to_numpy()
+    other["drug_id"] = other["drug_id"].map(lambda d: drug_map.get(d, d))
+    # A matched drug is the training id's structure (an id match counts as the same drug).
+    structure = train.drugs.set_index("drug_id")["structure_key"]
+    key = other["drug_id"].map(structure).where(known_drug)
+    seen = known_drug & pd.MultiIndex.from_arrays([other["cell_id"], key]).isin(measured)
+    known_cell = other["cell_id"].isin(set(train.pairs["cell_id"])).to_numpy()
+    other["subset"] = np.select(
+        [~known_drug, ~known_cell, seen], ["new_drug", "new_cell", "seen_pair"], "new_pair"
+    )
+    other["seen"] = seen
     if "censored" not in other:
         other["censored"] = False
-    known_cell = other["cell_id"].isin(set(cells))
-    known_drug = other["drug_id"].isin(set(drugs))
-    seen = pd.MultiIndex.from_frame(other[["cell_id", "drug_id"]]).isin(
-        pd.MultiIndex.from_frame(train_pairs[["cell_id", "drug_id"]])
+    cols = ["cell_id", "drug_id", "drug_id_other", "ln_ic50", "censored", "subset", "seen"]
+    return CrossDatasetSplit(
+        fold=fold,
+        test_pairs=other[cols],
+        test_ds=rename_drugs(target, drug_map),
+        source=train.name,
+        target=target.name,
+        drug_map=drug_map,
+        dropped=dropped,
     )
-    dropped = {
-        "cell without features": int((~known_cell).sum()),
-        "drug without features": int((known_cell & ~known_drug).sum()),
-        "pair in training dataset": int((known_cell & known_drug & seen).sum())
-        if exclude_seen
-        else 0,
-    }
-    keep = known_cell & known_drug & (~seen if exclude_seen else True)
-    other["seen"] = seen
-    cols = ["cell_id", "drug_id", "ln_ic50", "censored", "seen", "drug_id_other"]
-    test = other.loc[keep, cols].reset_index(drop=True)
-    return CrossDatasetSplit(fold, test, source, target, dropped)
+
+
+def rename_drugs(ds: FeaturizedDataset, drug_map: dict[str, str]) -> FeaturizedDataset:
+    """A copy of ``ds`` whose drug ids (drugs, pairs) are renamed by ``drug_map``.
+
+    Two ids renamed to one keep the first drug's row (same structure, same features); graphs and
+    fingerprints follow the kept rows, so ``drug_index`` stays aligned with them.
+    """
+    renamed = ds.drugs["drug_id"].map(lambda d: drug_map.get(d, d))
+    keep = ~renamed.duplicated().to_numpy()
+    drugs = ds.drugs.assign(drug_id=renamed)[keep].reset_index(drop=True)
+    pairs = ds.pairs.assign(drug_id=ds.pairs["drug_id"].map(lambda d: drug_map.get(d, d)))
+    return dataclasses.replace(
+        ds,
+        drugs=drugs,
+        pairs=pairs,
+        graphs=[g for g, k in zip(ds.graphs, keep, strict=True) if k],
+        fingerprints=ds.fingerprints[keep],
+    )
 
 
 # ---- persistence ------------------------------------------------------------------------------
@@ -393,6 +574,30 @@ def folds_from_frame(
     return folds
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _temp_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write through ``write(tmp)`` to a fresh temporary file beside ``path``; return it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def _cache_meta_expected(ds: FeaturizedDataset, split: str) -> dict:
+    """Sidecar fields a cached fold file must match to be served for ``(ds, split)``."""
+    expected = {"format": FOLD_FORMAT, "grouping": split_key(split)}
+    if split == "cluster_blind":
+        expected["clustering"] = ds.manifest.get("clustering")
+    return expected
+
+
 def load_or_make_folds(
     ds: FeaturizedDataset,
     split: str,
@@ -403,34 +608,58 @@ def load_or_make_folds(
 ) -> list[Fold]:
     """Folds of ``ds.pairs``, read from ``<cache_dir>/<name>_<split>_k<k>_s<seed>.parquet``.
 
-    The first call builds and writes them (with a JSON sidecar of the settings); later calls
-    read them back, check them against ``ds.pairs`` and re-run the leakage checks.
+    The first call builds and writes them with a JSON sidecar of the settings, the fold format
+    (:data:`FOLD_FORMAT`), the grouping (``split_key``), for cluster-blind the clustering of
+    ``ds.manifest`` and the parquet's checksum. Both files are written atomically (temporary
+    file + ``os.replace``), the sidecar first, so a crash leaves either no parquet (rebuilt next
+    time) or a matching pair. Later calls check the sidecar, read the folds back by
+    ``(cell_id, drug_id)`` and re-run the leakage checks.
 
     Raises:
-        FoldCacheError: the cache was written for other pairs or another ``val_fraction``.
+        FoldCacheError: the cache has no sidecar, another fold format or grouping (folds cached
+            by an older drp grouped drug-blind folds by drug id), another clustering, a checksum
+            that does not match, other pairs, or another ``val_fraction``. The message names
+            the file to delete; runs trained on the old folds should be retrained.
+        ValueError: the split needs a drug column the dataset lacks (re-run ``drp featurize``).
     """
-    tissues = ds.tissues if split == "tissue_blind" else None
+    entities = Entities.of(ds)
     if cache_dir is None:
-        return make_folds(ds.pairs, split, k, seed, tissues, val_fraction)
+        return make_folds(ds.pairs, split, k, seed, entities, val_fraction)
     path = fold_cache_path(cache_dir, ds.name, split, k, seed)
     meta_path = path.with_suffix(".json")
+    rebuild = "delete it (and retrain runs that used it) to rebuild the folds"
     if path.exists():
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if not meta_path.exists():
+            raise FoldCacheError(f"{path}: no sidecar {meta_path.name} to verify it; {rebuild}")
+        meta = json.loads(meta_path.read_text())
+        got = {"format": meta.get("format", 1), "grouping": meta.get("grouping")}
+        if split == "cluster_blind":
+            got["clustering"] = meta.get("clustering")
+        expected = _cache_meta_expected(ds, split)
+        if got != expected:
+            raise FoldCacheError(
+                f"{path}: cached folds have {got}, this drp builds {expected} (format 1 grouped "
+                f"drug-blind folds by drug id, so one structure could straddle train and test); "
+                f"{rebuild}"
+            )
         if meta.get("val_fraction", val_fraction) != val_fraction:
             raise FoldCacheError(
                 f"{path}: cached with val_fraction={meta['val_fraction']}, asked {val_fraction}; "
-                "delete the file to rebuild the folds"
+                f"{rebuild}"
             )
+        if meta.get("sha256") != _sha256(path):
+            raise FoldCacheError(f"{path}: checksum differs from its sidecar's; {rebuild}")
         folds = folds_from_frame(ds.pairs, pd.read_parquet(path), split, seed, str(path))
         if len(folds) != k:
             raise FoldCacheError(f"{path}: holds {len(folds)} folds, expected {k}")
         for fold in folds:
-            check_fold(ds.pairs, fold, tissues)
+            check_fold(ds.pairs, fold, entities)
         return folds
-    folds = make_folds(ds.pairs, split, k, seed, tissues, val_fraction)
+    folds = make_folds(ds.pairs, split, k, seed, entities, val_fraction)
     path.parent.mkdir(parents=True, exist_ok=True)
-    folds_to_frame(ds.pairs, folds).to_parquet(path, index=False)
-    meta = {
+    frame = folds_to_frame(ds.pairs, folds)
+    tmp_parquet = _temp_write(path, lambda p: frame.to_parquet(p, index=False))
+    meta = _cache_meta_expected(ds, split) | {
         "dataset": ds.name,
         "split": split,
         "k": k,
@@ -438,10 +667,16 @@ def load_or_make_folds(
         "val_fraction": val_fraction,
         "n_pairs": len(ds.pairs),
         "n_excluded": folds[0].n_excluded,
+        "sha256": _sha256(tmp_parquet),
         "sizes": [
             {"fold": f.index, "train": len(f.train), "val": len(f.val), "test": len(f.test)}
             for f in folds
         ],
     }
-    meta_path.write_text(json.dumps(meta, indent=2))
+    try:
+        tmp_meta = _temp_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2)))
+        os.replace(tmp_meta, meta_path)
+        os.replace(tmp_parquet, path)
+    finally:
+        tmp_parquet.unlink(missing_ok=True)
     return folds
