@@ -20,7 +20,10 @@ from drp.models.model import DRPModel, PairBatch
 
 @dataclass
 class OmicsScaler:
-    """Per-feature standardisation fitted on training cells only.
+    """Per-feature standardisation fitted on training cells only, imputing missing values.
+
+    Missing values (NaN) are ignored when fitting and replaced by the training mean when
+    transforming (0 after scaling), so a cell with a few gaps borrows nothing from test cells.
 
     Shapes: mean, scale: [G].
     """
@@ -30,13 +33,20 @@ class OmicsScaler:
 
     @classmethod
     def fit(cls, omics: Tensor) -> OmicsScaler:
-        """Fit on ``omics`` [n_train_cells, G]; constant features keep scale 1."""
-        mean = omics.mean(0)
-        std = omics.std(0, unbiased=False)
+        """Fit on ``omics`` [n_train_cells, G] (NaN = missing); constant features keep scale 1.
+
+        A feature that no training cell measured gets mean 0 and scale 1.
+        """
+        observed = ~torch.isnan(omics)
+        counts = observed.sum(0).clamp(min=1)
+        mean = torch.where(observed, omics, 0.0).sum(0) / counts
+        var = torch.where(observed, (omics - mean) ** 2, 0.0).sum(0) / counts
+        std = var.sqrt()
         return cls(mean, torch.where(std > 1e-8, std, torch.ones_like(std)))
 
     def transform(self, omics: Tensor) -> Tensor:
-        return (omics - self.mean) / self.scale
+        """Scale ``omics`` [n_cells, G]; missing values become 0 (the training mean)."""
+        return torch.nan_to_num((omics - self.mean) / self.scale, nan=0.0)
 
 
 @dataclass

@@ -1,18 +1,23 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from drp.batching import OmicsScaler
 from drp.data.tables import (
+    MAX_MISSING_OMICS_FRACTION,
     DropLog,
     TableError,
     average_replicates,
     normalize_cell_id,
     omics_from_frame,
+    read_table,
     responses_from_frame,
 )
 from drp.featurize.pipeline import build_dataset, custom_tables
 from drp.featurize.store import FeaturizedDataset
-from tests.conftest import N_CELLS, N_GENES, SMILES
+from drp.models.baselines import _cell_features
+from tests.conftest import N_CELLS, N_GENES, SMILES, make_dataset
 
 
 def test_cell_ids_are_normalised():
@@ -83,9 +88,9 @@ def test_replicates_are_averaged_and_counted():
     assert row.ln_ic50 == 2.0 and row.n_replicates == 2 and np.isclose(row.ln_ic50_sd, np.sqrt(2))
 
 
-def test_duplicate_cells_in_omics_raise():
-    frame = pd.DataFrame({"cell": ["CAL-120", "CAL120"], "g": [1.0, 2.0]})
-    with pytest.raises(TableError, match="duplicate cell id"):
+def test_repeated_cells_in_omics_raise():
+    frame = pd.DataFrame({"cell": ["CAL-120", "cal-120 "], "g": [1.0, 2.0]})
+    with pytest.raises(TableError, match=r"listed more than once: \['CAL-120'\]"):
         omics_from_frame(frame, "o.csv", DropLog())
 
 
@@ -129,3 +134,78 @@ def test_no_matching_ids_is_a_clear_error(fixture_tables, tmp_path):
     )
     with pytest.raises(TableError, match="no \\(cell, drug\\) pair"):
         build_dataset(raw)
+
+
+# ---- bring-your-own tables: delimiters, missing omics ------------------------------------
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("cell_id;drug_id;ln_ic50\nA-1;x;1,5\nB-2;y;-2,25\n", "r.csv"),
+        ("cell_id\tdrug_id\tln_ic50\nA-1\tx\t1.5\nB-2\ty\t-2.25\n", "r.csv"),
+        ("cell_id,drug_id,ln_ic50\nA-1,x,1.5\nB-2,y,-2.25\n", "r.txt"),
+    ],
+)
+def test_read_table_sniffs_the_delimiter(tmp_path, text, name):
+    path = tmp_path / name
+    path.write_text(text)
+    frame = read_table(path)
+    assert list(frame.columns) == ["cell_id", "drug_id", "ln_ic50"]
+    assert frame["ln_ic50"].tolist() == [1.5, -2.25]  # decimal commas of a ; table read too
+
+
+def test_read_table_refuses_other_delimiters_naming_them(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("cell_id|drug_id|ln_ic50\nA|x|1.5\nB|y|2.5\n")
+    with pytest.raises(TableError, match=r"r\.csv: columns seem to be separated by pipe \('\|'\)"):
+        read_table(path)
+
+
+def test_omics_with_few_missing_values_is_kept_and_many_dropped():
+    n_features = 20
+    values = np.arange(3 * n_features, dtype=float).reshape(3, n_features)
+    values[0, :2] = np.nan  # 10%: kept
+    values[1, :3] = np.nan  # 15%: dropped
+    values[2, 5] = np.inf  # one non-finite value counts as missing
+    frame = pd.DataFrame(values, columns=[f"g{i}" for i in range(n_features)])
+    frame.insert(0, "cell", ["A", "B", "C"])
+    drops = DropLog()
+    out = omics_from_frame(frame, "o.csv", drops)
+    assert list(out.index) == ["A", "C"]
+    assert int(out.isna().sum().sum()) == 3 and np.isnan(out.loc["C", "g5"])
+    assert drops.frame()[["item", "reason"]].values.tolist() == [
+        ["B", f"more than {MAX_MISSING_OMICS_FRACTION:.0%} of omics values missing (15%)"]
+    ]
+
+
+def test_missing_omics_are_imputed_from_training_cells_only():
+    omics = torch.tensor([[1.0, 10.0], [3.0, float("nan")], [5.0, 30.0], [100.0, 1000.0]])
+    scaler = OmicsScaler.fit(omics[:3])  # the 4th cell is a test cell
+    assert torch.allclose(scaler.mean, torch.tensor([3.0, 20.0]))
+    assert torch.allclose(scaler.scale, torch.tensor([np.sqrt(8 / 3), 10.0], dtype=torch.float32))
+    out = scaler.transform(omics)
+    assert out[1, 1] == 0.0 and not torch.isnan(out).any()  # filled with the training mean
+
+
+def test_baseline_cell_features_impute_with_training_means(tiny_dataset):
+    ds = tiny_dataset
+    frame = ds.omics["expression"].copy()
+    frame.iloc[0, 0] = np.nan
+    ds.omics = {"expression": frame}
+    train = np.arange(1, len(frame))  # cell 0 is not a training cell
+    x, genes = _cell_features(ds, train, n_genes=N_GENES)
+    assert not np.isnan(x).any() and len(genes) == N_GENES
+    assert x[0, 0] == 0.0  # imputed: training mean, 0 after standardisation
+    assert np.allclose(x[train].mean(axis=0), 0.0, atol=1e-12)
+
+
+def test_cells_with_missing_omics_are_kept_in_the_store(fixture_tables, tmp_path):
+    omics = pd.read_csv(fixture_tables["omics"])
+    omics.loc[0, "G3"] = np.nan  # 1 of 20 values
+    omics.loc[1, ["G1", "G2", "G3", "G4", "G5"]] = np.nan  # 25%: dropped
+    omics.to_csv(fixture_tables["omics"], index=False)
+    ds = make_dataset(fixture_tables)
+    assert len(ds.cells) == N_CELLS - 1 and "CELL01" not in set(ds.cells.cell_id)
+    assert np.isnan(ds.omics["expression"].loc["CELL00", "G3"])
+    assert ds.manifest["counts"]["cells_with_missing_omics"] == 1
+    ds.save(tmp_path / "ds")
+    assert np.isnan(FeaturizedDataset.load(tmp_path / "ds").omics["expression"].loc["CELL00", "G3"])

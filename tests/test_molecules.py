@@ -69,6 +69,20 @@ def test_invalid_smiles_raise_with_reason(bad):
         standardise(bad)
 
 
+@pytest.mark.parametrize(
+    ("smiles", "reason"),
+    [
+        ("CN(C)(C)C", "Explicit valence for atom # 1 N, 4, is greater than permitted"),
+        ("c1cccc1", "Can't kekulize mol.  Unkekulized atoms: 0 1 2 3 4"),
+        ("C1CC(", "SMILES Parse Error: syntax error while parsing: C1CC("),
+    ],
+)
+def test_invalid_smiles_carry_rdkit_reason(smiles, reason):
+    with pytest.raises(InvalidSmilesError) as info:
+        standardise(smiles)
+    assert str(info.value).startswith(reason)
+
+
 def test_morgan_fingerprint():
     fp = morgan_fingerprint(standardise(SMILES["aspirin"]).mol)
     assert fp.shape == (FINGERPRINT_BITS,)

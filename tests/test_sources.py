@@ -77,3 +77,23 @@ def test_unpickler_refuses_arbitrary_callables(tmp_path):
     path.write_bytes(data)
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
         load_verified_pickle(path, _sha(data))
+
+
+def test_processed_release_of_an_older_format_is_rebuilt(tmp_path):
+    import json
+
+    from drp.data.gdsc import MANIFEST, PROCESSED_FORMAT, _is_current, _omics_frame
+    from drp.data.sources import sha256_file
+
+    frame = _omics_frame({"KMH2": [1.0, 2.0], "TT": [3.0, 4.0]}, ["g1", "g2"], "expression")
+    assert list(frame.index) == ["KMH2", "TT"] and frame.index.name == "cell_name"
+    frame.to_parquet(tmp_path / "omics_expression.parquet")
+    files = {
+        "omics_expression.parquet": {"sha256": sha256_file(tmp_path / "omics_expression.parquet")}
+    }
+    (tmp_path / MANIFEST).write_text(json.dumps({"files": files}))  # format 1: no "format"
+    messages: list[str] = []
+    assert not _is_current(tmp_path, messages.append)
+    assert messages == [f"processed data has format 1, not {PROCESSED_FORMAT}; rebuilding"]
+    (tmp_path / MANIFEST).write_text(json.dumps({"format": PROCESSED_FORMAT, "files": files}))
+    assert _is_current(tmp_path, messages.append)

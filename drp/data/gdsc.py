@@ -4,12 +4,18 @@ Output (``data/processed/gdsc``): ``responses_{gdsc1,gdsc2,ccle}.parquet`` (raw 
 kept), ``omics_{expression,mutation,cnv,pathway}.parquet`` (cells x features, float32),
 ``drugs.csv`` (drug_id, smiles), ``tissues.csv`` and ``manifest.json`` (sources, checksums,
 counts). A second call finds the manifest and touches neither the network nor the pickles.
+
+Cell names are stored as the sources write them (responses: ``cell_name``; omics: the index;
+tissues: ``cell_name`` with its COSMIC id): stable ids are assigned at featurization by
+:func:`drp.data.tables.resolve_cell_tables`, so lines whose names collide after normalisation
+(KM-H2 / KMH-2, TT / T-T) are never merged here.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +30,7 @@ from drp.data.sources import (
     load_verified_pickle,
     sha256_file,
 )
-from drp.data.tables import DropLog, normalize_cell_id, responses_from_frame
+from drp.data.tables import DropLog, responses_from_frame
 
 OMICS_FILES = {
     "expression": "GDSC_EXP.pkl",
@@ -35,32 +41,55 @@ OMICS_FILES = {
 DATASETS = ("gdsc1", "gdsc2", "ccle")
 CCLE_CAP_UM = 8.0
 MANIFEST = "manifest.json"
+# Bumped when the processed layout changes, so an older directory is rebuilt (2: cell names kept
+# as written, COSMIC ids in tissues.csv).
+PROCESSED_FORMAT = 2
 
 
 def processed_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "processed" / "gdsc"
 
 
+def _is_current(out: Path, log) -> bool:
+    """Whether ``out`` holds a complete processed release of the current format."""
+    manifest_path = out / MANIFEST
+    if not manifest_path.exists():
+        return False
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("format", 1) != PROCESSED_FORMAT:
+        log(
+            f"processed data has format {manifest.get('format', 1)}, not {PROCESSED_FORMAT}; rebuilding"
+        )
+        return False
+    for name, info in manifest["files"].items():
+        path = out / name
+        if not path.exists() or sha256_file(path) != info["sha256"]:
+            log(f"processed file {name} is missing or changed; rebuilding")
+            return False
+    return True
+
+
 def ensure_gdsc(data_dir: Path, log=print) -> Path:
     """Return the processed GDSC directory, building it (download, verify, convert) if needed."""
     out = processed_dir(data_dir)
-    manifest_path = out / MANIFEST
-    if manifest_path.exists():
-        manifest = json.loads(manifest_path.read_text())
-        for name, info in manifest["files"].items():
-            path = out / name
-            if not path.exists() or sha256_file(path) != info["sha256"]:
-                log(f"processed file {name} is missing or changed; rebuilding")
-                break
-        else:
-            return out
+    if _is_current(out, log):
+        return out
     raw = Path(data_dir) / "raw"
     members: dict[str, Path] = {}
     for archive in ARCHIVES:
         log(f"obtaining {archive.filename} (expecting sha256 {archive.sha256[:12]}…)")
         path = download_archive(archive, raw)
         members.update(extract_members(archive, path, raw / archive.name))
-    _convert(members, out, log)
+    # Convert into a sibling directory and swap it in, so a reader never sees a half-written one.
+    staging = out.with_name(out.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)
+    _convert(members, staging, log)
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
     return out
 
 
@@ -72,17 +101,14 @@ def _member(members: dict[str, Path], archive, basename: str) -> tuple[Path, str
 
 
 def _omics_frame(obj: dict, feature_names: list[str] | None, prefix: str) -> pd.DataFrame:
-    cells = list(obj)
-    matrix = np.stack([np.asarray(obj[c], dtype=np.float32) for c in cells])
+    """Cells x features, float32, indexed by the pickle's cell names as written."""
+    matrix = np.stack([np.asarray(value, dtype=np.float32) for value in obj.values()])
     width = matrix.shape[1]
     if feature_names is None or len(feature_names) != width:
         feature_names = [f"{prefix}_{i:04d}" for i in range(width)]
-    frame = pd.DataFrame(
-        matrix,
-        index=pd.Index([normalize_cell_id(c) for c in cells], name="cell_id"),
-        columns=feature_names,
+    return pd.DataFrame(
+        matrix, index=pd.Index([str(c) for c in obj], name="cell_name"), columns=feature_names
     )
-    return frame[~frame.index.duplicated()]
 
 
 def _convert(members: dict[str, Path], out: Path, log) -> None:
@@ -133,12 +159,12 @@ def _convert(members: dict[str, Path], out: Path, log) -> None:
     tissues = pd.read_csv(path)
     tissues = pd.DataFrame(
         {
-            "cell_id": tissues["NAME"].map(normalize_cell_id),
+            "cell_name": tissues["NAME"].astype(str).str.strip(),
+            "cosmic_id": pd.to_numeric(tissues["COSMIC"], errors="coerce").astype("Int64"),
             "tissue": tissues["TISSUE"],
             "tissue_sub_type": tissues["TISSUE_SUB_TYPE"],
         }
     )
-    tissues = tissues.drop_duplicates("cell_id")
     tissues.to_csv(out / "tissues.csv", index=False)
     counts["cells_with_tissue"] = len(tissues)
 
@@ -149,7 +175,8 @@ def _convert(members: dict[str, Path], out: Path, log) -> None:
         if p.name != MANIFEST
     }
     manifest = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "format": PROCESSED_FORMAT,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "sources": [
             {
                 "package": a.name,

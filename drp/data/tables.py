@@ -6,7 +6,10 @@ so a featurization report can say exactly what was lost and why.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +24,89 @@ class TableError(ValueError):
 def normalize_cell_id(name: object) -> str:
     """Cell-line id without case or punctuation: ``'CAL-120'`` and ``'Cal120'`` -> ``'CAL120'``."""
     return re.sub(r"[^A-Z0-9]", "", str(name).upper())
+
+
+def spelling_key(name: object) -> str:
+    """A cell name as written, up to case and surrounding/inner whitespace runs:
+    ``'KM-H2'`` and ``'km-h2'`` -> ``'KM-H2'`` (punctuation kept, unlike :func:`normalize_cell_id`)."""
+    return re.sub(r"\s+", " ", str(name).strip().upper())
+
+
+CELL_ID_RULE = (
+    "cell names are matched across tables after normalisation (upper case, punctuation "
+    "removed) unless one table lists several spellings that normalise alike (e.g. KM-H2 and "
+    "KMH-2): those are distinct lines, keyed by their spelling (upper case, punctuation kept); "
+    "a name in another table that does not match exactly one of those spellings is ambiguous "
+    "and dropped, never merged"
+)
+
+
+def find_cell_collisions(names_by_source: dict[str, Iterable[object]]) -> dict[str, list[str]]:
+    """Normalised ids that one source lists under several spellings (distinct lines).
+
+    Returns ``{normalised id: sorted distinct spellings}`` pooled over the sources. Spellings that
+    differ only *between* sources (``'CAL-120'`` here, ``'Cal120'`` there) are not collisions:
+    matching those is what normalisation is for.
+    """
+    collisions: dict[str, set[str]] = {}
+    for names in names_by_source.values():
+        spellings = pd.Series(sorted({spelling_key(n) for n in names}), dtype=object)
+        if spellings.empty:
+            continue
+        keys = spellings.map(normalize_cell_id)
+        for key, group in spellings.groupby(keys):
+            if len(group) > 1:
+                collisions.setdefault(str(key), set()).update(group)
+    return {key: sorted(spellings) for key, spellings in sorted(collisions.items())}
+
+
+def resolve_cell_names(
+    names: Iterable[object], collisions: dict[str, list[str]]
+) -> tuple[list[str | None], list[str | None]]:
+    """Stable cell ids for the names of ONE source, and why a name could not be resolved.
+
+    A name whose normalised id does not collide gets that id. A colliding one gets its spelling
+    (see :func:`spelling_key`) when that spelling is one of the distinct lines and the source
+    writes punctuation at all (a source whose every name is already normalised, like the GDSC
+    omics pickles, cannot tell ``TT`` from ``T-T``). Otherwise the id is None and the reason
+    names the lines it could be.
+    """
+    names = list(names)
+    spellings = [spelling_key(n) for n in names]
+    writes_punctuation = any(re.search(r"[^A-Z0-9]", s) for s in spellings)
+    ids: list[str | None] = []
+    reasons: list[str | None] = []
+    for spelling in spellings:
+        key = normalize_cell_id(spelling)
+        lines = collisions.get(key)
+        if lines is None:
+            ids.append(key)
+            reasons.append(None)
+        elif writes_punctuation and spelling in lines:
+            ids.append(spelling)
+            reasons.append(None)
+        else:
+            ids.append(None)
+            reasons.append(
+                f"ambiguous cell name: matches distinct lines {' / '.join(lines)} after "
+                "normalisation"
+            )
+    return ids, reasons
+
+
+def match_cell_ids(names: Iterable[object], known_ids: Iterable[str]) -> list[str | None]:
+    """Look user-given cell names up among a dataset's ``cell_id`` values.
+
+    A name matches the id spelled like it (``'KM-H2'`` -> ``'KM-H2'`` where colliding lines are
+    kept apart), else its normalised id (``'Cal-120'`` -> ``'CAL120'``); None when neither is
+    known.
+    """
+    known = set(known_ids)
+    out: list[str | None] = []
+    for name in names:
+        spelling, key = spelling_key(name), normalize_cell_id(name)
+        out.append(spelling if spelling in known else key if key in known else None)
+    return out
 
 
 def normalize_drug_id(name: object) -> str:
@@ -60,8 +146,49 @@ def summarise_drops(frame: pd.DataFrame) -> pd.DataFrame:
     return grouped.agg(items=("item", "size"), rows=("rows", "sum")).reset_index()
 
 
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+_SNIFF_CANDIDATES = ",;\t|: "
+_DELIMITER_NAMES = {**DELIMITERS, "|": "pipe", ":": "colon", " ": "space"}
+
+
+def sniff_delimiter(path: Path, sample_bytes: int = 65536) -> str:
+    """The delimiter of a text table: ``,``, ``;`` or tab; anything else raises TableError.
+
+    Uses :class:`csv.Sniffer` on the first lines; a file with a single column (no candidate
+    delimiter anywhere in its header) reads as comma-separated.
+    """
+    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+        sample = handle.read(sample_bytes)
+    if "\n" in sample.rstrip("\r\n"):  # whole lines only: a cut last line confuses the sniffer
+        sample = sample[: sample.rstrip("\r\n").rfind("\n") + 1]
+    header = sample.splitlines()[0] if sample.strip() else ""
+    try:
+        found = csv.Sniffer().sniff(sample, delimiters=_SNIFF_CANDIDATES).delimiter
+    except csv.Error:
+        counts = {d: header.count(d) for d in DELIMITERS}
+        best = max(counts, key=counts.get)
+        if counts[best] > 0:
+            return best
+        others = [d for d in "|:" if d in header]
+        if others:
+            found = others[0]
+        else:
+            return ","  # one column
+    if found not in DELIMITERS:
+        raise TableError(
+            f"{path}: columns seem to be separated by {_DELIMITER_NAMES.get(found, repr(found))} "
+            f"({found!r}); use comma, semicolon or tab"
+        )
+    return found
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """Read CSV, TSV or parquet by extension; empty or unreadable files raise TableError."""
+    """Read parquet (by extension) or a CSV/TSV/TXT table whose delimiter is sniffed.
+
+    Comma, semicolon and tab are accepted (a semicolon table may use decimal commas); any
+    other separator, and empty or unreadable files, raise TableError naming the file.
+    """
     path = Path(path)
     if not path.exists():
         raise TableError(f"{path}: file not found")
@@ -71,10 +198,11 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         if suffixes.endswith(".parquet"):
             frame = pd.read_parquet(path)
-        elif suffixes.endswith((".tsv", ".tsv.gz", ".txt")):
-            frame = pd.read_csv(path, sep="\t")
         else:
-            frame = pd.read_csv(path)
+            sep = sniff_delimiter(path)
+            frame = pd.read_csv(path, sep=sep, decimal="," if sep == ";" else ".")
+    except TableError:
+        raise
     except Exception as exc:  # pandas raises many types; report them uniformly
         raise TableError(f"{path}: could not be read ({type(exc).__name__}: {exc})") from exc
     if frame.empty:
@@ -103,9 +231,10 @@ def responses_from_frame(
     response_col: str = "ln_ic50",
     unit: str = "ln_ic50",
 ) -> pd.DataFrame:
-    """Validate a response table and return ``cell_id, drug_id, ln_ic50`` (natural log of µM).
+    """Validate a response table: ``cell_id, drug_id, cell_name, ln_ic50`` (natural log of µM).
 
-    Rows with missing ids or a NaN/inf/non-positive response are dropped and counted.
+    ``cell_name`` is the name as written; ``cell_id`` is its normalised form until
+    :func:`resolve_cell_tables` replaces it by the stable id. Rows with missing ids or a NaN/inf/non-positive response are dropped and counted.
     Replicates are kept: see :func:`average_replicates`.
     """
     require_columns(frame, [cell_col, drug_col, response_col], source)
@@ -118,7 +247,7 @@ def responses_from_frame(
         {
             "cell_id": frame[cell_col].map(normalize_cell_id),
             "drug_id": frame[drug_col].map(normalize_drug_id),
-            "cell_name": frame[cell_col].astype(str),
+            "cell_name": frame[cell_col].astype(str).str.strip(),
         }
     )
     label = frame[cell_col].astype(str) + " / " + frame[drug_col].astype(str)
@@ -152,13 +281,21 @@ def average_replicates(responses: pd.DataFrame) -> pd.DataFrame:
     return pairs
 
 
+MAX_MISSING_OMICS_FRACTION = 0.10
+"""A cell keeps its omics profile when at most this fraction of its values is missing (NaN);
+the gaps are imputed at train time from the training cells (see ``drp.batching.OmicsScaler``)."""
+
+
 def omics_from_frame(
     frame: pd.DataFrame, source: str, drops: DropLog, id_col: str | None = None
 ) -> pd.DataFrame:
-    """Validate a cells x features matrix; returns a float32 frame indexed by normalised cell id.
+    """Validate a cells x features matrix; returns a float32 frame indexed by cell name.
 
-    The id column is ``id_col`` or the first column. Non-numeric feature columns raise; cells
-    with any NaN/inf are dropped and counted; duplicate cell ids raise.
+    The id column is ``id_col`` or the first column; the index holds each name's spelling
+    (:func:`spelling_key`), resolved to cell ids later by :func:`resolve_cell_tables`.
+    Non-numeric feature columns and repeated names raise. Missing or infinite values become
+    NaN: a cell with at most :data:`MAX_MISSING_OMICS_FRACTION` of them is kept (imputed at
+    train time), one with more is dropped and counted.
     """
     id_col = id_col or frame.columns[0]
     require_columns(frame, [id_col], source)
@@ -168,19 +305,108 @@ def omics_from_frame(
     non_numeric = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if non_numeric:
         raise TableError(f"{source}: non-numeric feature column(s) {non_numeric[:5]}")
-    ids = frame[id_col].map(normalize_cell_id)
-    dup = ids[ids.duplicated()].unique().tolist()
+    names = frame[id_col].map(spelling_key)
+    dup = names[names.duplicated()].unique().tolist()
     if dup:
-        raise TableError(f"{source}: duplicate cell id(s) after normalisation: {dup[:10]}")
-    matrix = features.to_numpy(dtype=np.float32)
-    finite = np.isfinite(matrix).all(axis=1)
-    drops.add_many("omics", source, ids[~finite].tolist(), "non-finite omics value")
-    out = pd.DataFrame(
-        matrix[finite],
-        index=pd.Index(ids[finite], name="cell_id"),
+        raise TableError(f"{source}: cell(s) listed more than once: {dup[:10]}")
+    matrix = features.to_numpy(dtype=np.float32, copy=True)
+    matrix[~np.isfinite(matrix)] = np.nan
+    missing = np.isnan(matrix).mean(axis=1)
+    keep = missing <= MAX_MISSING_OMICS_FRACTION
+    for name, fraction in zip(names[~keep], missing[~keep], strict=True):
+        drops.add(
+            "omics",
+            source,
+            name,
+            f"more than {MAX_MISSING_OMICS_FRACTION:.0%} of omics values missing ({fraction:.0%})",
+        )
+    return pd.DataFrame(
+        matrix[keep],
+        index=pd.Index(names[keep], name="cell_name"),
         columns=[str(c) for c in features.columns],
     )
-    return out
+
+
+def tissues_from_frame(
+    frame: pd.DataFrame, source: str, id_col: str = "cell_id", tissue_col: str = "tissue"
+) -> pd.DataFrame:
+    """Validate a tissue table; returns ``cell_name, tissue[, cosmic_id]`` (one row per name).
+
+    A name listed twice with different tissues raises TableError.
+    """
+    require_columns(frame, [id_col, tissue_col], source)
+    out = pd.DataFrame({"cell_name": frame[id_col].map(spelling_key), "tissue": frame[tissue_col]})
+    if "cosmic_id" in frame.columns:
+        out["cosmic_id"] = pd.to_numeric(frame["cosmic_id"], errors="coerce").astype("Int64")
+    out = out.drop_duplicates()
+    dup = out.cell_name[out.cell_name.duplicated()].unique().tolist()
+    if dup:
+        raise TableError(f"{source}: cell(s) listed with different tissues: {dup[:10]}")
+    return out.reset_index(drop=True)
+
+
+def resolve_cell_tables(
+    responses: pd.DataFrame,
+    omics: dict[str, pd.DataFrame],
+    tissues: pd.DataFrame | None,
+    drops: DropLog,
+    responses_source: str = "responses",
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], pd.DataFrame | None, dict[str, list[str]]]:
+    """Give every table's cells a stable ``cell_id`` (see :data:`CELL_ID_RULE`).
+
+    Args:
+        responses: rows with ``cell_name`` (as written).
+        omics: name -> cells x features indexed by cell name.
+        tissues: ``cell_name, tissue[, ...]`` or None.
+
+    Returns (responses with ``cell_id``, omics indexed by ``cell_id``, tissues with ``cell_id``,
+    collisions). Names that cannot be resolved are dropped and counted with the lines they
+    could be.
+    """
+    sources: dict[str, Iterable[object]] = {responses_source: responses["cell_name"]}
+    sources.update({f"omics_{k}": frame.index for k, frame in omics.items()})
+    if tissues is not None:
+        sources["tissues"] = tissues["cell_name"]
+    collisions = find_cell_collisions(sources)
+
+    ids, reasons = resolve_cell_names(responses["cell_name"], collisions)
+    responses = responses.assign(cell_id=ids)
+    bad = responses.cell_id.isna().to_numpy()
+    lost = pd.Series(reasons, dtype=object)[bad]
+    for (name, reason), n in (
+        pd.DataFrame({"name": responses.cell_name[bad].to_numpy(), "reason": lost.to_numpy()})
+        .value_counts(sort=False)
+        .sort_index()
+        .items()
+    ):
+        drops.add("responses", responses_source, str(name), str(reason), int(n))
+    responses = responses[~bad].reset_index(drop=True)
+
+    resolved_omics = {}
+    for key, frame in omics.items():
+        ids, reasons = resolve_cell_names(frame.index, collisions)
+        for name, cell_id, reason in zip(frame.index, ids, reasons, strict=True):
+            if cell_id is None:
+                drops.add("omics", f"omics_{key}", str(name), str(reason))
+        keep = np.array([i is not None for i in ids], dtype=bool)
+        frame = frame[keep].copy()
+        frame.index = pd.Index([i for i in ids if i is not None], name="cell_id")
+        dup = frame.index[frame.index.duplicated()].unique().tolist()
+        if dup:  # two spellings of one line in a table that writes no punctuation elsewhere
+            raise TableError(f"omics_{key}: cell(s) listed more than once: {dup[:10]}")
+        resolved_omics[key] = frame
+
+    if tissues is not None:
+        ids, reasons = resolve_cell_names(tissues["cell_name"], collisions)
+        for name, cell_id, reason in zip(tissues["cell_name"], ids, reasons, strict=True):
+            if cell_id is None:
+                drops.add("tissues", "tissues", str(name), str(reason))
+        tissues = tissues.assign(cell_id=ids).dropna(subset=["cell_id"])
+        dup = tissues.cell_id[tissues.cell_id.duplicated()].unique().tolist()
+        for cell in dup:
+            drops.add("tissues", "tissues", cell, "cell listed twice with different annotations")
+        tissues = tissues[~tissues.cell_id.isin(dup)].reset_index(drop=True)
+    return responses, resolved_omics, tissues, collisions
 
 
 def drugs_from_frame(

@@ -12,13 +12,17 @@ Only this package (``drp.featurize``) imports RDKit.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from rdkit import Chem, RDLogger
+from rdkit import Chem, RDLogger, rdBase
 from rdkit.Chem import rdFingerprintGenerator
 from rdkit.Chem.MolStandardize import rdMolStandardize
+from rdkit.ML.Cluster import Butina
 from torch_geometric.data import Data
 
 RDLogger.DisableLog("rdApp.*")
@@ -143,13 +147,42 @@ class StandardisedMolecule:
 _FRAGMENT_CHOOSER = rdMolStandardize.LargestFragmentChooser(preferOrganic=True)
 
 
-def standardise(smiles: str) -> StandardisedMolecule:
-    """Parse ``smiles`` and keep the drug-bearing fragment(s); raises InvalidSmilesError."""
+def parse_smiles(smiles: str) -> Chem.Mol:
+    """RDKit molecule of ``smiles``; raises InvalidSmilesError with RDKit's own reason.
+
+    RDKit reports why a SMILES fails (syntax error position, "Explicit valence for atom # 1 N,
+    4, is greater than permitted", ...) only in its error log, so the log is captured while
+    parsing.
+    """
     if not isinstance(smiles, str) or not smiles.strip():
         raise InvalidSmilesError("empty SMILES")
-    mol = Chem.MolFromSmiles(smiles.strip())
+    text = smiles.strip()
+    captured = io.StringIO()
+    rdBase.LogToPythonStderr()
+    RDLogger.EnableLog("rdApp.error")
+    try:
+        with contextlib.redirect_stderr(captured):
+            mol = Chem.MolFromSmiles(text)
+    finally:
+        RDLogger.DisableLog("rdApp.*")
     if mol is None:
-        raise InvalidSmilesError(f"RDKit could not parse {smiles!r}")
+        raise InvalidSmilesError(_rdkit_reason(captured.getvalue(), text))
+    return mol
+
+
+def _rdkit_reason(log: str, smiles: str) -> str:
+    """RDKit's log lines without timestamps, caret markers or echoes of the input."""
+    lines = []
+    for line in log.splitlines():
+        line = re.sub(r"^\[\d\d:\d\d:\d\d\]\s*", "", line).strip()
+        if line and line != smiles and not re.fullmatch(r"~*\^", line) and line not in lines:
+            lines.append(line)
+    return "; ".join(lines) or f"RDKit could not parse {smiles!r}"
+
+
+def standardise(smiles: str) -> StandardisedMolecule:
+    """Parse ``smiles`` and keep the drug-bearing fragment(s); raises InvalidSmilesError."""
+    mol = parse_smiles(smiles)
     if mol.GetNumAtoms() == 0:
         raise InvalidSmilesError("SMILES has no atoms")
     fragments = Chem.GetMolFrags(mol, asMols=True)
@@ -189,6 +222,74 @@ _MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=FINGERPRINT
 def morgan_fingerprint(mol: Chem.Mol) -> np.ndarray:
     """Morgan (ECFP4-like, radius 2) bit vector. Shape: [FINGERPRINT_BITS] uint8."""
     return _MORGAN.GetFingerprintAsNumPy(mol).astype(np.uint8)
+
+
+_UNCHARGER = rdMolStandardize.Uncharger()
+
+
+def structure_key(mol: Chem.Mol) -> str:
+    """InChIKey of a standardised molecule, neutralised; its canonical SMILES where InChI fails.
+
+    Two drug ids with the same key are the same compound (e.g. GDSC's Afuresertib and its salt
+    GSK2110183B, or an acid and its sodium salt), so splits must keep them on one side.
+    Neutralising (RDKit ``Uncharger``) applies to the key only: the graph keeps charges as
+    written.
+    """
+    neutral = _UNCHARGER.uncharge(mol)
+    try:
+        key = Chem.MolToInchiKey(neutral)
+    except Exception:  # InChI rejects some organometallics; RDKit raises several types
+        key = ""
+    return key or Chem.MolToSmiles(neutral)
+
+
+CLUSTER_METHOD = "butina"
+CLUSTER_SIMILARITY = 0.4
+"""Butina clustering of Morgan fingerprints (radius 2, 2048 bits): a drug joins a centroid's
+cluster when their Tanimoto similarity is >= 0.4. On GDSC2 this puts the quinazoline kinase
+inhibitors (gefitinib, erlotinib, afatinib, sapitinib, ...) together, and the nucleoside analogues,
+and the camptothecins, while ~170 drugs stay singletons."""
+
+
+def tanimoto_matrix(fingerprints: np.ndarray) -> np.ndarray:
+    """Pairwise Tanimoto similarity of bit vectors [n, bits] -> [n, n] float64 (empty = 0)."""
+    bits = fingerprints.astype(np.float64)
+    common = bits @ bits.T
+    counts = bits.sum(axis=1)
+    union = counts[:, None] + counts[None, :] - common
+    return np.divide(common, union, out=np.zeros_like(common), where=union > 0)
+
+
+def cluster_structures(
+    fingerprints: np.ndarray, keys: list[str], similarity: float = CLUSTER_SIMILARITY
+) -> np.ndarray:
+    """Butina clusters of drugs, computed over distinct structures.
+
+    Args:
+        fingerprints: [n_drugs, bits] Morgan bits.
+        keys: [n_drugs] structure keys; drugs with the same key always share a cluster.
+        similarity: Tanimoto similarity to a cluster centroid needed to join its cluster.
+
+    Returns:
+        [n_drugs] int64 cluster ids, 0 for the largest cluster, numbered by decreasing size.
+    """
+    unique_keys = list(dict.fromkeys(keys))
+    if not unique_keys:
+        return np.zeros(0, dtype=np.int64)
+    first = [keys.index(k) for k in unique_keys]
+    sim = tanimoto_matrix(fingerprints[first])
+    n = len(first)
+    rows, cols = np.tril_indices(n, k=-1)  # Butina wants the lower triangle, row by row
+    clusters = Butina.ClusterData(
+        list(1.0 - sim[rows, cols]), n, 1.0 - similarity, isDistData=True, reordering=True
+    )
+    # Butina returns clusters largest first; ties broken by first member for a stable order
+    clusters = sorted(clusters, key=lambda c: (-len(c), min(c)))
+    label_of_key = {}
+    for label, members in enumerate(clusters):
+        for member in members:
+            label_of_key[unique_keys[member]] = label
+    return np.array([label_of_key[k] for k in keys], dtype=np.int64)
 
 
 def smiles_in_graph_order(smiles: str, weights: np.ndarray) -> tuple[str, list[float]]:

@@ -5,32 +5,39 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from drp.data.gdsc import DATASETS
+from drp.data.gdsc import DATASETS, PROCESSED_FORMAT
 from drp.data.sources import sha256_file
 from drp.data.tables import (
+    CELL_ID_RULE,
+    MAX_MISSING_OMICS_FRACTION,
     DropLog,
     TableError,
     average_replicates,
     drugs_from_frame,
-    normalize_cell_id,
     omics_from_frame,
     read_table,
-    require_columns,
+    resolve_cell_tables,
     responses_from_frame,
+    tissues_from_frame,
 )
 from drp.featurize.molecules import (
     ATOM_DIM,
     BOND_DIM,
+    CLUSTER_METHOD,
+    CLUSTER_SIMILARITY,
+    FINGERPRINT_BITS,
     InvalidSmilesError,
+    cluster_structures,
     mol_to_graph,
     morgan_fingerprint,
     standardise,
+    structure_key,
 )
 from drp.featurize.store import FeaturizedDataset
 
@@ -44,23 +51,29 @@ def _no_progress(items: Iterable, description: str) -> Iterable:
 
 @dataclass
 class RawTables:
-    """Validated inputs before featurization (all ids already normalised)."""
+    """Validated inputs before featurization, keyed by stable cell ids.
+
+    Build it with :func:`gdsc_tables` or :func:`custom_tables`, which resolve cell names with
+    :func:`drp.data.tables.resolve_cell_tables`.
+    """
 
     name: str
-    responses: pd.DataFrame  # cell_id, drug_id, ln_ic50[, censored]
-    omics: dict[str, pd.DataFrame]  # name -> cells x features
+    responses: pd.DataFrame  # cell_id, drug_id, ln_ic50[, cell_name, censored]
+    omics: dict[str, pd.DataFrame]  # name -> cells x features (NaN = missing), index cell_id
     drugs: pd.DataFrame  # drug_id, smiles
-    tissues: pd.DataFrame | None = None  # cell_id, tissue
+    tissues: pd.DataFrame | None = None  # cell_id, tissue[, cosmic_id, cell_name]
     sources: dict = field(default_factory=dict)
     drops: DropLog = field(default_factory=DropLog)
+    # normalised id -> distinct spellings of lines that normalise alike (kept apart or dropped)
+    cell_collisions: dict[str, list[str]] = field(default_factory=dict)
 
 
 def featurize_drugs(
     drugs: pd.DataFrame, drops: DropLog, source: str, progress: Progress = _no_progress
 ):
-    """Standardise and featurize every drug; invalid SMILES are dropped with their reason.
+    """Standardise and featurize every drug; invalid SMILES are dropped with RDKit's reason.
 
-    Returns (drug table, list of graphs, fingerprints [n_valid, 2048]).
+    Returns (drug table with ``structure_key``, list of graphs, fingerprints [n_valid, 2048]).
     """
     rows, graphs, fps = [], [], []
     for drug_id, smiles in progress(
@@ -80,6 +93,7 @@ def featurize_drugs(
                 "n_atoms": graph.num_nodes,
                 "n_bonds": graph.edge_index.shape[1] // 2,
                 "removed_fragments": std.removed_fragments,
+                "structure_key": structure_key(std.mol),
             }
         )
         graphs.append(graph)
@@ -93,9 +107,10 @@ def featurize_drugs(
             "n_atoms",
             "n_bonds",
             "removed_fragments",
+            "structure_key",
         ],
     )
-    matrix = np.stack(fps) if fps else np.zeros((0, 2048), np.uint8)
+    matrix = np.stack(fps) if fps else np.zeros((0, FINGERPRINT_BITS), np.uint8)
     return table, graphs, matrix
 
 
@@ -118,8 +133,15 @@ def build_dataset(raw: RawTables, progress: Progress = _no_progress) -> Featuriz
     valid_drugs = set(drug_table.drug_id)
     unknown_cell = ~responses.cell_id.isin(cells_with_omics)
     unknown_drug = ~responses.drug_id.isin(valid_drugs)
+    collided = {line: lines for lines in raw.cell_collisions.values() for line in lines}
     for cell, n in responses.cell_id[unknown_cell].value_counts().sort_index().items():
-        drops.add("responses", source, cell, "cell id has no (complete) omics", int(n))
+        reason = (
+            "cell name collides with a distinct line after normalisation "
+            f"({' / '.join(collided[cell])}) and no omics profile matches it unambiguously"
+            if cell in collided
+            else "cell id has no (complete) omics"
+        )
+        drops.add("responses", source, cell, reason, int(n))
     in_drug_table = set(raw.drugs.drug_id)
     lost_drugs = responses.drug_id[unknown_drug & ~unknown_cell].value_counts().sort_index()
     for drug, n in lost_drugs.items():
@@ -149,33 +171,50 @@ def build_dataset(raw: RawTables, progress: Progress = _no_progress) -> Featuriz
     graphs = [g for g, keep in zip(graphs, drug_mask, strict=True) if keep]
     fps = fps[drug_mask]
 
-    tissue = (
-        raw.tissues.set_index("cell_id")["tissue"]
-        if raw.tissues is not None
-        else pd.Series(dtype=object)
+    drug_table["structure_cluster"] = cluster_structures(
+        fps, drug_table["structure_key"].tolist(), CLUSTER_SIMILARITY
     )
-    cells = pd.DataFrame(
-        {"cell_id": used_cells, "tissue": [tissue.get(c, None) for c in used_cells]}
-    )
+    cells = _cell_table(used_cells, kept, raw.tissues)
     omics = {name: frame.loc[used_cells].astype(np.float32) for name, frame in raw.omics.items()}
+    cluster_sizes = drug_table["structure_cluster"].value_counts()
     counts = {
         "pairs": len(pairs),
         "measurements": len(kept),
         "pairs_with_replicates": int((pairs.n_replicates > 1).sum()),
         "cells": len(cells),
         "cells_with_tissue": int(cells.tissue.notna().sum()),
+        "cells_with_missing_omics": int(
+            np.any([f.isna().any(axis=1).to_numpy() for f in omics.values()], axis=0).sum()
+        ),
         "drugs": len(drug_table),
+        "drug_structures": int(drug_table["structure_key"].nunique()),
+        "drug_clusters": int(len(cluster_sizes)),
+        "largest_drug_cluster": int(cluster_sizes.max()) if len(cluster_sizes) else 0,
         "omics_widths": {n: int(f.shape[1]) for n, f in omics.items()},
         "dropped": len(drops.rows),
     }
     manifest = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "sources": raw.sources,
         "counts": counts,
         "atom_dim": ATOM_DIM,
         "bond_dim": BOND_DIM,
         "standardisation": "largest organic fragment; metal-containing molecules keep all "
         "fragments",
+        "structure_key": "InChIKey of the standardised molecule (canonical SMILES where InChI "
+        "fails)",
+        "clustering": {
+            "method": CLUSTER_METHOD,
+            "fingerprint": f"Morgan radius 2, {FINGERPRINT_BITS} bits",
+            "similarity": "Tanimoto",
+            "threshold": CLUSTER_SIMILARITY,
+            "unit": "distinct structure_key (identical structures share a cluster)",
+        },
+        "cell_identity": {"rule": CELL_ID_RULE, "collisions": raw.cell_collisions},
+        "omics_missing": {
+            "max_fraction_per_cell": MAX_MISSING_OMICS_FRACTION,
+            "imputation": "training-cell mean of each feature, at fit time",
+        },
         "drops_summary": drops.summary().to_dict(orient="records"),
     }
     return FeaturizedDataset(
@@ -192,22 +231,56 @@ def build_dataset(raw: RawTables, progress: Progress = _no_progress) -> Featuriz
     )
 
 
+def _cell_table(
+    cell_ids: list[str], responses: pd.DataFrame, tissues: pd.DataFrame | None
+) -> pd.DataFrame:
+    """``cell_id, cell_name, tissue[, cosmic_id, tissue_sub_type]`` in ``cell_ids`` order.
+
+    ``cell_name`` is the display name: the responses' most frequent spelling of the line.
+    """
+    cells = pd.DataFrame({"cell_id": cell_ids})
+    if "cell_name" in responses.columns:
+        names = responses.groupby("cell_id")["cell_name"].agg(lambda s: s.value_counts().index[0])
+        cells["cell_name"] = cells.cell_id.map(names)
+    else:
+        cells["cell_name"] = cells.cell_id
+    extra = ["tissue", "cosmic_id", "tissue_sub_type"]
+    if tissues is None:
+        cells["tissue"] = None
+        return cells
+    info = tissues.set_index("cell_id")
+    for column in [c for c in extra if c in info.columns]:
+        cells[column] = cells.cell_id.map(info[column])
+    cells["tissue"] = cells["tissue"].astype(object).where(cells["tissue"].notna(), None)
+    return cells
+
+
 def gdsc_tables(processed: Path, dataset: str, omics: list[str]) -> RawTables:
     """Read the processed built-in release (see :mod:`drp.data.gdsc`) as RawTables."""
     if dataset not in DATASETS:
         raise TableError(f"unknown built-in dataset {dataset!r}; choose from {list(DATASETS)}")
     manifest = json.loads((processed / "manifest.json").read_text())
+    if manifest.get("format", 1) != PROCESSED_FORMAT:
+        raise TableError(
+            f"{processed} holds an older processed format; rebuild it with "
+            "drp.data.gdsc.ensure_gdsc (`drp featurize` does this)"
+        )
     responses = pd.read_parquet(processed / f"responses_{dataset}.parquet")
     frames = {name: pd.read_parquet(processed / f"omics_{name}.parquet") for name in omics}
     drugs = pd.read_csv(processed / "drugs.csv")
-    tissues = pd.read_csv(processed / "tissues.csv")
+    tissues = pd.read_csv(processed / "tissues.csv", dtype={"cell_name": str})
+    tissues["cosmic_id"] = tissues["cosmic_id"].astype("Int64")
+    drops = DropLog()
+    responses, frames, tissues, collisions = resolve_cell_tables(
+        responses, frames, tissues, drops, f"responses_{dataset}"
+    )
     sources = {
         "built_in": dataset,
         "responses_name": f"responses_{dataset}",
         "archives": manifest["sources"],
         "processed_files": {k: v["sha256"] for k, v in manifest["files"].items()},
     }
-    return RawTables(dataset, responses, frames, drugs, tissues, sources)
+    return RawTables(dataset, responses, frames, drugs, tissues, sources, drops, collisions)
 
 
 def custom_tables(
@@ -244,15 +317,14 @@ def custom_tables(
     drugs = drugs_from_frame(read_table(drugs_path), str(drugs_path), drug_table_id_col, smiles_col)
     tissues = None
     if tissues_path is not None:
-        frame = read_table(tissues_path)
-        require_columns(frame, ["cell_id", "tissue"], str(tissues_path))
-        tissues = pd.DataFrame(
-            {"cell_id": frame.cell_id.map(normalize_cell_id), "tissue": frame.tissue}
-        )
+        tissues = tissues_from_frame(read_table(tissues_path), str(tissues_path))
+    responses, omics, tissues, collisions = resolve_cell_tables(
+        responses, omics, tissues, drops, str(responses_path)
+    )
     files = [responses_path, drugs_path, *omics_paths.values()]
     sources = {
         "custom": True,
         "responses_name": str(responses_path),
         "files": {str(p): sha256_file(Path(p)) for p in files},
     }
-    return RawTables(name, responses, omics, drugs, tissues, sources, drops)
+    return RawTables(name, responses, omics, drugs, tissues, sources, drops, collisions)

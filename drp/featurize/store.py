@@ -5,9 +5,12 @@ Layout::
     manifest.json        name, omics, counts, source checksums, drops summary, file checksums
     pairs.parquet        cell_id, drug_id, ln_ic50, n_replicates, ln_ic50_sd[, censored]
     replicates.parquet   the raw measurements behind each pair (for the noise ceiling)
-    cells.parquet        cell_id, tissue (row order = omics row order)
-    omics_<name>.parquet cells x features, float32, one per selected omics
-    drugs.parquet        drug_id, smiles, smiles_standardised, n_atoms, n_bonds, removed_fragments
+    cells.parquet        cell_id, cell_name, tissue[, cosmic_id, tissue_sub_type]
+                         (row order = omics row order)
+    omics_<name>.parquet cells x features, float32 (NaN = missing, imputed at fit time)
+    drugs.parquet        drug_id, smiles, smiles_standardised, n_atoms, n_bonds, removed_fragments,
+                         structure_key, structure_cluster (stores written before these two
+                         columns existed still load; code that needs them says to re-featurize)
     graphs.pt            concatenated graph tensors (loaded with weights_only=True)
     fingerprints.npy     [n_drugs, 2048] uint8 Morgan bits (row order = drugs.parquet)
     drops.csv            every dropped item with stage, source and reason
