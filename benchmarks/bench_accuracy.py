@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from drp.config import RunConfig
-from drp.evaluate import evaluate_runs, run_baselines
+from drp.evaluate import evaluate_with_baselines
 from drp.featurize.store import FeaturizedDataset
 from drp.train import train_run
 
@@ -38,7 +38,7 @@ def main() -> None:
     for fold in args.folds:
         cfg = replace(base, train=replace(base.train, dataset=args.dataset, fold=fold))
         run_dir = Path(args.runs) / f"gat_edge_mixed_f{fold}"
-        if not (run_dir / "summary.json").exists():
+        if not (run_dir / "predictions_test.parquet").exists():  # written last
             summary = train_run(
                 cfg, run_dir, ds=ds, resume=(run_dir / "last.pt").exists(), name="gat_edge"
             )
@@ -47,17 +47,8 @@ def main() -> None:
                 f"({summary['epochs_run']} epochs, {summary['train_seconds']:.0f} s)"
             )
         run_dirs.append(run_dir)
-    model = evaluate_runs(run_dirs)
-    baseline = run_baselines(
-        ds,
-        "mixed",
-        base.train.k,
-        0,
-        Path(args.dataset) / "folds",
-        ["mean_effects"],
-        only_folds=args.folds,
-    )
-    table = pd.concat([model, baseline], ignore_index=True)
+    # the runs beside the baseline on exactly their folds (split, k, seed read from the runs)
+    table, _ = evaluate_with_baselines(run_dirs, ["mean_effects"])
     table = table[table.subset == "all"]
     summary = table.groupby("model")[COLUMNS].agg(["mean", "std"])
     print(summary.round(3).to_string())
@@ -73,7 +64,7 @@ def write_results(summary: pd.DataFrame, folds: list[int]) -> None:
     )
     lines = [
         f"\n## Accuracy: GDSC2 mixed split, folds {folds} (seed 0), "
-        f"{datetime.now(timezone.utc):%Y-%m-%d}, commit {commit}\n",
+        f"{datetime.now(UTC):%Y-%m-%d}, commit {commit}\n",
         "Written by `benchmarks/bench_accuracy.py`: default model (`drp train` defaults) and "
         "the additive mean-effects baseline on identical test pairs; mean ± sd over folds.\n",
         "| model | RMSE | Pearson | mean per-drug r | mean per-cell r |",

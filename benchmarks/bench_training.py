@@ -18,7 +18,7 @@ import platform
 import resource
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +164,7 @@ def write_results(figures: dict, device: torch.device) -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     row = (
-        f"| {datetime.now(timezone.utc):%Y-%m-%d %H:%M} | {commit} | {device.type}: {hw} | "
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {commit} | {device.type}: {hw} | "
         f"{figures['batch_size']} | {figures['epoch_seconds']:.1f} | "
         f"{figures['unique_pairs_per_s']:,.0f} | {figures['naive_pairs_per_s']:,.0f} | "
         f"{figures['speedup_vs_naive']:.1f}x | {figures['matrix_seconds']:.2f} | "

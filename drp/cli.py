@@ -1,15 +1,28 @@
-"""The ``drp`` command: thin Typer wrappers around the library."""
+"""The ``drp`` command: thin Typer wrappers around the library.
+
+Choices shown in help texts and checked on input come from the registries (``VARIANTS``,
+``SPLITS``, ``DEVICES``, ``BASELINES``, ``PRESETS``, ``OMICS_CHOICES``). Every command turns a
+configuration or input error into one ``error: ...`` line and exit status 1 (:func:`user_errors`).
+"""
 
 from __future__ import annotations
 
-import json
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from drp import __version__
+from drp.config import DEVICES
+from drp.data.splits import SPLITS
+from drp.models.baselines import BASELINES, DEFAULT_BASELINES
+from drp.models.registry import DEFAULT_VARIANT, VARIANTS
+from drp.presets import PRESETS
 from drp.progress import console
 
 app = typer.Typer(
@@ -19,6 +32,11 @@ app = typer.Typer(
 )
 
 DATA_DIR = Path("data")
+CROSS = "cross_dataset"
+
+
+def _listing(names) -> str:
+    return ", ".join(names)
 
 
 def _version(value: bool) -> None:
@@ -40,9 +58,35 @@ def main(
 
 
 def fail(message: str) -> typer.Exit:
-    """Print a clear error and return an Exit(1) to raise."""
-    console.print(f"[bold red]error:[/] {message}")
+    """Print ``error: message`` on one line (markup in the message is shown as typed) and
+    return an Exit(1) to raise."""
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(1)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn configuration, validation and input errors into :func:`fail`: never a traceback.
+
+    ValueError covers ``TableError``, ``FoldCacheError``, ``PredictionError`` and config
+    validation; OSError covers missing or existing files; RuntimeError the data sources'
+    integrity errors. A KeyError's message is its argument (unknown ids).
+    """
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except KeyError as exc:
+        raise fail(str(exc.args[0]) if exc.args else repr(exc)) from None
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise fail(str(exc)) from None
+
+
+def _check_choice(option: str, values: list[str] | str | None, allowed) -> None:
+    values = [values] if isinstance(values, str) else list(values or [])
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise fail(f"{option}: unknown {bad}; choose from {list(allowed)}")
 
 
 def _parse_omics_files(specs: list[str]) -> dict[str, Path]:
@@ -66,7 +110,9 @@ def featurize(
     ] = "gdsc2",
     omics: Annotated[
         list[str],
-        typer.Option(help="Omics to use (repeatable): expression, mutation, cnv, pathway."),
+        typer.Option(
+            help="Omics blocks of a built-in dataset (repeatable; an unknown name lists them)."
+        ),
     ] = ["expression"],  # noqa: B006
     out: Annotated[
         Path | None, typer.Option(help="Output directory (default data/featurized/<dataset>).")
@@ -94,14 +140,12 @@ def featurize(
 ) -> None:
     """Fetch (built-in), validate and featurize drugs, cell lines and responses."""
     from drp.data.gdsc import ensure_gdsc
-    from drp.data.sources import DataIntegrityError, SourceUnavailableError
-    from drp.data.tables import TableError
     from drp.featurize.pipeline import OMICS_CHOICES, build_dataset, custom_tables, gdsc_tables
     from drp.featurize.report import write_featurization_report
     from drp.progress import track
 
     start = time.perf_counter()
-    try:
+    with user_errors():
         if dataset == "custom":
             if responses is None or drugs is None or not omics_file:
                 raise fail(
@@ -121,17 +165,13 @@ def featurize(
             )
             target = out or data_dir / "featurized" / name
         else:
-            bad = [o for o in omics if o not in OMICS_CHOICES]
-            if bad:
-                raise fail(f"unknown omics {bad}; choose from {list(OMICS_CHOICES)}")
-            processed = ensure_gdsc(data_dir, log=lambda m: console.print(f"[dim]{m}[/]"))
+            _check_choice("--omics", omics, OMICS_CHOICES)
+            processed = ensure_gdsc(data_dir, log=lambda m: console.print(f"[dim]{escape(m)}[/]"))
             raw = gdsc_tables(processed, dataset, list(omics))
             target = out or data_dir / "featurized" / dataset
         ds = build_dataset(raw, progress=track)
         ds.save(target)
         write_featurization_report(ds, target)
-    except (TableError, DataIntegrityError, SourceUnavailableError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from None
     counts = ds.manifest["counts"]
     console.print(
         f"[green]featurized[/] {ds.name}: {counts['pairs']:,} pairs, {counts['cells']:,} cells, "
@@ -140,11 +180,11 @@ def featurize(
     )
 
 
-def dataset_path(dataset: str, data_dir: Path = DATA_DIR) -> Path:
+def dataset_path(dataset: str | Path, data_dir: Path = DATA_DIR) -> Path:
     """A built-in name (gdsc2) means data/featurized/<name>; anything else is a path."""
     path = Path(dataset)
-    if not path.exists() and "/" not in dataset:
-        path = data_dir / "featurized" / dataset
+    if not path.exists() and "/" not in str(dataset):
+        path = data_dir / "featurized" / str(dataset)
     if not (path / "manifest.json").exists():
         raise fail(f"no featurized dataset at {path}: run `drp featurize --dataset {dataset}`")
     return path
@@ -161,27 +201,24 @@ def _write_table(frame, out: Path) -> None:
 @app.command()
 def train(
     config: Annotated[
-        Path | None, typer.Option(help="TOML config with [model] and [train].")
+        Path | None,
+        typer.Option(help="TOML config with the sections model and train (see drp/config.py)."),
     ] = None,
     set_: Annotated[
-        list[str], typer.Option("--set", help="Override, e.g. model.conv=gcn (repeatable).")
+        list[str],
+        typer.Option("--set", help="Override SECTION.KEY=VALUE, e.g. model.conv=gcn (repeatable)."),
     ] = [],  # noqa: B006
     variant: Annotated[
-        str | None,
-        typer.Option(
-            help="Named model variant (gat_edge, gat, gin, "
-            "gcn, pool_mean, pool_max, cross_attention, "
-            "fingerprint)."
-        ),
+        str | None, typer.Option(help=f"Named model variant: {_listing(VARIANTS)}.")
     ] = None,
     dataset: Annotated[str | None, typer.Option(help="Featurized dataset name or path.")] = None,
     split: Annotated[
-        str | None, typer.Option(help="mixed, cell_blind, drug_blind, tissue_blind.")
+        str | None, typer.Option(help=f"Split: {_listing(SPLITS)} (default mixed).")
     ] = None,
     fold: Annotated[int | None, typer.Option(help="Test fold index.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for folds and training.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Maximum epochs.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    device: Annotated[str | None, typer.Option(help=f"Device: {_listing(DEVICES)}.")] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Run directory (default runs/<variant>_<split>_f<fold>_s<seed>)."),
@@ -189,7 +226,6 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from last.pt.")] = False,
 ) -> None:
     """Train a model on one fold; writes a run directory with checkpoints and predictions."""
-    import sys
     from dataclasses import replace
 
     from drp.config import load_config
@@ -197,9 +233,10 @@ def train(
     from drp.progress import make_progress
     from drp.train import train_run
 
-    try:
+    with user_errors():
         cfg = load_config(config, set_)
         if variant:
+            _check_choice("--variant", variant, VARIANTS)
             cfg = replace(cfg, model=variant_config(variant, cfg.model))
         updates = {
             k: v
@@ -214,12 +251,12 @@ def train(
         }
         if dataset:
             updates["dataset"] = str(dataset_path(dataset))
-        cfg = replace(cfg, train=replace(cfg.train, **updates))
+        cfg = replace(cfg, train=replace(cfg.train, **updates)).validate()
         dataset_path(cfg.train.dataset)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
     tc = cfg.train
-    name = variant or ("gat_edge" if cfg.model == variant_config("gat_edge") else "custom")
+    name = variant or (
+        DEFAULT_VARIANT if cfg.model == variant_config(DEFAULT_VARIANT) else "custom"
+    )
     run_dir = out or Path("runs") / f"{name}_{tc.split}_f{tc.fold}_s{tc.seed}"
     with make_progress() as progress:
         task = progress.add_task(
@@ -233,7 +270,7 @@ def train(
                 info=f"loss {row['train_loss']:.3f}  val RMSE {row['val_rmse']:.3f}",
             )
 
-        try:
+        with user_errors():
             summary = train_run(
                 cfg,
                 run_dir,
@@ -242,8 +279,6 @@ def train(
                 command=" ".join(sys.argv),
                 name=name,
             )
-        except (FileExistsError, ValueError, KeyError) as exc:
-            raise fail(str(exc)) from None
     console.print(
         f"[green]done[/]: best val RMSE {summary['best_val_rmse']:.3f} at epoch "
         f"{summary['best_epoch']} ({summary['epochs_run']} epochs); run in {run_dir}"
@@ -265,20 +300,26 @@ def predict(
     out: Annotated[Path, typer.Option(help="Output .csv, .tsv or .parquet.")] = Path(
         "predictions.csv"
     ),
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[
+        str, typer.Option(help=f"Device: {_listing(d for d in DEVICES if d != 'auto')}.")
+    ] = "cpu",
     dataset: Annotated[
         Path | None,
-        typer.Option(help="Featurized dataset, if it moved since training (default: the run's)."),
+        typer.Option(
+            help="Featurized dataset whose cells and drugs to predict (default: the run's; "
+            "another dataset's features are looked up by id)."
+        ),
     ] = None,
 ) -> None:
     """Predict ln IC50 for pairs, the whole matrix, or new drugs given as SMILES."""
-    from drp.data.tables import TableError, read_table
+    from drp.data.tables import read_table
     from drp.predict import PredictionError, Predictor
 
     chosen = sum([pairs is not None, matrix, bool(smiles) or smiles_file is not None])
     if chosen != 1:
         raise fail("choose exactly one of --pairs, --matrix, --smiles/--smiles-file")
-    try:
+    _check_choice("--device", device, [d for d in DEVICES if d != "auto"])
+    with user_errors():
         predictor = Predictor.from_run(run_dir, device, dataset)
         if pairs is not None:
             result = predictor.predict_pairs(read_table(pairs))
@@ -295,8 +336,6 @@ def predict(
                 new.update(zip(table.drug_id.astype(str), table.smiles.astype(str), strict=True))
             cell_list = [c.strip() for c in cells.split(",")] if cells else None
             result = predictor.predict_smiles(new, cell_list)
-    except (PredictionError, TableError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from None
     _write_table(result, out)
     console.print(f"[green]wrote[/] {len(result):,} predictions to {out}")
 
@@ -306,7 +345,9 @@ def study(
     preset: Annotated[
         str,
         typer.Option(
-            help="smoke (minutes), quick (<= 30 min on 2 CPU cores) or full (GPU / long run)."
+            help="Preset: "
+            + "; ".join(f"{n}: {p.description.split(':')[0]}" for n, p in PRESETS.items())
+            + "."
         ),
     ] = "quick",
     dataset: Annotated[str, typer.Option(help="Featurized dataset name or path.")] = "gdsc2",
@@ -316,24 +357,22 @@ def study(
     out_root: Annotated[Path, typer.Option(help="Where studies are written.")] = Path("studies"),
     config: Annotated[Path | None, typer.Option(help="Base TOML config for every variant.")] = None,
     set_: Annotated[
-        list[str], typer.Option("--set", help="Override, e.g. train.device=cuda.")
+        list[str], typer.Option("--set", help="Override, e.g. train.device=cuda (repeatable).")
     ] = [],  # noqa: B006
 ) -> None:
     """Run (or resume) the attention study grid; then `drp report` writes the report."""
     from drp.config import load_config
     from drp.study import preset_by_name, run_study
 
-    try:
+    with user_errors():
         chosen = preset_by_name(preset)
         base = load_config(config, set_)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    path = dataset_path(dataset)
-    study_name = name or f"{Path(dataset).name}_{preset}"
-    console.print(f"study [bold]{study_name}[/]: {chosen.description}")
-    result = run_study(
-        study_name, chosen, path, out_root, base, preset, log=lambda m: console.print(m)
-    )
+        path = dataset_path(dataset)
+        study_name = name or f"{Path(dataset).name}_{preset}"
+        console.print(f"study [bold]{escape(study_name)}[/]: {escape(chosen.description)}")
+        result = run_study(
+            study_name, chosen, path, out_root, base, preset, log=lambda m: console.print(m)
+        )
     console.print(f"[green]study written to[/] {result}; now run `drp report {result}`")
 
 
@@ -350,7 +389,8 @@ def report(
     if not (study_dir / "study.json").exists():
         raise fail(f"{study_dir} is not a study directory (no study.json)")
     target = out or Path("reports") / study_dir.name
-    md, html = render_report(study_dir, target)
+    with user_errors():
+        md, html = render_report(study_dir, target)
     console.print(f"[green]report[/]: {md} and {html}")
 
 
@@ -361,40 +401,51 @@ def evaluate(
         typer.Argument(help="Training run directories (config.json + predictions_test.parquet)."),
     ] = None,
     baselines: Annotated[
-        bool, typer.Option("--baselines", help="Also fit and score baselines on the same folds.")
+        bool,
+        typer.Option(
+            "--baselines", help="Also fit and score baselines on the same folds as the runs."
+        ),
     ] = False,
     names: Annotated[
         list[str] | None,
-        typer.Option("--baseline", help="Baseline to run (repeatable; default all but hist_gbm)."),
+        typer.Option(
+            "--baseline",
+            help=f"Baseline to run (repeatable): {_listing(BASELINES)}; "
+            f"default {_listing(DEFAULT_BASELINES)}.",
+        ),
     ] = None,
     split: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="mixed, cell_blind, drug_blind, tissue_blind, or cross_dataset (with --target)."
+            help=f"Split: {_listing(SPLITS)}, or {CROSS} (with --target). With runs, taken "
+            "from them (a different value is an error); without runs, required."
         ),
-    ] = "cell_blind",
+    ] = None,
     target: Annotated[
-        str | None, typer.Option(help="Test dataset of a cross_dataset split (gdsc1, ccle, path).")
+        str | None, typer.Option(help=f"Test dataset of a {CROSS} split (gdsc1, ccle, a path).")
     ] = None,
     dataset: Annotated[
-        str,
-        typer.Option(help="Featurized dataset: built-in name (data/featurized/<name>) or path."),
-    ] = "gdsc2",
-    include_seen_pairs: Annotated[
-        bool,
+        str | None,
         typer.Option(
-            "--include-seen-pairs",
-            help="cross_dataset: keep target pairs also measured in the training dataset.",
+            help="Training dataset (built-in name or path); with runs, taken from them "
+            "(default gdsc2 without runs)."
         ),
-    ] = False,
+    ] = None,
     data_dir: Annotated[Path, typer.Option(help="Where raw and processed data live.")] = DATA_DIR,
-    k: Annotated[int, typer.Option(help="Number of outer folds.")] = 5,
-    seed: Annotated[int, typer.Option(help="Fold seed.")] = 0,
+    k: Annotated[
+        int | None, typer.Option(help="Number of outer folds (with runs: theirs; else 5).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Fold seed (with runs: theirs; else 0).")] = None,
     cache_dir: Annotated[
-        Path | None, typer.Option(help="Fold cache (default <dataset>/folds).")
+        Path | None,
+        typer.Option(help="Fold cache without runs (default <dataset>/folds)."),
     ] = None,
     n_boot: Annotated[
-        int, typer.Option(help="Bootstrap resamples for 95% CIs of rmse and pearson (0: none).")
+        int,
+        typer.Option(
+            help="Bootstrap resamples for 95% CIs of rmse and pearson (0: none); blind splits "
+            "resample their held-out unit (cell, drug structure, drug cluster, tissue)."
+        ),
     ] = 0,
     out: Annotated[
         Path | None,
@@ -404,80 +455,89 @@ def evaluate(
     """Score run directories and baselines on identical folds; write metrics.csv/json."""
     import pandas as pd
 
-    from drp.data.splits import SPLITS, FoldCacheError
     from drp.evaluate import (
+        evaluate_cross_dataset,
         evaluate_runs,
-        evaluate_runs_cross,
+        evaluate_with_baselines,
         print_metrics_table,
         run_baselines,
-        run_baselines_cross,
+        runs_setting,
         write_metrics,
     )
     from drp.featurize.store import FeaturizedDataset
     from drp.metrics import noise_ceiling
-    from drp.models.baselines import BASELINES
 
+    run_dirs = list(run_dirs or [])
     if not run_dirs and not baselines:
         raise fail("nothing to evaluate: give RUN_DIRS and/or --baselines")
-    if split not in (*SPLITS, "cross_dataset"):
-        raise fail(f"unknown split {split!r}; choose from {[*SPLITS, 'cross_dataset']}")
-    if split == "cross_dataset" and target is None:
-        raise fail("--split cross_dataset needs --target (e.g. gdsc1 or ccle)")
-    bad = [n for n in names or [] if n not in BASELINES]
-    if bad:
-        raise fail(f"unknown baseline(s) {bad}; choose from {list(BASELINES)}")
+    if split is not None:
+        _check_choice("--split", split, (*SPLITS, CROSS))
+    if names:
+        _check_choice("--baseline", names, BASELINES)
+    if split == CROSS and target is None:
+        raise fail(f"--split {CROSS} needs --target (e.g. gdsc1 or ccle)")
+    if target is not None and split != CROSS:
+        raise fail(f"--target is only for --split {CROSS}")
+    if not run_dirs and split is None:
+        raise fail(
+            f"--split is required without runs (one of {_listing(SPLITS)} or {CROSS}); "
+            "`drp train` uses mixed"
+        )
+    log = lambda m: console.print(f"[dim]{escape(m)}[/]")  # noqa: E731
     start = time.perf_counter()
-    tables, ceiling = [], None
-    try:
-        path = dataset_path(dataset, data_dir)
-        ds = FeaturizedDataset.load(path)
-        ceiling = noise_ceiling(ds.replicates)
-        log = lambda m: console.print(f"[dim]{m}[/]")  # noqa: E731
-        if baselines and split == "cross_dataset":
-            other = FeaturizedDataset.load(dataset_path(target, data_dir))
-            cross = run_baselines_cross(
-                ds, other, seed, names, n_boot=n_boot, log=log, exclude_seen=not include_seen_pairs
-            )
-            tables.append(cross)
-        elif baselines:
-            folds_dir = cache_dir or path / "folds"
-            # beside trained runs, score baselines on exactly the runs' folds
-            only = None
+    with user_errors():
+        given = None if dataset is None else dataset_path(dataset, data_dir)
+        if split == CROSS:
             if run_dirs:
-                only = {
-                    json.loads((Path(r) / "config.json").read_text()).get("fold") for r in run_dirs
-                }
-            tables.append(
-                run_baselines(
-                    ds,
-                    split,
-                    k,
-                    seed,
-                    folds_dir,
-                    names,
-                    n_boot=n_boot,
-                    log=log,
-                    dataset_path=path,
-                    only_folds=only,
-                )
-            )
-        if run_dirs and split == "cross_dataset":
+                setting = runs_setting(run_dirs, dataset=given, keys=("dataset",))
+                path = dataset_path(setting.dataset, data_dir)
+            else:
+                path = given or dataset_path("gdsc2", data_dir)
+            ds = FeaturizedDataset.load(path)
             other = FeaturizedDataset.load(dataset_path(target, data_dir))
-            tables.append(
-                evaluate_runs_cross(
-                    run_dirs, ds, other, n_boot=n_boot, exclude_seen=not include_seen_pairs
-                )
+            table = evaluate_cross_dataset(
+                ds,
+                other,
+                run_dirs,
+                (names or DEFAULT_BASELINES) if baselines else (),
+                seed=seed or 0,
+                n_boot=n_boot,
+                log=log,
             )
+            split_name = f"{CROSS}_{Path(target).name}"
+        elif run_dirs and baselines:
+            table, setting = evaluate_with_baselines(
+                run_dirs, names, split=split, k=k, seed=seed, dataset=given, n_boot=n_boot, log=log
+            )
+            path, split_name = setting.dataset, setting.split
+            ds = FeaturizedDataset.load(path)
         elif run_dirs:
-            tables.append(evaluate_runs(run_dirs, n_boot=n_boot))
-    except (ValueError, FileNotFoundError, KeyError, FoldCacheError) as exc:
-        raise fail(str(exc)) from None
-    table = pd.concat(tables, ignore_index=True)
-    split_name = split
-    if split == "cross_dataset":
-        split_name = f"cross_dataset_{Path(target).name}" + ("_seen" if include_seen_pairs else "")
-    out = out or Path("reports") / "evaluate" / f"{Path(dataset).name}_{split_name}"
-    summary = write_metrics(table, out, extra={"noise_ceiling": ceiling, "dataset": str(path)})
+            if split is not None or k is not None or seed is not None or given is not None:
+                runs_setting(run_dirs, split=split, k=k, seed=seed, dataset=given)
+            table = evaluate_runs(run_dirs, n_boot=n_boot)
+            first = runs_setting(run_dirs[:1])
+            path, split_name = first.dataset, "_".join(sorted(set(table["split"].astype(str))))
+            ds = FeaturizedDataset.load(path) if path.exists() else None
+        else:
+            path = given or dataset_path("gdsc2", data_dir)
+            ds = FeaturizedDataset.load(path)
+            table = run_baselines(
+                ds,
+                split,
+                k or 5,
+                seed or 0,
+                cache_dir or path / "folds",
+                names,
+                n_boot=n_boot,
+                log=log,
+                dataset_path=path,
+            )
+            split_name = split
+        ceiling = noise_ceiling(ds.replicates) if ds is not None else None
+        out = out or Path("reports") / "evaluate" / f"{Path(path).name}_{split_name}"
+        summary = write_metrics(
+            pd.DataFrame(table), out, extra={"noise_ceiling": ceiling, "dataset": str(path)}
+        )
     print_metrics_table(summary, console, ceiling=ceiling)
     console.print(
         f"[green]evaluated[/] {table['model'].nunique()} models -> {out / 'metrics.csv'} "

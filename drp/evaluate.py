@@ -1,14 +1,20 @@
 """Scoring models on folds: baselines and training runs on identical folds, metric tables.
 
 Metric definitions live in :mod:`drp.metrics`; this module runs models and writes/prints tables.
+Every model, baseline or neural (:class:`drp.models.estimator.NeuralEstimator`), is scored on a
+fold by one function, :func:`score_model`: fit on train/val, predict test (possibly from another
+dataset's features), prediction frame, metrics with the split's bootstrap unit
+(:func:`score_predictions`). ``drp evaluate`` and ``drp study`` both go through it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
@@ -24,14 +30,41 @@ from drp.metrics import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from drp.data.splits import Fold
     from drp.featurize.store import FeaturizedDataset
+
+
+class Model(Protocol):
+    """The model contract shared by baselines and neural estimators."""
+
+    name: str
+
+    def fit(
+        self, ds: FeaturizedDataset, train: pd.DataFrame, val: pd.DataFrame | None = None
+    ) -> Model: ...
+
+    def predict(self, ds: FeaturizedDataset, pairs: pd.DataFrame) -> np.ndarray: ...
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`drp.metrics.aggregate_folds` plus the bootstrap unit (``ci_unit``) and the mean
+    CI bounds (``<metric>_lo_mean``, ``<metric>_hi_mean``) where the table has them."""
+    by = ("model", "kind", "split", "subset", "ci_unit")
+    summary = aggregate_folds(table, by=by)
+    bounds = [c for c in table if c.endswith(("_lo", "_hi"))]
+    if bounds:
+        keys = [c for c in by if c in table]
+        means = table.groupby(keys, sort=False, dropna=False)[bounds].mean().add_suffix("_mean")
+        summary = summary.merge(means.reset_index(), on=keys, how="left")
+    return summary
+
 
 def write_metrics(table: pd.DataFrame, out_dir: Path, extra: dict | None = None) -> pd.DataFrame:
     """Write ``metrics.csv`` (one row per model x fold x subset), ``metrics_summary.csv``
     (mean/sd over folds) and ``metrics.json`` (both, plus ``extra``); returns the summary."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = aggregate_folds(table)
+    summary = summarise(table)
     table.to_csv(out_dir / "metrics.csv", index=False)
     summary.to_csv(out_dir / "metrics_summary.csv", index=False)
     payload = {
@@ -60,7 +93,12 @@ def print_metrics_table(
     varying = [c for c in ("split", "subset") if summary[c].nunique() > 1]
     fixed = [f"{c} {summary[c].iloc[0]}" for c in ("split", "subset") if c not in varying]
     folds = sorted(summary["n_folds"].unique())
-    table = Table(title=", ".join([*fixed, f"{'/'.join(map(str, folds))} fold(s)", title]))
+    parts = [*fixed, f"{'/'.join(map(str, folds))} fold(s)", title]
+    has_ci = any(c.endswith("_lo_mean") for c in summary)
+    if has_ci and "ci_unit" in summary:
+        units = sorted(summary["ci_unit"].dropna().astype(str).unique())
+        parts.append(f"[95% bootstrap CI resampling {' / '.join(units)}]")
+    table = Table(title=", ".join(parts))
     table.add_column("model", no_wrap=True)
     for col in varying:
         table.add_column(col, no_wrap=True)
@@ -80,6 +118,9 @@ def print_metrics_table(
                 text = "–" if pd.isna(mean) else f"{mean:.3f}"
                 if not pd.isna(sd) and not pd.isna(mean):
                     text += f"±{sd:.3f}"
+                lo, hi = row.get(f"{m}_lo_mean", np.nan), row.get(f"{m}_hi_mean", np.nan)
+                if not (pd.isna(lo) or pd.isna(hi)):
+                    text += f" \\[{lo:.3f}, {hi:.3f}]"
                 cells.append(f"[bold]{text}[/]" if mean == best[m] else text)
             model = str(row["model"])
             if row.get("kind") == "baseline":
@@ -93,59 +134,189 @@ def print_metrics_table(
     console.print(table)
 
 
-# ---- runs and baselines -----------------------------------------------------------------------
-def evaluate_runs(
-    run_dirs: Iterable[Path], min_group: int = MIN_GROUP, n_boot: int = 0
-) -> pd.DataFrame:
-    """Metric rows of training run directories.
-
-    Each ``run_dir`` holds ``config.json`` (``dataset, split, fold, seed, k, model``) and
-    ``predictions_test.parquet`` (``cell_id, drug_id, y_true, y_pred``). The model label is
-    ``config["model"]["name"]`` when present, else the directory name.
-
-    Raises:
-        FileNotFoundError: a run directory lacks one of the two files.
-    """
-    tables = []
-    for run_dir in map(Path, run_dirs):
-        config_path, pred_path = run_dir / "config.json", run_dir / "predictions_test.parquet"
-        for path in (config_path, pred_path):
-            if not path.exists():
-                raise FileNotFoundError(f"{run_dir} is not a finished run: {path.name} missing")
-        config = json.loads(config_path.read_text())
-        model = config.get("model")
-        name = model.get("name") if isinstance(model, dict) else model
-        labels = {
-            "model": name or run_dir.name,
-            "kind": "model",
-            "split": config.get("split"),
-            "fold": config.get("fold"),
-            "seed": config.get("seed"),
-            "run_dir": str(run_dir),
-        }
-        preds = pd.read_parquet(pred_path)
-        tables.append(evaluate_predictions(preds, labels, min_group, n_boot))
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-
-
+# ---- one model scored on one fold -------------------------------------------------------------
 def prediction_frame(pairs: pd.DataFrame, y_pred: np.ndarray) -> pd.DataFrame:
-    """``cell_id, drug_id, y_true, y_pred[, censored]`` from pairs with ``ln_ic50``."""
-    cols = ["cell_id", "drug_id"] + (["censored"] if "censored" in pairs else [])
-    out = pairs[cols].reset_index(drop=True).copy()
+    """``cell_id, drug_id, y_true, y_pred`` from pairs with ``ln_ic50``, plus ``censored``,
+    ``subset`` and ``drug_id_other`` where ``pairs`` has them (cross-dataset tests)."""
+    extra = [c for c in ("censored", "subset", "drug_id_other") if c in pairs]
+    out = pairs[["cell_id", "drug_id", *extra]].reset_index(drop=True).copy()
     out.insert(2, "y_true", pairs["ln_ic50"].to_numpy(np.float64))
     out.insert(3, "y_pred", np.asarray(y_pred, np.float64))
     return out
 
 
-def _save_baseline_run(
-    run_dir: Path, config: dict, preds: pd.DataFrame, val_preds: pd.DataFrame | None
-) -> None:
-    """Write a baseline in the training run-directory layout, so studies can read it alike."""
+def write_predictions(frame: pd.DataFrame, path: Path) -> None:
+    """Write a prediction frame atomically (a finished run is one whose test file exists)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+#: Resampling unit of the cross-dataset subsets whose pairs cluster by a new entity.
+CROSS_SUBSET_UNIT = {"new_cell": ("cell_id", "cell"), "new_drug": ("drug_id", "drug")}
+
+
+def score_predictions(
+    frame: pd.DataFrame,
+    labels: dict[str, object],
+    ds: FeaturizedDataset | None = None,
+    split: str | None = None,
+    min_group: int = MIN_GROUP,
+    n_boot: int = 0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Metric rows of a prediction frame, with bootstrap CIs over the split's unit.
+
+    The resampling unit comes from :func:`drp.data.splits.bootstrap_groups` (held-out cells,
+    drug structures, drug clusters or tissues; pairs for mixed); it needs ``ds`` and ``split``
+    only when ``n_boot > 0``. A frame with a ``subset`` column (cross-dataset) gets rows for
+    all pairs and for every subset (``seen_pair``, ``new_pair``, ``new_cell``, ``new_drug``;
+    each also ``<subset>:uncensored`` when censored pairs exist); ``new_cell`` and ``new_drug``
+    resample their new cells and drugs.
+    """
+    groups, unit = None, "pair"
+    if n_boot > 0 and ds is not None and split is not None:
+        from drp.data.splits import bootstrap_groups
+
+        groups, unit = bootstrap_groups(ds, split, frame)
+    kwargs = {"min_group": min_group, "n_boot": n_boot, "seed": seed}
+    rows = [evaluate_predictions(frame, labels, groups=groups, ci_unit=unit, **kwargs)]
+    if "subset" in frame:
+        for name, sub in frame.groupby("subset", sort=True):
+            key, sub_unit = CROSS_SUBSET_UNIT.get(str(name), (None, "pair"))
+            sub_groups = None if key is None else sub[key].to_numpy()
+            part = evaluate_predictions(
+                sub.reset_index(drop=True),
+                labels,
+                groups=sub_groups,
+                ci_unit=sub_unit,
+                **kwargs,
+            )
+            part["subset"] = part["subset"].map(
+                lambda s, n=name: str(n) if s == "all" else f"{n}:{s}"
+            )
+            rows.append(part)
+    return pd.concat(rows, ignore_index=True)
+
+
+def score_model(
+    model: Model,
+    ds: FeaturizedDataset,
+    train: pd.DataFrame,
+    val: pd.DataFrame | None,
+    test: pd.DataFrame,
+    labels: dict[str, object],
+    *,
+    split: str | None = None,
+    test_ds: FeaturizedDataset | None = None,
+    run_dir: Path | None = None,
+    min_group: int = MIN_GROUP,
+    n_boot: int = 0,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A model scored on a fold: fit on ``train``/``val`` of ``ds``, predict ``test`` from the
+    features of ``test_ds`` (default ``ds``; another dataset for cross-dataset tests), metric
+    rows with the split's bootstrap unit (:func:`score_predictions`).
+
+    With ``run_dir``, ``predictions_val.parquet`` and then ``predictions_test.parquet`` are
+    written there (the test file last: its presence marks the run finished).
+
+    Returns:
+        ``(rows, predictions)``: metric rows (one per subset) and the test prediction frame.
+    """
+    model.fit(ds, train, val)
+    preds = prediction_frame(test, model.predict(test_ds if test_ds is not None else ds, test))
+    if run_dir is not None:
+        if val is not None and len(val):
+            write_predictions(
+                prediction_frame(val, model.predict(ds, val)), run_dir / "predictions_val.parquet"
+            )
+        write_predictions(preds, Path(run_dir) / "predictions_test.parquet")
+    rows = score_predictions(preds, labels, ds, split, min_group, n_boot, seed)
+    return rows, preds
+
+
+# ---- runs and baselines -----------------------------------------------------------------------
+def read_run_config(run_dir: Path) -> dict:
+    """``config.json`` of a run directory.
+
+    Raises:
+        FileNotFoundError: naming the run and the missing file.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a finished run: config.json missing")
+    return json.loads(path.read_text())
+
+
+def _run_labels(run_dir: Path, config: dict) -> dict[str, object]:
+    model = config.get("model")
+    name = model.get("name") if isinstance(model, dict) else model
+    return {
+        "model": name or Path(run_dir).name,
+        "kind": "model",
+        "split": config.get("split"),
+        "fold": config.get("fold"),
+        "seed": config.get("seed"),
+        "run_dir": str(run_dir),
+    }
+
+
+def evaluate_runs(
+    run_dirs: Iterable[Path],
+    min_group: int = MIN_GROUP,
+    n_boot: int = 0,
+    ds: FeaturizedDataset | None = None,
+) -> pd.DataFrame:
+    """Metric rows of training run directories.
+
+    Each ``run_dir`` holds ``config.json`` (``dataset, split, fold, seed, k, model``) and
+    ``predictions_test.parquet`` (``cell_id, drug_id, y_true, y_pred``). The model label is
+    ``config["model"]["name"]`` when present, else the directory name. With ``n_boot``, CIs
+    resample the split's unit, looked up in ``ds`` (default: the run's dataset).
+
+    Raises:
+        FileNotFoundError: a run directory lacks one of the two files.
+    """
+    from drp.featurize.store import FeaturizedDataset
+
+    tables = []
+    loaded: dict[str, FeaturizedDataset] = {}
+    for run_dir in map(Path, run_dirs):
+        pred_path = run_dir / "predictions_test.parquet"
+        config = read_run_config(run_dir)
+        if not pred_path.exists():
+            raise FileNotFoundError(f"{run_dir} is not a finished run: {pred_path.name} missing")
+        run_ds = ds
+        if n_boot > 0 and run_ds is None and config.get("dataset"):
+            path = str(config["dataset"])
+            run_ds = loaded.setdefault(path, FeaturizedDataset.load(Path(path)))
+        preds = pd.read_parquet(pred_path)
+        labels = _run_labels(run_dir, config)
+        tables.append(
+            score_predictions(
+                preds, labels, run_ds, config.get("split"), min_group, n_boot, config.get("seed", 0)
+            )
+        )
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def _save_baseline_config(run_dir: Path, config: dict) -> None:
+    """``config.json`` of a baseline in the training run-directory layout."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
-    preds.to_parquet(run_dir / "predictions_test.parquet", index=False)
-    if val_preds is not None:
-        val_preds.to_parquet(run_dir / "predictions_val.parquet", index=False)
+
+
+def _check_names(names: Iterable[str] | None) -> list[str]:
+    from drp.models.baselines import BASELINES, DEFAULT_BASELINES
+
+    names = list(names or DEFAULT_BASELINES)
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}")
+    return names
 
 
 def run_baselines(
@@ -164,135 +335,278 @@ def run_baselines(
 ) -> pd.DataFrame:
     """Fit and score every baseline on the same (cached) folds (all, or ``only_folds``).
 
-    Returns one row per baseline x fold x subset: ``model, kind, split, fold, seed, subset, n``
-    and the metrics. With ``runs_dir``, each baseline fold is also written as a run directory
-    ``<runs_dir>/<model>/fold<i>`` (config.json, predictions_test/val.parquet).
+    Returns one row per baseline x fold x subset: ``model, kind, split, fold, seed, subset, n``,
+    the metrics and ``ci_unit`` (CIs resample the split's held-out unit). With ``runs_dir``,
+    each baseline fold is also written as a run directory ``<runs_dir>/<model>/fold<i>``
+    (config.json, predictions_test/val.parquet).
     """
     from drp.data.splits import load_or_make_folds
-    from drp.models.baselines import BASELINES, DEFAULT_BASELINES
+    from drp.models.baselines import BASELINES
 
-    names = list(names or DEFAULT_BASELINES)
-    unknown = [n for n in names if n not in BASELINES]
-    if unknown:
-        raise ValueError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}")
+    names = _check_names(names)
     folds = load_or_make_folds(ds, split, k, seed, cache_dir)
-    tables = []
     wanted = None if only_folds is None else set(only_folds)
+    tables = []
     for fold in folds:
         if wanted is not None and fold.index not in wanted:
             continue
         train, val, test = fold.frames(ds.pairs)
         for name in names:
-            model = BASELINES[name]().fit(ds, train, val)
-            preds = prediction_frame(test, model.predict(ds, test))
             labels = {"model": name, "kind": "baseline", "split": split, "fold": fold.index}
-            tables.append(evaluate_predictions(preds, labels | {"seed": seed}, min_group, n_boot))
-            if log:
-                row = tables[-1].iloc[0]
-                log(f"{split} fold {fold.index} {name}: rmse {row.rmse:.3f} r {row.pearson:.3f}")
+            run_dir = None
             if runs_dir is not None:
-                config = {
-                    "dataset": str(dataset_path or ds.name),
-                    "split": split,
-                    "fold": fold.index,
-                    "seed": seed,
-                    "k": k,
-                    "model": {"name": name, "kind": "baseline"},
-                }
-                val_preds = prediction_frame(val, model.predict(ds, val))
-                _save_baseline_run(
-                    Path(runs_dir) / name / f"fold{fold.index}", config, preds, val_preds
+                run_dir = Path(runs_dir) / name / f"fold{fold.index}"
+                _save_baseline_config(
+                    run_dir,
+                    {
+                        "dataset": str(dataset_path or ds.name),
+                        "split": split,
+                        "fold": fold.index,
+                        "seed": seed,
+                        "k": k,
+                        "model": {"name": name, "kind": "baseline"},
+                    },
                 )
+            rows, _ = score_model(
+                BASELINES[name](),
+                ds,
+                train,
+                val,
+                test,
+                labels | {"seed": seed},
+                split=split,
+                run_dir=run_dir,
+                min_group=min_group,
+                n_boot=n_boot,
+                seed=seed,
+            )
+            tables.append(rows)
+            if log:
+                row = rows.iloc[0]
+                log(f"{split} fold {fold.index} {name}: rmse {row.rmse:.3f} r {row.pearson:.3f}")
     return pd.concat(tables, ignore_index=True)
 
 
-def run_baselines_cross(
-    ds: FeaturizedDataset,
-    other: FeaturizedDataset,
-    seed: int = 0,
+# ---- the runs' own setting ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunsSetting:
+    """Dataset, split, k, seed and folds shared by a set of training runs.
+
+    Attributes:
+        dataset: featurized dataset directory the runs were trained on.
+        split, k, seed: how their folds were drawn.
+        folds: the fold indices the runs were tested on (sorted).
+        folds_dir: the fold cache they used.
+    """
+
+    dataset: Path
+    split: str
+    k: int
+    seed: int
+    folds: tuple[int, ...]
+    folds_dir: Path
+
+
+def runs_setting(
+    run_dirs: Sequence[Path],
+    *,
+    split: str | None = None,
+    k: int | None = None,
+    seed: int | None = None,
+    dataset: Path | None = None,
+    keys: Sequence[str] = ("dataset", "split", "k", "seed"),
+) -> RunsSetting:
+    """The setting of ``run_dirs``, read from their ``config.json``.
+
+    The runs must agree on every name in ``keys`` (only ``dataset`` when scoring them on
+    another dataset). Explicit ``split``/``k``/``seed`` must agree with the runs. An explicit
+    ``dataset`` must be the runs' dataset, unless that directory no longer exists (moved).
+
+    Raises:
+        ValueError: the runs disagree with each other or with an explicit value (naming both).
+        FileNotFoundError: a run has no ``config.json``.
+    """
+    if not run_dirs:
+        raise ValueError("no run directories given")
+    configs = {Path(r): read_run_config(r) for r in run_dirs}
+    values: dict[str, dict[Path, object]] = {}
+    for key in ("dataset", "split", "k", "seed"):
+        values[key] = {r: c.get(key) for r, c in configs.items()}
+        missing = [str(r) for r, v in values[key].items() if v is None]
+        if missing and key in keys:
+            raise ValueError(f"run(s) {missing} record no {key!r} in config.json")
+    for key in keys:
+        seen: dict[object, Path] = {}
+        for run, value in values[key].items():
+            seen.setdefault(value, run)
+        if len(seen) > 1:
+            shown = ", ".join(f"{run} has {value}" for value, run in seen.items())
+            raise ValueError(
+                f"the runs disagree on {key}: {shown}; evaluate runs of one setting together"
+            )
+    first = next(iter(configs))
+    run_split, run_k, run_seed = (values[k_][first] for k_ in ("split", "k", "seed"))
+    for key, given, have in (
+        ("split", split, run_split),
+        ("k", k, run_k),
+        ("seed", seed, run_seed),
+    ):
+        if given is not None and given != have:
+            raise ValueError(
+                f"--{key} {given} contradicts the runs' {key} {have} (from {first}/config.json); "
+                f"drop --{key} or evaluate other runs"
+            )
+    run_dataset = Path(str(values["dataset"][first]))
+    if dataset is not None and Path(dataset).resolve() != run_dataset.resolve():
+        if run_dataset.exists():
+            raise ValueError(
+                f"--dataset {dataset} is not the runs' dataset {run_dataset} "
+                f"(from {first}/config.json)"
+            )
+        run_dataset = Path(dataset)  # the runs' dataset moved
+    train_cfg = configs[first].get("train") or {}
+    folds_dir = Path(train_cfg.get("folds_dir") or run_dataset / "folds")
+    folds = tuple(sorted({int(c.get("fold", 0)) for c in configs.values()}))
+    return RunsSetting(
+        run_dataset,
+        str(run_split),
+        int(run_k or 0),
+        int(run_seed or 0),
+        folds,
+        folds_dir,
+    )
+
+
+def check_runs_on_folds(run_dirs: Sequence[Path], folds: Sequence[Fold], ds: FeaturizedDataset):
+    """Each run's test pairs must be exactly its fold's test pairs.
+
+    Raises:
+        ValueError: naming the run and fold (the fold cache or the dataset changed since).
+    """
+    by_index = {f.index: f for f in folds}
+    for run in map(Path, run_dirs):
+        config = read_run_config(run)
+        pred_path = run / "predictions_test.parquet"
+        if not pred_path.exists():
+            raise FileNotFoundError(f"{run} is not a finished run: {pred_path.name} missing")
+        fold = by_index.get(int(config.get("fold", 0)))
+        if fold is None:
+            raise ValueError(f"{run}: fold {config.get('fold')} is not among the folds")
+        got = pd.read_parquet(pred_path, columns=["cell_id", "drug_id"])
+        want = ds.pairs.iloc[fold.test][["cell_id", "drug_id"]]
+        same = (
+            len(got) == len(want)
+            and pd.MultiIndex.from_frame(got).isin(pd.MultiIndex.from_frame(want)).all()
+        )
+        if not same:
+            raise ValueError(
+                f"{run}: its {len(got):,} test pairs are not the {len(want):,} of "
+                f"{fold.split} fold {fold.index} (seed {fold.seed}) in the fold cache; the "
+                "dataset or the folds changed since it was trained"
+            )
+
+
+def evaluate_with_baselines(
+    run_dirs: Sequence[Path],
     names: Iterable[str] | None = None,
+    *,
+    split: str | None = None,
+    k: int | None = None,
+    seed: int | None = None,
+    dataset: Path | None = None,
     min_group: int = MIN_GROUP,
     n_boot: int = 0,
     log: Callable[[str], None] | None = None,
-    exclude_seen: bool = True,
-) -> pd.DataFrame:
-    """Baselines trained on all of ``ds`` and tested on ``other`` (see
-    :func:`drp.data.splits.cross_dataset_split`); split label ``cross_dataset:<other.name>``
-    (``+seen`` appended when pairs measured in ``ds`` are kept).
+) -> tuple[pd.DataFrame, RunsSetting]:
+    """Runs beside baselines fitted on exactly the runs' folds (split, k, seed, dataset and
+    fold cache read from the runs; see :func:`runs_setting`).
 
-    Returns rows as :func:`run_baselines` (fold 0; subsets ``all`` and, for censored targets
-    such as CCLE, ``uncensored``).
+    Returns:
+        ``(rows, setting)``: metric rows of runs and baselines, and the setting used.
     """
-    from drp.data.splits import cross_dataset_split, match_drugs
-    from drp.models.baselines import BASELINES, DEFAULT_BASELINES
+    from drp.data.splits import load_or_make_folds
+    from drp.featurize.store import FeaturizedDataset
 
-    names = list(names or DEFAULT_BASELINES)
-    cross = cross_dataset_split(
-        ds.pairs,
-        other.pairs,
-        ds.cells["cell_id"],
-        ds.drugs["drug_id"],
-        ds.name,
-        other.name,
-        seed,
-        drug_map=match_drugs(ds.drugs, other.drugs),
-        exclude_seen=exclude_seen,
+    names = _check_names(names)
+    setting = runs_setting(run_dirs, split=split, k=k, seed=seed, dataset=dataset)
+    ds = FeaturizedDataset.load(setting.dataset)
+    folds = load_or_make_folds(ds, setting.split, setting.k, setting.seed, setting.folds_dir)
+    check_runs_on_folds(run_dirs, folds, ds)
+    runs = evaluate_runs(run_dirs, min_group, n_boot, ds=ds)
+    base = run_baselines(
+        ds,
+        setting.split,
+        setting.k,
+        setting.seed,
+        setting.folds_dir,
+        names,
+        min_group,
+        n_boot,
+        log=log,
+        only_folds=setting.folds,
     )
-    if log:
-        log(f"{ds.name} -> {other.name}: {len(cross.test_pairs):,} test pairs; {cross.dropped}")
-    if cross.test_pairs.empty:
-        raise ValueError(f"no pairs of {other.name} are testable with {ds.name} features")
-    train, val, _ = cross.fold.frames(ds.pairs)
-    split = f"cross_dataset:{other.name}" + ("" if exclude_seen else "+seen")
-    tables = []
-    for name in names:
-        model = BASELINES[name]().fit(ds, train, val)
-        preds = prediction_frame(cross.test_pairs, model.predict(ds, cross.test_pairs))
-        labels = {"model": name, "kind": "baseline", "split": split, "fold": 0, "seed": seed}
-        tables.append(evaluate_predictions(preds, labels, min_group, n_boot))
-    return pd.concat(tables, ignore_index=True)
+    return pd.concat([runs, base], ignore_index=True), setting
 
 
-def evaluate_runs_cross(
-    run_dirs: Iterable[Path],
+# ---- cross-dataset ----------------------------------------------------------------------------
+def evaluate_cross_dataset(
     ds: FeaturizedDataset,
-    other: FeaturizedDataset,
+    target: FeaturizedDataset,
+    run_dirs: Sequence[Path] = (),
+    names: Iterable[str] = (),
+    seed: int = 0,
     min_group: int = MIN_GROUP,
     n_boot: int = 0,
-    exclude_seen: bool = True,
+    log: Callable[[str], None] | None = None,
+    device: str = "cpu",
 ) -> pd.DataFrame:
-    """Trained runs (on ``ds``) scored on ``other``'s pairs: the same test pairs as
-    :func:`run_baselines_cross`. No test pair was seen in training, whichever fold of ``ds`` the
-    run was trained on, since with ``exclude_seen`` they are pairs ``ds`` never measured."""
-    from drp.data.splits import cross_dataset_split, match_drugs
-    from drp.predict import Predictor
+    """Baselines (trained on all of ``ds``) and trained runs scored on ``target``'s pairs.
 
-    cross = cross_dataset_split(
-        ds.pairs,
-        other.pairs,
-        ds.cells["cell_id"],
-        ds.drugs["drug_id"],
-        ds.name,
-        other.name,
-        0,
-        drug_map=match_drugs(ds.drugs, other.drugs),
-        exclude_seen=exclude_seen,
-    )
-    split = f"cross_dataset:{other.name}" + ("" if exclude_seen else "+seen")
+    Test pairs come from :func:`drp.data.splits.cross_dataset_split`: every target pair, drug
+    ids in ``ds``'s id space, labelled ``seen_pair`` / ``new_pair`` / ``new_cell`` /
+    ``new_drug``; every model predicts them from the target's own omics, graphs and
+    fingerprints. Rows: subset ``all`` (+ ``uncensored``) and one per subset; split label
+    ``cross_dataset:<target>``.
+
+    Raises:
+        ValueError: the target has no testable pair, or lacks structure keys.
+    """
+    from drp.data.splits import cross_dataset_split
+    from drp.models.baselines import BASELINES
+    from drp.models.estimator import NeuralEstimator
+
+    names = _check_names(names) if names else []
+    cross = cross_dataset_split(ds, target, seed)
+    if log:
+        counts = ", ".join(f"{k} {v:,}" for k, v in cross.counts().items())
+        log(f"{ds.name} -> {target.name}: {len(cross.test_pairs):,} test pairs ({counts})")
+    if cross.test_pairs.empty:
+        raise ValueError(f"no pairs of {target.name} are testable with a model of {ds.name}")
+    split = f"cross_dataset:{target.name}"
+    test = cross.test_pairs
     tables = []
+    if names:
+        train, val, _ = cross.fold.frames(ds.pairs)
+        for name in names:
+            labels = {"model": name, "kind": "baseline", "split": split, "fold": 0, "seed": seed}
+            rows, _ = score_model(
+                BASELINES[name](),
+                ds,
+                train,
+                val,
+                test,
+                labels,
+                split=split,
+                test_ds=cross.test_ds,
+                min_group=min_group,
+                n_boot=n_boot,
+                seed=seed,
+            )
+            tables.append(rows)
     for run_dir in map(Path, run_dirs):
-        config = json.loads((run_dir / "config.json").read_text())
-        predictor = Predictor.from_run(run_dir)
-        pred = predictor.predict_pairs(cross.test_pairs[["cell_id", "drug_id"]])
-        frame = prediction_frame(cross.test_pairs, pred["ln_ic50_pred"].to_numpy())
-        model = config.get("model", {})
-        labels = {
-            "model": (model.get("name") if isinstance(model, dict) else None) or run_dir.name,
-            "kind": "model",
-            "split": split,
-            "fold": config.get("fold"),
-            "seed": config.get("seed"),
-            "run_dir": str(run_dir),
-        }
-        tables.append(evaluate_predictions(frame, labels, min_group, n_boot))
+        config = read_run_config(run_dir)
+        estimator = NeuralEstimator.from_run(run_dir, device)
+        frame = prediction_frame(test, estimator.predict(cross.test_ds, test))
+        labels = _run_labels(run_dir, config) | {"split": split}
+        tables.append(score_predictions(frame, labels, ds, split, min_group, n_boot, seed))
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from drp.batching import EntityTensors, OmicsScaler, predict_indices
-from drp.config import ModelConfig
+from drp.batching import EntityTensors, predict_indices
 from drp.data.tables import normalize_cell_id, normalize_drug_id
 from drp.featurize.molecules import (
     InvalidSmilesError,
@@ -20,51 +18,45 @@ from drp.featurize.molecules import (
     standardise,
 )
 from drp.featurize.store import FeaturizedDataset
+from drp.models.estimator import NeuralEstimator, load_model
 from drp.models.model import DRPModel
-from drp.models.registry import build_model
+
+__all__ = ["PredictionError", "Predictor", "load_model"]
 
 
 class PredictionError(ValueError):
     """Unknown ids or unusable inputs; the message names them."""
 
 
-def load_model(checkpoint: Path, device: str = "cpu") -> tuple[DRPModel, dict]:
-    """Rebuild a model from a checkpoint alone (no CLI, no config file)."""
-    state = torch.load(checkpoint, weights_only=True, map_location=device)
-    hp = state["hyper_parameters"]
-    model = build_model(
-        ModelConfig(**hp["config"]),
-        hp["omics_widths"],
-        hp["atom_dim"],
-        hp["bond_dim"],
-        hp["fp_bits"],
-    )
-    model.load_state_dict(state["state_dict"])
-    return model.to(device).eval(), state
-
-
 @dataclass
 class Predictor:
-    """A trained run bound to its featurized dataset."""
+    """A trained run (its :class:`~drp.models.estimator.NeuralEstimator`) bound to a dataset:
+    the run's own, or another featurized dataset (cells and drugs looked up by id there)."""
 
-    model: DRPModel
+    estimator: NeuralEstimator
     ds: FeaturizedDataset
-    tensors: EntityTensors
-    target_mean: float
-    target_std: float
+
+    @property
+    def model(self) -> DRPModel:
+        return self.estimator.model_
+
+    @property
+    def tensors(self) -> EntityTensors:
+        return self.estimator.entity_tensors(self.ds)
 
     @classmethod
     def from_run(cls, run_dir: Path, device: str = "cpu", dataset: Path | None = None) -> Predictor:
         run_dir = Path(run_dir)
-        checkpoint = run_dir / "best.pt"
-        if not checkpoint.exists():
+        if not (run_dir / "best.pt").exists():
             raise PredictionError(f"{run_dir} has no best.pt: is it a finished `drp train` run?")
         config = json.loads((run_dir / "config.json").read_text())
         ds = FeaturizedDataset.load(Path(dataset or config["dataset"]))
-        model, state = load_model(checkpoint, device)
-        scaler = OmicsScaler(state["scaler_mean"], state["scaler_scale"])
-        tensors = EntityTensors.from_dataset(ds, list(state["omics"]), scaler, device)
-        return cls(model, ds, tensors, float(state["target_mean"]), float(state["target_std"]))
+        try:
+            estimator = NeuralEstimator.from_run(run_dir, device)
+            estimator.entity_tensors(ds)  # fails early if ds lacks the run's omics
+        except ValueError as exc:
+            raise PredictionError(str(exc)) from None
+        return cls(estimator, ds)
 
     def _check_ids(self, cells: pd.Series, drugs: pd.Series | None) -> None:
         unknown_c = sorted(set(cells) - set(self.ds.cell_index))
@@ -92,8 +84,7 @@ class Predictor:
         out["cell_id"] = out["cell_id"].map(normalize_cell_id)
         out["drug_id"] = out["drug_id"].map(normalize_drug_id)
         self._check_ids(out.cell_id, out.drug_id)
-        c, d = self.ds.pair_indices(out)
-        out["ln_ic50_pred"] = self._predict(c, d)
+        out["ln_ic50_pred"] = self.estimator.predict(self.ds, out)
         return out
 
     def predict_matrix(self) -> pd.DataFrame:
@@ -134,7 +125,8 @@ class Predictor:
         c_idx = np.array([self.ds.cell_index[c] for c in cell_ids])
         c = np.repeat(c_idx, len(names))
         d = np.tile(np.arange(len(names)), len(c_idx))
-        pred = predict_indices(self.model, tensors, c, d) * self.target_std + self.target_mean
+        est = self.estimator
+        pred = predict_indices(self.model, tensors, c, d) * est.target_std_ + est.target_mean_
         return pd.DataFrame(
             {
                 "cell_id": np.array(cell_ids)[np.repeat(np.arange(len(c_idx)), len(names))],
@@ -144,4 +136,7 @@ class Predictor:
         )
 
     def _predict(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
-        return predict_indices(self.model, self.tensors, c, d) * self.target_std + self.target_mean
+        """ln IC50 of pairs of row indices into ``ds.cells`` / ``ds.drugs``: [B]."""
+        est = self.estimator
+        pred = predict_indices(self.model, self.tensors, c, d).astype(np.float64)
+        return pred * est.target_std_ + est.target_mean_

@@ -2,8 +2,8 @@
 folds, beside the naive baselines, with paired statistics.
 
 Each grid cell (variant x split x fold x seed) is an independent job with its own run directory
-under ``<study>/runs``; a finished cell (``summary.json`` present) is skipped, an interrupted one
-resumes from ``last.pt``, so a study can be stopped and restarted, or spread over machines.
+under ``<study>/runs``; a finished cell (``predictions_test.parquet`` present, written last) is
+skipped, an interrupted one resumes from ``last.pt``, so a study can be stopped and restarted, or spread over machines.
 Seed ``s`` uses folds drawn with seed ``s`` (repeated k-fold CV), which is the resampling design
 the corrected resampled t-test assumes.
 """
@@ -15,8 +15,8 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +26,17 @@ import torch
 from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.data.tables import summarise_drops
-from drp.evaluate import prediction_frame
+from drp.evaluate import score_model
 from drp.featurize.molecules import smiles_in_graph_order
 from drp.featurize.store import FeaturizedDataset
 from drp.interpret import atom_attention, faithfulness
 from drp.metrics import metrics, noise_ceiling
 from drp.models.baselines import BASELINES
+from drp.models.estimator import NeuralEstimator
 from drp.models.registry import DEFAULT_VARIANT, variant_config
+from drp.presets import ALL_VARIANTS, PRESETS, Preset, preset_by_name  # noqa: F401 (re-exported)
 from drp.stats import Comparison, compare
-from drp.train import Trainer, git_commit, hardware, train_run
+from drp.train import git_commit, hardware
 
 COMPARISONS = [
     Comparison("bond-aware attention vs plain attention", "gat_edge", "gat"),
@@ -47,65 +49,6 @@ COMPARISONS = [
 ]
 METRIC_DIRECTIONS = {"rmse": "lower", "per_drug_r": "higher", "per_cell_r": "higher"}
 SHOWCASE_DRUGS = ("Lapatinib", "Erlotinib", "Paclitaxel", "Cisplatin", "Gefitinib", "Docetaxel")
-
-
-@dataclass(frozen=True)
-class Preset:
-    description: str
-    variants: tuple[str, ...]
-    splits: tuple[str, ...]
-    folds: tuple[int, ...]
-    seeds: tuple[int, ...]
-    epochs: int
-    patience: int
-    baselines: tuple[str, ...] = ("global_mean", "drug_mean", "cell_mean", "mean_effects", "ridge")
-    k: int = 5
-
-
-ALL_VARIANTS = (
-    "gat_edge",
-    "gat",
-    "gin",
-    "gcn",
-    "pool_mean",
-    "pool_max",
-    "cross_attention",
-    "fingerprint",
-)
-PRESETS = {
-    "smoke": Preset(
-        "one fold of the mixed split, 3 epochs: checks the whole path in minutes; "
-        "far too small for conclusions",
-        ("gat_edge", "gat", "fingerprint"),
-        ("mixed",),
-        (0,),
-        (0,),
-        3,
-        2,
-        ("drug_mean", "mean_effects"),
-    ),
-    "quick": Preset(
-        "6 variants x 3 splits x 2 of 5 folds x 1 seed, 5 epochs each (patience 2): fits "
-        "30 minutes on a 2-core CPU, but the graph models are under-trained next to the "
-        "default 20-epoch `drp train`, and two folds give the paired tests little power; "
-        "GCN, max pooling, tissue-blind and more seeds only in 'full'",
-        ("gat_edge", "gat", "gin", "pool_mean", "cross_attention", "fingerprint"),
-        ("mixed", "cell_blind", "drug_blind"),
-        (0, 1),
-        (0,),
-        5,
-        2,
-    ),
-    "full": Preset(
-        "8 variants x 4 splits x 5 folds x 3 seeds, up to 40 epochs: for a GPU or a long run",
-        ALL_VARIANTS,
-        ("mixed", "cell_blind", "drug_blind", "tissue_blind"),
-        (0, 1, 2, 3, 4),
-        (0, 1, 2),
-        40,
-        6,
-    ),
-}
 
 
 def run_name(variant: str, split: str, fold: int, seed: int) -> str:
@@ -154,7 +97,7 @@ def run_study(
     _write_study_json(study, name, preset, preset_name, ds, dataset_dir, base)
     for i, (variant, split, fold, seed) in enumerate(jobs):
         run_dir = runs / run_name(variant, split, fold, seed)
-        if (run_dir / "summary.json").exists():
+        if (run_dir / "predictions_test.parquet").exists():
             continue
         cfg = RunConfig(
             model=variant_config(variant, base.model),
@@ -168,18 +111,21 @@ def run_study(
                 epochs=preset.epochs,
                 patience=preset.patience,
             ),
-        )
+        ).validate()
         fold_idx = folds(split, seed, fold)
         t0 = time.perf_counter()
-        summary = train_run(
+        train, val, test = fold_idx.frames(ds.pairs)
+        estimator = NeuralEstimator(
             cfg,
+            variant,
             run_dir,
-            ds=ds,
-            fold=fold_idx,
             resume=(run_dir / "last.pt").exists(),
-            name=variant,
             command=" ".join(sys.argv),
+            run_info={"counts": {"test": len(test)}},
         )
+        labels = {"model": variant, "kind": "model", "split": split, "fold": fold, "seed": seed}
+        score_model(estimator, ds, train, val, test, labels, split=split, run_dir=run_dir)
+        summary = estimator.summary_
         log(
             f"[{i + 1}/{len(jobs)}] {run_name(variant, split, fold, seed)}: val RMSE "
             f"{summary['best_val_rmse']:.3f} ({summary['epochs_run']} epochs, "
@@ -203,16 +149,18 @@ def _run_baselines(
     folds: StudyFolds,
     runs: Path,
 ) -> None:
+    """Score the preset's baselines on one fold (same scoring path as the neural variants)."""
     train, val, test = folds(split, seed, fold).frames(ds.pairs)
     for name in preset.baselines:
         run_dir = runs / run_name(name, split, fold, seed)
         if (run_dir / "predictions_test.parquet").exists():
             continue
         t0 = time.perf_counter()
-        model = BASELINES[name]().fit(ds, train, val)
-        out = prediction_frame(test, model.predict(ds, test))
         run_dir.mkdir(parents=True, exist_ok=True)
-        out.to_parquet(run_dir / "predictions_test.parquet", index=False)
+        labels = {"model": name, "kind": "baseline", "split": split, "fold": fold, "seed": seed}
+        # summary.json first: predictions_test.parquet, written last, marks the cell finished
+        (run_dir / "summary.json").write_text(json.dumps({"kind": "baseline"}))
+        score_model(BASELINES[name](), ds, train, val, test, labels, split=split, run_dir=run_dir)
         (run_dir / "summary.json").write_text(
             json.dumps({"kind": "baseline", "train_seconds": time.perf_counter() - t0})
         )
@@ -237,7 +185,8 @@ def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFold
                     if not pred_path.exists():
                         continue
                     pred = pd.read_parquet(pred_path)
-                    summary = json.loads((run_dir / "summary.json").read_text())
+                    summary_path = run_dir / "summary.json"
+                    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
                     m = metrics(pred)
                     rows.append(
                         {
@@ -295,14 +244,10 @@ def write_attention(
         run_dir = study / "runs" / run_name(DEFAULT_VARIANT, split, fold, seed)
         if not (run_dir / "best.pt").exists():
             continue
-        saved = json.loads((run_dir / "config.json").read_text())
-        model = {k: v for k, v in saved["model"].items() if k != "name"}
-        cfg = RunConfig.from_dict({"model": model, "train": saved["train"]})
         fi = folds(split, seed, fold)
-        trainer = Trainer(cfg, ds, fi, run_dir)
-        state = torch.load(run_dir / "best.pt", weights_only=True)
-        trainer.model.load_state_dict(state["state_dict"])
-        trainer.model.eval()
+        estimator = NeuralEstimator.from_run(run_dir)
+        model, tensors = estimator.model_, estimator.entity_tensors(ds)
+        model.eval()
         test = ds.pairs.iloc[fi.test]
         rng = np.random.default_rng(seed)
         for drug_id, group in test.groupby("drug_id"):
@@ -311,24 +256,24 @@ def write_attention(
                 cells = rng.choice(cells, max_cells, replace=False)
             d = ds.drug_index[drug_id]
             score = faithfulness(
-                trainer.model, ds.graphs[d], trainer.tensors, cells, trainer.target_std, seed=seed
+                model, ds.graphs[d], tensors, cells, estimator.target_std_, seed=seed
             )
             rows.append({"drug_id": drug_id, "split": split, **score})
         for drug_id in SHOWCASE_DRUGS:
             if drug_id not in ds.drug_index or any(s["drug_id"] == drug_id for s in showcase):
                 continue
             d = ds.drug_index[drug_id]
-            weights = atom_attention(trainer.model, ds.graphs[d])
+            weights = atom_attention(model, ds.graphs[d])
             smiles, ordered = smiles_in_graph_order(ds.drugs.smiles.iloc[d], weights)
             faith = next((r for r in rows if r["drug_id"] == drug_id and r["split"] == split), None)
             if faith is None:
                 cells = rng.choice(len(ds.cells), min(max_cells, len(ds.cells)), replace=False)
                 faith = faithfulness(
-                    trainer.model,
+                    model,
                     ds.graphs[d],
-                    trainer.tensors,
+                    tensors,
                     cells,
-                    trainer.target_std,
+                    estimator.target_std_,
                     seed=seed,
                 )
             showcase.append(
@@ -381,7 +326,7 @@ def _write_study_json(
         },
         "provenance": {
             "commit": git_commit(),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "hardware": hardware(),
             "python": platform.python_version(),
             "torch": torch.__version__,
@@ -395,9 +340,3 @@ def _write_study_json(
         },
     }
     (study / "study.json").write_text(json.dumps(payload, indent=2, default=str))
-
-
-def preset_by_name(name: str) -> Preset:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
-    return PRESETS[name]

@@ -20,7 +20,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,12 @@ class FoldIndices:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+
+    def frames(self, pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """``(train, val, test)`` rows of ``pairs``, in index order."""
+        return tuple(
+            pairs.iloc[rows].reset_index(drop=True) for rows in (self.train, self.val, self.test)
+        )
 
 
 def resolve_device(name: str) -> torch.device:
@@ -188,6 +194,10 @@ class Trainer:
             "target_mean": self.target_mean,
             "target_std": self.target_std,
             "omics": list(self.config.train.omics),
+            # feature names, so another dataset's omics can be aligned to them at predict time
+            "omics_features": {
+                n: [str(c) for c in self.ds.omics[n].columns] for n in self.config.train.omics
+            },
         }
 
     def resume(self) -> bool:
@@ -270,6 +280,8 @@ class Trainer:
         best = torch.load(self.run_dir / "best.pt", weights_only=True, map_location=self.device)
         self.model.load_state_dict(best["state_dict"])
         for name, rows in (("val", self.fold.val), ("test", self.fold.test)):
+            if len(rows) == 0:  # the estimator trains on train + val and predicts test itself
+                continue
             frame = self.ds.pairs.iloc[rows][["cell_id", "drug_id"]].reset_index(drop=True)
             frame["y_true"] = self.y[rows]
             frame["y_pred"] = self.predict_rows(rows)
@@ -287,12 +299,14 @@ class Trainer:
 def write_run_config(
     config: RunConfig,
     ds: FeaturizedDataset,
-    fold: FoldIndices | Fold,
+    counts: dict[str, int],
     run_dir: Path,
     command: str = "",
     name: str = "model",
+    extra: dict | None = None,
 ) -> None:
-    """Resolved config + provenance, and the keys ``drp evaluate`` reads."""
+    """Resolved config + provenance, and the keys ``drp evaluate`` reads (``dataset, split,
+    fold, seed, k``); ``counts`` are the pairs per part, ``extra`` more keys."""
     run_dir.mkdir(parents=True, exist_ok=True)
     tc = config.train
     payload = config.to_dict()
@@ -305,12 +319,12 @@ def write_run_config(
         "seed": tc.seed,
         "k": tc.k,
         "data_files": ds.manifest.get("files", {}),
-        "counts": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
+        "counts": counts,
         "git_commit": git_commit(),
         "hardware": hardware(),
         "command": command,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    } | (extra or {})
     (run_dir / "config.json").write_text(json.dumps(payload, indent=2, default=str))
 
 
@@ -325,14 +339,30 @@ def train_run(
     command: str = "",
     name: str = "model",
 ) -> dict:
-    """Train one configured model; returns the summary (best epoch, best val RMSE)."""
+    """Train one configured model on one fold (``drp train``); returns the summary (best
+    epoch, best val RMSE). The run directory gets ``predictions_test.parquet`` last, so its
+    presence marks a finished run.
+
+    Raises:
+        FileExistsError: ``run_dir`` holds a run and ``resume`` is False.
+    """
+    from drp.evaluate import prediction_frame, write_predictions
+    from drp.models.estimator import NeuralEstimator
+
+    config.validate()
     ds = ds or FeaturizedDataset.load(Path(config.train.dataset))
     fold = fold or fold_for(ds, config)
+    train, val, test = fold.frames(ds.pairs)
     run_dir = Path(run_dir)
-    if not resume and (run_dir / "last.pt").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; use --resume or another --out")
-    write_run_config(config, ds, fold, run_dir, command, name)
-    trainer = Trainer(config, ds, fold, run_dir, on_epoch)
-    if resume:
-        trainer.resume()
-    return trainer.fit()
+    estimator = NeuralEstimator(
+        config,
+        name,
+        run_dir,
+        resume=resume,
+        on_epoch=on_epoch,
+        command=command,
+        run_info={"counts": {"test": len(test)}},
+    ).fit(ds, train, val)
+    frame = prediction_frame(test, estimator.predict(ds, test))
+    write_predictions(frame, run_dir / "predictions_test.parquet")
+    return estimator.summary_

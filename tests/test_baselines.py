@@ -78,3 +78,40 @@ def test_ridge_block_gram_matches_sklearn_on_the_explicit_design(tiny_dataset):
     train_cells = np.unique(c)
     np.testing.assert_allclose(model.cell_x_[train_cells, :10].mean(axis=0), 0, atol=1e-9)
     assert model.drug_x_.shape == (7, 2048 + 7) and model.cell_x_.shape == (12, 10 + 12)
+
+
+@pytest.mark.parametrize("name", list(BASELINES))
+def test_baselines_look_features_up_by_id(tiny_dataset, name):
+    """Predicting from another dataset object holding the same cells and drugs in another row
+    order (omics columns permuted) gives the same predictions."""
+    from tests.test_estimator import shuffled_copy
+
+    fold = make_folds(tiny_dataset.pairs, "mixed", k=3, seed=0)[0]
+    train, val, test = fold.frames(tiny_dataset.pairs)
+    model = BASELINES[name]().fit(tiny_dataset, train, val)
+    expected = model.predict(tiny_dataset, test)
+    np.testing.assert_allclose(
+        model.predict(shuffled_copy(tiny_dataset), test), expected, atol=1e-8
+    )
+
+
+def test_ridge_predicts_new_cells_and_drugs_from_their_features(tiny_dataset):
+    from dataclasses import replace
+
+    from drp.models.baselines import RidgeFingerprintExpression
+
+    pairs = tiny_dataset.pairs
+    train = pairs[(pairs.cell_id != "CELL00") & (pairs.drug_id != "imatinib")]
+    model = RidgeFingerprintExpression(n_genes=10).fit(tiny_dataset, train)
+    test = pairs[(pairs.cell_id == "CELL00") | (pairs.drug_id == "imatinib")]
+    pred = model.predict(tiny_dataset, test)
+    # an unseen drug's indicator column is outside the training rows: coefficient 0
+    unseen = 2048 + tiny_dataset.drug_index["imatinib"]
+    assert model.drug_coef_[unseen] == pytest.approx(0.0, abs=1e-12)
+    assert np.isfinite(pred).all() and np.unique(pred.round(6)).size > 1
+    # the same cell under a new id in another dataset gets the same feature part
+    renamed = replace(tiny_dataset, cells=tiny_dataset.cells.replace({"CELL00": "OTHER"}))
+    moved = test[test.cell_id == "CELL00"].assign(cell_id="OTHER")
+    np.testing.assert_allclose(
+        model.predict(renamed, moved), pred[(test.cell_id == "CELL00").to_numpy()]
+    )

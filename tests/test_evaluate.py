@@ -8,6 +8,7 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from typer.testing import CliRunner
 
 from drp.cli import app
+from drp.data.splits import load_or_make_folds
 from drp.evaluate import evaluate_runs, run_baselines, write_metrics
 from drp.featurize.store import FeaturizedDataset
 from drp.metrics import (
@@ -148,69 +149,175 @@ def test_run_baselines_and_runs_dirs(tiny_dataset, tmp_path):
         evaluate_runs([tmp_path])
 
 
-def test_cli_evaluate_baselines(tiny_dataset, tmp_path):
+
+def _fake_run(run, ds, data, split="drug_blind", k=3, seed=0, fold=0, name="gat"):
+    """A run directory whose test pairs are exactly fold ``fold`` of the cached folds."""
+    folds = load_or_make_folds(ds, split, k, seed, data / "folds")
+    test = ds.pairs.iloc[folds[fold].test]
+    run.mkdir(parents=True)
+    preds = test.rename(columns={"ln_ic50": "y_true"})[["cell_id", "drug_id", "y_true"]]
+    preds.assign(y_pred=preds.y_true + 0.1).to_parquet(run / "predictions_test.parquet")
+    config = {"dataset": str(data), "split": split, "fold": fold, "seed": seed, "k": k}
+    (run / "config.json").write_text(json.dumps(config | {"model": {"name": name}}))
+    return run
+
+
+def test_cli_evaluate_baselines_on_the_runs_setting(tiny_dataset, tmp_path):
     data = tmp_path / "feat"
     tiny_dataset.save(data)
-    run = tmp_path / "run0"
-    run.mkdir()
-    preds = tiny_dataset.pairs.rename(columns={"ln_ic50": "y_true"})[
-        ["cell_id", "drug_id", "y_true"]
-    ]
-    preds.assign(y_pred=preds.y_true + 0.1).to_parquet(run / "predictions_test.parquet")
-    config = {"dataset": str(data), "split": "drug_blind", "fold": 0, "seed": 0, "k": 3}
-    (run / "config.json").write_text(json.dumps(config | {"model": {"name": "gat"}}))
+    ds = FeaturizedDataset.load(data)
+    run = _fake_run(tmp_path / "run0", ds, data)
     out = tmp_path / "report"
-    args = ["evaluate", str(run), "--baselines", "--split", "drug_blind", "--dataset", str(data)]
-    result = CliRunner().invoke(app, [*args, "--k", "3", "--out", str(out)])
+    # split, k, seed and dataset come from the run: none given here
+    args = ["evaluate", str(run), "--baselines", "--n-boot", "50", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "metrics.csv")
     assert {"gat", "mean_effects", "ridge"} <= set(table.model)
+    assert set(table.split) == {"drug_blind"} and set(table.fold) == {0}
+    # drug-blind CIs resample the held-out drug structures, and the output says so
+    assert set(table.ci_unit) == {"drug structure"}
+    assert (table.rmse_lo < table.rmse).all() and (table.rmse < table.rmse_hi).all()
+    assert "drug structure" in result.output and "mean_effects" in result.output
     assert (data / "folds" / "fixture_drug_blind_k3_s0.parquet").exists()
-    assert "mean_effects" in result.output
+    # the same test pairs as the run: mean_effects scored on the run's fold 0 only
+    n_test = len(pd.read_parquet(run / "predictions_test.parquet"))
+    assert (table.n == n_test).all()
+
+
+def test_cli_evaluate_refuses_mixed_settings(tiny_dataset, tmp_path):
+    data = tmp_path / "feat"
+    tiny_dataset.save(data)
+    ds = FeaturizedDataset.load(data)
+    a = _fake_run(tmp_path / "a", ds, data, split="drug_blind")
+    b = _fake_run(tmp_path / "b", ds, data, split="cell_blind")
+    c = _fake_run(tmp_path / "c", ds, data, split="drug_blind", seed=1)
+    cases = [
+        ([str(a), str(b), "--baselines"], "the runs disagree on split"),
+        ([str(a), str(c), "--baselines"], "the runs disagree on seed"),
+        ([str(a), "--baselines", "--split", "mixed"], "--split mixed contradicts"),
+        ([str(a), "--baselines", "--k", "5"], "--k 5 contradicts"),
+        ([str(a), "--split", "cell_blind"], "--split cell_blind contradicts"),
+        (["--baselines", "--dataset", str(data)], "--split is required without runs"),
+        (["--baselines", "--split", "nope"], "--split: unknown ['nope']"),
+        (["--baselines", "--split", "mixed", "--baseline", "nope"], "--baseline: unknown"),
+    ]
+    for args, message in cases:
+        result = CliRunner().invoke(app, ["evaluate", *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    # a run whose test pairs are not its fold's (the folds changed since) is refused
+    preds = pd.read_parquet(a / "predictions_test.parquet")
+    preds.iloc[:-1].to_parquet(a / "predictions_test.parquet")
+    result = CliRunner().invoke(app, ["evaluate", str(a), "--baselines"])
+    assert result.exit_code == 1 and "are not the" in result.output
 
 
 def test_cli_evaluate_errors_are_clear(tmp_path):
-    result = CliRunner().invoke(app, ["evaluate", "--baselines", "--dataset", str(tmp_path)])
+    args = ["evaluate", "--baselines", "--split", "mixed", "--dataset", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert "featurized dataset" in result.output
     result = CliRunner().invoke(app, ["evaluate"])
     assert result.exit_code == 1 and "nothing to evaluate" in result.output
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "nope")])
+    assert result.exit_code == 1 and "config.json missing" in result.output
 
 
-def test_cli_evaluate_cross_dataset(tiny_dataset, tmp_path):
-    data, other_dir = tmp_path / "feat", tmp_path / "other"
-    tiny_dataset.save(data)
-    other = tiny_dataset
-    rng = np.random.default_rng(0)
-    other.pairs = other.pairs.assign(
-        ln_ic50=other.pairs.ln_ic50 + rng.normal(size=len(other.pairs)), censored=False
+def _target_tables(tmp_path):
+    """A CCLE-like target: two new cell lines, erlotinib under another id (same structure),
+    one new drug (caffeine), responses shifted by noise, every fourth pair censored."""
+    from tests.conftest import write_fixture_tables
+
+    paths = write_fixture_tables(tmp_path / "target_tables", seed=0)
+    rng = np.random.default_rng(1)
+    responses = pd.read_csv(paths["responses"])
+    responses["ln_ic50"] += rng.normal(scale=0.3, size=len(responses))
+    new_cells = {"CELL-10": "NEW-10", "CELL-11": "NEW-11"}
+    responses["cell_id"] = responses["cell_id"].replace(new_cells)
+    responses["drug_id"] = responses["drug_id"].replace({"erlotinib": "tarceva"})
+    caffeine = pd.DataFrame(
+        {
+            "cell_id": responses["cell_id"].unique(),
+            "drug_id": "caffeine",
+            "ln_ic50": rng.normal(size=responses["cell_id"].nunique()),
+        }
     )
-    other.pairs.loc[::4, "censored"] = True
-    other.pairs = other.pairs.iloc[::2].reset_index(drop=True)  # half of these are "new"
-    other.save(other_dir)
-    # Train on the other half so that the test pairs are unseen.
-    train = FeaturizedDataset.load(data)
-    train.pairs = train.pairs.iloc[1::2].reset_index(drop=True)
+    pd.concat([responses, caffeine]).to_csv(paths["responses"], index=False)
+    for key in ("omics", "tissues"):
+        table = pd.read_csv(paths[key])
+        table["cell_id"] = table["cell_id"].replace(new_cells)
+        table.to_csv(paths[key], index=False)
+    drugs = pd.read_csv(paths["drugs"])
+    drugs["drug_id"] = drugs["drug_id"].replace({"erlotinib": "tarceva"})
+    drugs = pd.concat(
+        [drugs, pd.DataFrame({"drug_id": ["caffeine"], "smiles": ["Cn1cnc2c1c(=O)n(C)c(=O)n2C"]})]
+    )
+    drugs.to_csv(paths["drugs"], index=False)
+    return paths
+
+
+def _cross_fixture(tiny_dataset, tmp_path):
+    from tests.conftest import make_dataset
+
+    data, target_dir = tmp_path / "feat", tmp_path / "target"
+    train = tiny_dataset
+    train.pairs = train.pairs.iloc[1::2].reset_index(drop=True)  # the other half is "new_pair"
     train.save(data)
+    target = make_dataset(_target_tables(tmp_path))
+    target.pairs = target.pairs.assign(censored=np.arange(len(target.pairs)) % 4 == 0)
+    target.save(target_dir)
+    return data, target_dir
+
+
+def _expected_subsets(train_dir, target_dir):
+    train, target = FeaturizedDataset.load(train_dir), FeaturizedDataset.load(target_dir)
+    pairs = target.pairs.assign(drug_id=target.pairs.drug_id.replace({"tarceva": "erlotinib"}))
+    # seen means measured with the same structure (aspirin and its sodium salt are one)
+    structure = train.drugs.set_index("drug_id")["structure_key"]
+    measured = set(zip(train.pairs.cell_id, train.pairs.drug_id.map(structure), strict=True))
+    new_drug = pairs.drug_id == "caffeine"
+    new_cell = ~new_drug & pairs.cell_id.str.startswith("NEW")
+    keys = zip(pairs.cell_id, pairs.drug_id.map(structure), strict=True)
+    seen = pd.Series([p in measured for p in keys])
+    return {
+        "new_drug": int(new_drug.sum()),
+        "new_cell": int(new_cell.sum()),
+        "seen_pair": int((~new_drug & ~new_cell & seen).sum()),
+        "new_pair": int((~new_drug & ~new_cell & ~seen).sum()),
+        "all": len(pairs),
+    }
+
+
+def test_cli_evaluate_cross_dataset_reports_subsets(tiny_dataset, tmp_path):
+    data, target_dir = _cross_fixture(tiny_dataset, tmp_path)
+    expected = _expected_subsets(data, target_dir)
+    assert min(expected.values()) > 0
     out = tmp_path / "report"
-    args = ["evaluate", "--baselines", "--split", "cross_dataset", "--target", str(other_dir)]
+    args = ["evaluate", "--baselines", "--split", "cross_dataset", "--target", str(target_dir)]
+    args += ["--baseline", "drug_mean", "--baseline", "ridge", "--baseline", "hist_gbm"]
     result = CliRunner().invoke(app, [*args, "--dataset", str(data), "--out", str(out)])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "metrics.csv")
-    assert set(table.subset) == {"all", "uncensored"}
     assert (table.split == "cross_dataset:fixture").all()
-    assert table.loc[table.subset == "all", "n"].iloc[0] == 42
+    ridge = table[table.model == "ridge"].set_index("subset")
+    for subset, n in expected.items():
+        assert ridge.loc[subset, "n"] == n, subset
+    assert ridge.loc["uncensored", "n"] < expected["all"]
+    # new drugs get the global mean from drug_mean but a fingerprint prediction from ridge
+    drug_mean = table[table.model == "drug_mean"].set_index("subset")
+    assert drug_mean.loc["new_drug", "pearson"] == 0.0
+    assert np.isfinite(ridge.loc["new_drug", "rmse"])
+    assert np.isfinite(table.rmse).all()
 
 
 def test_cli_evaluate_trained_run_cross_dataset_and_on_its_own_fold(tiny_dataset, tmp_path):
     from drp.config import ModelConfig, RunConfig, TrainConfig
     from drp.train import train_run
 
-    data, other_dir = tmp_path / "feat", tmp_path / "other"
-    tiny_dataset.save(other_dir)
-    train = FeaturizedDataset.load(other_dir)
-    train.pairs = train.pairs.iloc[1::2].reset_index(drop=True)  # the other half is "new"
-    train.save(data)
+    data, target_dir = _cross_fixture(tiny_dataset, tmp_path)
+    expected = _expected_subsets(data, target_dir)
     cfg = RunConfig(
         model=ModelConfig(hidden=16),
         train=TrainConfig(dataset=str(data), split="mixed", k=3, epochs=1, batch_size=16),
@@ -218,40 +325,22 @@ def test_cli_evaluate_trained_run_cross_dataset_and_on_its_own_fold(tiny_dataset
     run = tmp_path / "run"
     train_run(cfg, run, name="gat_edge")
     out = tmp_path / "cross"
-    args = [
-        "evaluate",
-        str(run),
-        "--split",
-        "cross_dataset",
-        "--target",
-        str(other_dir),
-        "--dataset",
-        str(data),
-        "--out",
-        str(out),
-    ]
-    result = CliRunner().invoke(app, args)
+    args = ["evaluate", str(run), "--split", "cross_dataset", "--target", str(target_dir)]
+    result = CliRunner().invoke(
+        app, [*args, "--baselines", "--baseline", "mean_effects", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "metrics.csv")
-    assert list(table.model) == ["gat_edge"] and table.n.iloc[0] == 42
-    # beside baselines, on the run's own fold only
+    assert set(table.model) == {"gat_edge", "mean_effects"}
+    model = table[table.model == "gat_edge"].set_index("subset")
+    assert model.loc["all", "n"] == expected["all"]
+    assert model.loc["new_drug", "n"] == expected["new_drug"]  # from the target's own graph
+    assert np.isfinite(model.rmse).all()
+    # beside baselines, on the run's own fold only (split, k, seed from the run)
     out = tmp_path / "own"
-    args = [
-        "evaluate",
-        str(run),
-        "--baselines",
-        "--baseline",
-        "mean_effects",
-        "--split",
-        "mixed",
-        "--k",
-        "3",
-        "--dataset",
-        str(data),
-        "--out",
-        str(out),
-    ]
+    args = ["evaluate", str(run), "--baselines", "--baseline", "mean_effects", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "metrics.csv")
     assert set(table.model) == {"gat_edge", "mean_effects"} and set(table.fold) == {0}
+    assert table.n.nunique() == 1

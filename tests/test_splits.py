@@ -137,6 +137,8 @@ def test_check_fold_asserts_structure_and_cluster_not_id(ds):
 
 @pytest.mark.parametrize("split", ["drug_blind", "cluster_blind"])
 def test_missing_structure_columns_ask_to_refeaturize(tiny_dataset, split):
+    # a store featurized before structure keys existed
+    tiny_dataset.drugs = tiny_dataset.drugs.drop(columns=["structure_key", "structure_cluster"])
     with pytest.raises(ValueError, match="re-run `drp featurize`"):
         make_folds(tiny_dataset.pairs, split, k=3, entities=Entities.of(tiny_dataset))
     with pytest.raises(ValueError, match="re-run `drp featurize`"):

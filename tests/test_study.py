@@ -10,6 +10,7 @@ from drp.study import Preset, run_study
 runner = CliRunner()
 
 
+
 def test_study_runs_resumes_and_reports(tiny_dataset, tmp_path):
     ds_dir = tmp_path / "ds"
     tiny_dataset.save(ds_dir)

@@ -3,18 +3,21 @@
 Contract: ``fit(ds, train, val=None) -> self`` and ``predict(ds, pairs) -> [n_pairs]`` where
 ``train``, ``val`` and ``pairs`` are DataFrames with ``cell_id, drug_id`` (and ``ln_ic50`` for
 fitting) and ``ds`` is the :class:`~drp.featurize.store.FeaturizedDataset` holding features.
+Features are looked up **by id** in the ``ds`` given to ``predict``, which may be another
+dataset than the one fitted on (CCLE after GDSC2), with cells and drugs never seen at fit:
+what was learned at fit (means per id, gene selection, scalers, PCA, coefficients) is applied
+to that dataset's own omics and fingerprints.
 Everything learned from data (means, gene selection, scalers, PCA) is fitted on the training
 pairs / training cells only; ``val`` is used only to pick a hyper-parameter.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar, Self
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
-from sklearn.decomposition import PCA
 
 if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
@@ -132,15 +135,74 @@ def _cell_features(
     """Standardised top-variance expression: ([n_cells, n_genes] float64, gene indices).
 
     Gene selection, mean and sd come from the training cells only (``train_cells`` are row
-    indices into ``ds.cells``).
+    indices into ``ds.cells``), ignoring missing values; a missing value (NaN) is imputed with
+    the training cells' mean, i.e. 0 after standardisation.
     """
     x = ds.omics_matrix().astype(np.float64)
     xt = x[train_cells]
-    var = xt.var(axis=0)
+    observed = ~np.isnan(xt)
+    counts = observed.sum(axis=0)
+    mean_all = np.where(observed, xt, 0.0).sum(axis=0) / np.maximum(counts, 1)
+    var = np.where(observed, (xt - mean_all) ** 2, 0.0).sum(axis=0) / np.maximum(counts, 1)
+    var[counts == 0] = -np.inf  # a feature no training cell measured is chosen last
     genes = np.sort(np.argsort(-var, kind="stable")[: min(n_genes, x.shape[1])])
-    mean, sd = xt[:, genes].mean(axis=0), xt[:, genes].std(axis=0)
+    mean, sd = mean_all[genes], np.sqrt(np.maximum(var[genes], 0.0))
     sd[sd == 0] = 1.0
-    return (x[:, genes] - mean) / sd, genes
+    return np.nan_to_num((x[:, genes] - mean) / sd, nan=0.0), genes
+
+
+def _feature_names(ds: FeaturizedDataset) -> list[str]:
+    """``<omics>:<feature>`` of every column of ``ds.omics_matrix()``, in its order."""
+    return [f"{name}:{col}" for name, frame in ds.omics.items() for col in frame.columns]
+
+
+class CellEncoder:
+    """Cell features fitted on the training cells of one dataset, applied to any dataset.
+
+    :func:`_cell_features` (gene selection, standardisation, imputation) is fitted on the
+    training cells; :meth:`transform` gives the same features for the cells of another dataset,
+    whose omics columns are aligned to the training ones by name (absent features are NaN and
+    end at the training mean, 0). Shapes: ``transform(ds)`` -> [len(ds.cells), n_genes].
+    """
+
+    def __init__(self, ds: FeaturizedDataset, train_cells: np.ndarray, n_genes: int) -> None:
+        self.n_genes = n_genes
+        self.features_ = _feature_names(ds)
+        self.reference_ = ds.omics_matrix()[np.unique(train_cells)]  # raw training rows
+        self.x_, self.genes_ = _cell_features(ds, np.unique(train_cells), n_genes)
+        self.fit_ds_ = ds
+
+    def transform(self, ds: FeaturizedDataset) -> np.ndarray:
+        if ds is self.fit_ds_:
+            return self.x_
+        raw = pd.DataFrame(ds.omics_matrix(), columns=_feature_names(ds))
+        shared = len(set(raw.columns) & set(self.features_))
+        if shared == 0:
+            raise ValueError(
+                f"dataset {ds.name!r} shares no omics feature with the training dataset"
+            )
+        aligned = raw.loc[:, ~raw.columns.duplicated()].reindex(columns=self.features_)
+        # The training rows first: _cell_features refits exactly the same genes and scaling
+        # on them and applies it to the new dataset's rows.
+        n_ref = len(self.reference_)
+        combined = np.vstack([self.reference_, aligned.to_numpy(np.float32)])
+        ids = [f"__train_{i}" for i in range(n_ref)] + list(ds.cells["cell_id"])
+        view = replace(
+            ds,
+            cells=pd.DataFrame({"cell_id": ids, "tissue": np.nan}),
+            omics={"combined": pd.DataFrame(combined, columns=self.features_)},
+        )
+        x, _ = _cell_features(view, np.arange(n_ref), self.n_genes)
+        return np.nan_to_num(x[n_ref:], nan=0.0)
+
+
+def _one_hot(ids: pd.Series, known: pd.Index) -> np.ndarray:
+    """[len(ids), len(known)] indicator of each id among the fit-time ids (unknown: all 0)."""
+    out = np.zeros((len(ids), len(known)))
+    pos = known.get_indexer(pd.Index(ids))
+    rows = np.flatnonzero(pos >= 0)
+    out[rows, pos[rows]] = 1.0
+    return out
 
 
 class RidgeFingerprintExpression(Baseline):
@@ -174,11 +236,13 @@ class RidgeFingerprintExpression(Baseline):
     ) -> Self:
         c, d = ds.pair_indices(train)
         y = train["ln_ic50"].to_numpy(np.float64)
-        self.cell_x_, self.genes_ = _cell_features(ds, np.unique(c), self.n_genes)
-        self.drug_x_ = ds.fingerprints.astype(np.float64)  # [n_drugs, 2048]
-        if self.one_hot:
-            self.drug_x_ = np.hstack([self.drug_x_, np.eye(len(self.drug_x_))])
-            self.cell_x_ = np.hstack([self.cell_x_, np.eye(len(self.cell_x_))])
+        self.cells_ = CellEncoder(ds, c, self.n_genes)
+        self.genes_ = self.cells_.genes_
+        self.drug_ids_ = pd.Index(ds.drugs["drug_id"])
+        self.cell_ids_ = pd.Index(ds.cells["cell_id"])
+        self._last = None
+        # [n_drugs, 2048 (+ n_drugs)], [n_cells, n_genes (+ n_cells)] rows of ``ds``
+        self.drug_x_, self.cell_x_ = self._designs(ds)
         # The ridge solution lies in the row space of the training features, so each block is
         # projected onto an orthonormal basis of its training drugs' (cells') rows: an exact
         # reparametrisation with <= n_train_drugs (+ n_train_cells) unknowns instead of 3,000+.
@@ -198,6 +262,8 @@ class RidgeFingerprintExpression(Baseline):
         self.y_mean_ = float(y.mean())
         xty = np.concatenate([a.T @ np.bincount(d, y, len(a)), b.T @ np.bincount(c, y, len(b))])
         xty -= n * m * self.y_mean_
+        from scipy import linalg
+
         evals, evecs = linalg.eigh(gram)  # one decomposition serves every alpha
         proj = evecs.T @ xty
         use_val = val is not None and len(val) > 0
@@ -218,10 +284,24 @@ class RidgeFingerprintExpression(Baseline):
             self.drug_coef_, self.cell_coef_, self.offset_, self.alpha_ = chosen
         return self
 
+    def _designs(self, ds: FeaturizedDataset) -> tuple[np.ndarray, np.ndarray]:
+        """Drug and cell feature rows of ``ds``'s drugs and cells (indicators by fit-time id)."""
+        if self._last is not None and self._last[0] is ds:
+            return self._last[1]
+        drug_x = ds.fingerprints.astype(np.float64)
+        cell_x = self.cells_.transform(ds)
+        if self.one_hot:
+            drug_x = np.hstack([drug_x, _one_hot(ds.drugs["drug_id"], self.drug_ids_)])
+            cell_x = np.hstack([cell_x, _one_hot(ds.cells["cell_id"], self.cell_ids_)])
+        self._last = (ds, (drug_x, cell_x))
+        return drug_x, cell_x
+
     def predict(self, ds: FeaturizedDataset, pairs: pd.DataFrame) -> np.ndarray:
+        """Features by id in ``ds`` (fingerprints and expression of that dataset)."""
         c, d = ds.pair_indices(pairs)
-        drug_part = self.drug_x_ @ self.drug_coef_  # [n_drugs]
-        cell_part = self.cell_x_ @ self.cell_coef_  # [n_cells]
+        drug_x, cell_x = self._designs(ds)
+        drug_part = drug_x @ self.drug_coef_  # [n_drugs of ds]
+        cell_part = cell_x @ self.cell_coef_  # [n_cells of ds]
         return self.offset_ + drug_part[d] + cell_part[c]
 
 
@@ -260,22 +340,31 @@ class GradientBoosting(Baseline):
         self.seed = seed
 
     def _design(self, ds: FeaturizedDataset, pairs: pd.DataFrame) -> np.ndarray:
+        """[n_pairs, drug PCs + cell PCs] from the features of ``ds`` (looked up by id)."""
         c, d = ds.pair_indices(pairs)
-        return np.concatenate([self.drug_z_[d], self.cell_z_[c]], axis=1).astype(np.float32)
+        if self._last is None or self._last[0] is not ds:
+            drug_z = self.drug_pca_.transform(ds.fingerprints.astype(np.float64))
+            cell_z = self.cell_pca_.transform(self.cells_.transform(ds))
+            self._last = (ds, drug_z, cell_z)
+        _, drug_z, cell_z = self._last
+        return np.concatenate([drug_z[d], cell_z[c]], axis=1).astype(np.float32)
 
     def fit(
         self, ds: FeaturizedDataset, train: pd.DataFrame, val: pd.DataFrame | None = None
     ) -> Self:
+        from sklearn.decomposition import PCA
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         c, d = ds.pair_indices(train)
         train_cells, train_drugs = np.unique(c), np.unique(d)
-        cell_x, _ = _cell_features(ds, train_cells, self.n_genes)
+        self.cells_ = CellEncoder(ds, train_cells, self.n_genes)
+        cell_x = self.cells_.transform(ds)
         fp = ds.fingerprints.astype(np.float64)
         n_dpc = min(self.n_drug_pcs, len(train_drugs) - 1)
         n_cpc = min(self.n_cell_pcs, len(train_cells) - 1)
-        self.drug_z_ = PCA(n_dpc, random_state=self.seed).fit(fp[train_drugs]).transform(fp)
-        self.cell_z_ = PCA(n_cpc, random_state=self.seed).fit(cell_x[train_cells]).transform(cell_x)
+        self.drug_pca_ = PCA(n_dpc, random_state=self.seed).fit(fp[train_drugs])
+        self.cell_pca_ = PCA(n_cpc, random_state=self.seed).fit(cell_x[train_cells])
+        self._last = None
         early = val is not None and len(val) > 0
         self.model_ = HistGradientBoostingRegressor(
             max_iter=self.max_iter,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from drp.config import ModelConfig
-from drp.models.model import DRPModel
+
+if TYPE_CHECKING:  # the model (torch, PyG) is imported only when built: the CLI reads VARIANTS
+    from drp.models.model import DRPModel
 
 DEFAULT_VARIANT = "gat_edge"
 
@@ -32,4 +35,6 @@ def variant_config(name: str, base: ModelConfig | None = None) -> ModelConfig:
 def build_model(
     config: ModelConfig, omics_widths: list[int], atom_dim: int, bond_dim: int, fp_bits: int
 ) -> DRPModel:
+    from drp.models.model import DRPModel
+
     return DRPModel(config, omics_widths, atom_dim, bond_dim, fp_bits)

@@ -1,0 +1,246 @@
+"""The neural model behind the shared model contract: ``fit(ds, train, val) -> self`` and
+``predict(ds, pairs) -> [n_pairs]`` ln IC50, as the baselines (:mod:`drp.models.baselines`).
+
+:class:`NeuralEstimator` owns training (:class:`drp.train.Trainer`), the omics scaler and the
+target scaling fitted on the training pairs, and the checkpoint. ``predict`` looks features up
+**by id** in the dataset it is given, which may be another featurized dataset than the one it
+was fitted on (CCLE after GDSC2): its omics columns are aligned by feature name to the training
+features (features it lacks are imputed with the training mean), its drug graphs and
+fingerprints are its own.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+import pandas as pd
+import torch
+
+from drp.batching import EntityTensors, OmicsScaler, predict_indices
+from drp.config import ModelConfig, RunConfig
+from drp.models.model import DRPModel
+from drp.models.registry import DEFAULT_VARIANT, build_model
+
+if TYPE_CHECKING:
+    from drp.featurize.store import FeaturizedDataset
+
+
+def load_model(checkpoint: Path, device: str | torch.device = "cpu") -> tuple[DRPModel, dict]:
+    """Rebuild a model from a checkpoint alone (no CLI, no config file); returns (model, state)."""
+    state = torch.load(checkpoint, weights_only=True, map_location=device)
+    hp = state["hyper_parameters"]
+    model = build_model(
+        ModelConfig(**hp["config"]),
+        hp["omics_widths"],
+        hp["atom_dim"],
+        hp["bond_dim"],
+        hp["fp_bits"],
+    )
+    model.load_state_dict(state["state_dict"])
+    return model.to(device).eval(), state
+
+
+def omics_features(ds: FeaturizedDataset, names: list[str]) -> dict[str, list[str]]:
+    """Feature (column) names of each omics block, the order the model was trained on."""
+    missing = [n for n in names if n not in ds.omics]
+    if missing:
+        raise ValueError(f"dataset {ds.name!r} lacks omics {missing}; it has {list(ds.omics)}")
+    return {n: [str(c) for c in ds.omics[n].columns] for n in names}
+
+
+def align_omics(
+    ds: FeaturizedDataset, features: dict[str, list[str]] | None, names: list[str]
+) -> FeaturizedDataset:
+    """``ds`` with each omics block reindexed to the training ``features`` (same row order).
+
+    Features ``ds`` lacks become NaN (imputed downstream with the training mean). Returns ``ds``
+    itself when the columns already match. Without recorded ``features`` (old checkpoints) the
+    widths must match.
+
+    Raises:
+        ValueError: ``ds`` lacks an omics block, or shares no feature with the training data.
+    """
+    have = omics_features(ds, names)
+    if features is None:
+        return ds
+    blocks = dict(ds.omics)
+    changed = False
+    for name in names:
+        if have[name] == features[name]:
+            continue
+        shared = len(set(have[name]) & set(features[name]))
+        if shared == 0:
+            raise ValueError(
+                f"omics {name!r} of dataset {ds.name!r} shares no feature with the training data"
+            )
+        blocks[name] = ds.omics[name].reindex(columns=features[name])
+        changed = True
+    return replace(ds, omics=blocks) if changed else ds
+
+
+def _holdout(train: pd.DataFrame, seed: int, fraction: float = 0.1) -> tuple[pd.DataFrame, ...]:
+    """Split ``train`` into (train, val) at random: the early-stopping set when none is given."""
+    rng = np.random.default_rng(seed)
+    n_val = max(1, round(fraction * len(train)))
+    is_val = np.zeros(len(train), bool)
+    is_val[rng.choice(len(train), n_val, replace=False)] = True
+    return train[~is_val].reset_index(drop=True), train[is_val].reset_index(drop=True)
+
+
+class NeuralEstimator:
+    """A configured neural model (variant) with the baselines' ``fit``/``predict`` contract.
+
+    Args:
+        config: model and training configuration; ``config.train`` split/fold/k/seed are only
+            recorded (``fit`` trains on the pairs it is given).
+        name: label of the model (the variant name).
+        run_dir: where ``config.json``, ``history.csv``, ``best.pt``/``last.pt`` and
+            ``predictions_val.parquet`` go (as ``drp train``); a temporary directory when None.
+        resume: continue from ``run_dir/last.pt``; otherwise an existing run there is an error.
+        on_epoch: called with each epoch's history row.
+        command: command line recorded in ``config.json``.
+        run_info: extra keys for ``config.json`` (e.g. the test-part size).
+    """
+
+    def __init__(
+        self,
+        config: RunConfig | None = None,
+        name: str = DEFAULT_VARIANT,
+        run_dir: Path | None = None,
+        *,
+        resume: bool = False,
+        on_epoch: Callable[[dict], None] | None = None,
+        command: str = "",
+        run_info: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config or RunConfig()
+        self.name = name
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.resume = resume
+        self.on_epoch = on_epoch
+        self.command = command
+        self.run_info = run_info or {}
+        self._tensors: tuple[FeaturizedDataset, EntityTensors] | None = None
+
+    def __repr__(self) -> str:
+        return f"NeuralEstimator(name={self.name!r}, run_dir={self.run_dir})"
+
+    # ---- the contract --------------------------------------------------------------------
+    def fit(
+        self, ds: FeaturizedDataset, train: pd.DataFrame, val: pd.DataFrame | None = None
+    ) -> Self:
+        """Train on ``train`` (``cell_id, drug_id, ln_ic50``), early-stopping on ``val``.
+
+        Without ``val``, a random 10% of ``train`` (seed ``config.train.seed``) is the
+        early-stopping set. Scalers and target scaling come from ``train`` only. The best
+        checkpoint (lowest validation RMSE) is kept.
+
+        Raises:
+            FileExistsError: ``run_dir`` already holds a run and ``resume`` is False.
+            KeyError: a pair's cell or drug has no features in ``ds``.
+        """
+        from drp.train import FoldIndices, Trainer, write_run_config
+
+        if val is None or len(val) == 0:
+            train, val = _holdout(train, self.config.train.seed)
+        cols = ["cell_id", "drug_id", "ln_ic50"]
+        # The Trainer works on row indices of ds.pairs: give it a view whose pairs are exactly
+        # train then val, in the order given (same shuffles as training on ds.pairs rows).
+        view = replace(ds, pairs=pd.concat([train[cols], val[cols]], ignore_index=True))
+        n_train, n_val = len(train), len(val)
+        fold = FoldIndices(
+            np.arange(n_train), np.arange(n_train, n_train + n_val), np.empty(0, np.int64)
+        )
+        scratch = None
+        run_dir = self.run_dir
+        if run_dir is None:
+            scratch = tempfile.TemporaryDirectory(prefix="drp-fit-")
+            run_dir = Path(scratch.name)
+        else:
+            if not self.resume and (run_dir / "last.pt").exists():
+                raise FileExistsError(
+                    f"{run_dir} already holds a run; use --resume or another --out"
+                )
+            counts = {"train": n_train, "val": n_val}
+            info = dict(self.run_info)
+            counts |= info.pop("counts", {})
+            write_run_config(self.config, ds, counts, run_dir, self.command, self.name, info)
+        try:
+            trainer = Trainer(self.config, view, fold, run_dir, self.on_epoch)
+            if self.resume:
+                trainer.resume()
+            self.summary_ = trainer.fit()
+        finally:
+            if scratch is not None:
+                scratch.cleanup()
+        self.model_ = trainer.model.eval()
+        self.scaler_ = trainer.scaler
+        self.target_mean_, self.target_std_ = trainer.target_mean, trainer.target_std
+        self.omics_ = list(self.config.train.omics)
+        self.omics_features_ = omics_features(ds, self.omics_)
+        self.device_ = trainer.device
+        self._tensors = None
+        return self
+
+    def predict(self, ds: FeaturizedDataset, pairs: pd.DataFrame) -> np.ndarray:
+        """[n_pairs] float64 ln IC50 from the features of ``ds`` (looked up by id).
+
+        Raises:
+            KeyError: a pair's cell or drug is not in ``ds``.
+            ValueError: ``ds`` lacks the omics the model was trained on.
+        """
+        if not hasattr(self, "model_"):
+            raise ValueError(f"{self!r} is not fitted: call fit() or NeuralEstimator.from_run()")
+        c, d = ds.pair_indices(pairs)
+        pred = predict_indices(self.model_, self.entity_tensors(ds), c, d)
+        return pred.astype(np.float64) * self.target_std_ + self.target_mean_
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def entity_tensors(self, ds: FeaturizedDataset) -> EntityTensors:
+        """Scaled omics, fingerprints and graphs of every cell and drug of ``ds`` (cached for
+        the last dataset asked)."""
+        if self._tensors is not None and self._tensors[0] is ds:
+            return self._tensors[1]
+        view = align_omics(ds, self.omics_features_, self.omics_)
+        tensors = EntityTensors.from_dataset(view, self.omics_, self.scaler_, self.device_)
+        # Features missing from ``ds`` (NaN) sit at the training mean: 0 after scaling.
+        tensors = replace(tensors, omics=torch.nan_to_num(tensors.omics, nan=0.0))
+        self._tensors = (ds, tensors)
+        return tensors
+
+    @classmethod
+    def from_run(cls, run_dir: Path, device: str | torch.device = "cpu") -> NeuralEstimator:
+        """The fitted estimator of a ``drp train`` (or study) run directory, from ``best.pt``.
+
+        Raises:
+            FileNotFoundError: no ``best.pt`` in ``run_dir``.
+        """
+        run_dir = Path(run_dir)
+        checkpoint = run_dir / "best.pt"
+        if not checkpoint.exists():
+            raise FileNotFoundError(f"{run_dir} has no best.pt: is it a finished `drp train` run?")
+        saved: dict[str, Any] = {}
+        if (run_dir / "config.json").exists():
+            saved = json.loads((run_dir / "config.json").read_text())
+        model, state = load_model(checkpoint, device)
+        config = RunConfig(model=model.config)
+        if isinstance(saved.get("train"), dict):
+            config = RunConfig.from_dict({"train": saved["train"]})
+            config = replace(config, model=model.config)
+        name = (saved.get("model") or {}).get("name") or run_dir.name
+        est = cls(config, name, run_dir)
+        est.model_ = model
+        est.scaler_ = OmicsScaler(state["scaler_mean"], state["scaler_scale"])
+        est.target_mean_ = float(state["target_mean"])
+        est.target_std_ = float(state["target_std"])
+        est.omics_ = list(state["omics"])
+        est.omics_features_ = state.get("omics_features")
+        est.device_ = torch.device(device)
+        est.summary_ = {k: state[k] for k in ("best_epoch", "best_rmse") if k in state}
+        return est
