@@ -394,6 +394,24 @@ def report(
     console.print(f"[green]report[/]: {md} and {html}")
 
 
+def _evaluate_provenance(ds, path: Path, ceiling: dict | None) -> dict:
+    """What ``metrics.json`` records beside the metrics: data checksums, commit, machine, date."""
+    import sys
+    from datetime import UTC, datetime
+
+    from drp.train import git_commit, hardware
+
+    return {
+        "noise_ceiling": ceiling,
+        "dataset": str(path),
+        "data_files": ds.manifest.get("files", {}) if ds is not None else {},
+        "git_commit": git_commit(),
+        "hardware": hardware(),
+        "command": " ".join(["drp", *sys.argv[1:]]),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 @app.command()
 def evaluate(
     run_dirs: Annotated[
@@ -536,7 +554,7 @@ def evaluate(
         ceiling = noise_ceiling(ds.replicates) if ds is not None else None
         out = out or Path("reports") / "evaluate" / f"{Path(path).name}_{split_name}"
         summary = write_metrics(
-            pd.DataFrame(table), out, extra={"noise_ceiling": ceiling, "dataset": str(path)}
+            pd.DataFrame(table), out, extra=_evaluate_provenance(ds, path, ceiling)
         )
     print_metrics_table(summary, console, ceiling=ceiling)
     console.print(

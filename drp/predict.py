@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from drp.batching import EntityTensors, predict_indices
-from drp.data.tables import normalize_cell_id, normalize_drug_id
+from drp.data.tables import match_cell_ids, normalize_cell_id, normalize_drug_id
 from drp.featurize.molecules import (
     InvalidSmilesError,
     mol_to_graph,
@@ -73,6 +73,16 @@ class Predictor:
                     f"unknown drug id(s) {unknown_d[:10]}; give new drugs as SMILES with --smiles"
                 )
 
+    def _cell_ids(self, names) -> list[str]:
+        """User-given cell names -> the dataset's ids (spelling first, so lines kept apart
+        such as ``KM-H2``/``KMH-2`` stay apart); unknown names keep their normalised form so
+        :meth:`_check_ids` can name them."""
+        names = list(names)
+        found = match_cell_ids(names, self.ds.cell_index)
+        return [
+            f if f is not None else normalize_cell_id(n) for f, n in zip(found, names, strict=True)
+        ]
+
     def predict_pairs(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """``pairs`` with cell_id, drug_id -> adds ``ln_ic50_pred``."""
         for col in ("cell_id", "drug_id"):
@@ -81,7 +91,7 @@ class Predictor:
                     f"pairs table lacks column {col!r}; has {list(pairs.columns)}"
                 )
         out = pairs.copy()
-        out["cell_id"] = out["cell_id"].map(normalize_cell_id)
+        out["cell_id"] = self._cell_ids(out["cell_id"])
         out["drug_id"] = out["drug_id"].map(normalize_drug_id)
         self._check_ids(out.cell_id, out.drug_id)
         out["ln_ic50_pred"] = self.estimator.predict(self.ds, out)
@@ -119,7 +129,7 @@ class Predictor:
             names.append(name)
         if problems:
             raise PredictionError("invalid SMILES: " + "; ".join(problems))
-        cell_ids = [normalize_cell_id(c) for c in cells] if cells else list(self.ds.cells.cell_id)
+        cell_ids = self._cell_ids(cells) if cells else list(self.ds.cells.cell_id)
         self._check_ids(pd.Series(cell_ids), None)
         tensors = self.tensors.with_drugs(graphs, np.stack(fps))
         c_idx = np.array([self.ds.cell_index[c] for c in cell_ids])

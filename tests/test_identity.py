@@ -212,3 +212,13 @@ def test_old_store_without_structure_columns_loads(tiny_dataset, tmp_path):
     loaded = FeaturizedDataset.load(tmp_path / "old")
     assert "structure_key" not in loaded.drugs.columns and len(loaded.drugs) == 7
     assert "Drug structures" not in write_featurization_report(loaded, tmp_path).read_text()
+
+
+def test_predict_looks_cell_names_up_by_spelling_first():
+    from types import SimpleNamespace
+
+    from drp.predict import Predictor
+
+    stub = SimpleNamespace(ds=SimpleNamespace(cell_index={"KM-H2": 0, "KMH-2": 1, "CAL120": 2}))
+    ids = Predictor._cell_ids(stub, ["km-h2", "KMH-2", "Cal-120", "no-such"])
+    assert ids == ["KM-H2", "KMH-2", "CAL120", "NOSUCH"]
