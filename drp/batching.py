@@ -103,15 +103,32 @@ def predict_indices(
     drug_idx: np.ndarray,
     batch_size: int = 8192,
 ) -> np.ndarray:
-    """Predictions in the model's (normalised) units for pairs of dataset indices: [B]."""
+    """Predictions in the model's (normalised) units for pairs of dataset indices: [B] float32.
+
+    On CUDA the forward pass runs under bf16 autocast (:func:`drp.device.autocast`); outputs
+    are cast back to float32. On the CPU it runs in float32, as always.
+
+    Raises:
+        ValueError: the model and ``tensors`` are on different devices.
+    """
+    from drp.device import autocast, model_device, same_device
+
+    device = model_device(model)
+    if not same_device(device, tensors.device):
+        raise ValueError(
+            f"model is on {device} but the entity tensors are on {tensors.device}; "
+            "build them with the model's device"
+        )
     model.eval()
     out = []
     # torch.tensor copies: index arrays from parquet-backed frames can be read-only
-    c = torch.tensor(cell_idx, dtype=torch.long, device=tensors.device)
-    d = torch.tensor(drug_idx, dtype=torch.long, device=tensors.device)
+    c = torch.tensor(np.asarray(cell_idx), dtype=torch.long, device=device)
+    d = torch.tensor(np.asarray(drug_idx), dtype=torch.long, device=device)
     for start in range(0, len(c), batch_size):
         batch = tensors.batch(
             c[start : start + batch_size], d[start : start + batch_size], model.config.drug
         )
-        out.append(model(batch).y.float().cpu())
+        with autocast(device):
+            y = model(batch).y
+        out.append(y.float().cpu())
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)

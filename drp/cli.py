@@ -300,9 +300,7 @@ def predict(
     out: Annotated[Path, typer.Option(help="Output .csv, .tsv or .parquet.")] = Path(
         "predictions.csv"
     ),
-    device: Annotated[
-        str, typer.Option(help=f"Device: {_listing(d for d in DEVICES if d != 'auto')}.")
-    ] = "cpu",
+    device: Annotated[str, typer.Option(help=f"Device: {_listing(DEVICES)}.")] = "cpu",
     dataset: Annotated[
         Path | None,
         typer.Option(
@@ -318,7 +316,7 @@ def predict(
     chosen = sum([pairs is not None, matrix, bool(smiles) or smiles_file is not None])
     if chosen != 1:
         raise fail("choose exactly one of --pairs, --matrix, --smiles/--smiles-file")
-    _check_choice("--device", device, [d for d in DEVICES if d != "auto"])
+    _check_choice("--device", device, DEVICES)
     with user_errors():
         predictor = Predictor.from_run(run_dir, device, dataset)
         if pairs is not None:

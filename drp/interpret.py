@@ -15,35 +15,42 @@ from scipy.stats import spearmanr
 from torch_geometric.data import Data
 
 from drp.batching import EntityTensors
+from drp.device import model_device
 from drp.models.graphs import GraphBank
 from drp.models.model import DRPModel, PairBatch
+
+# Every tensor below is made on the model's device (graphs and cells may come from the CPU);
+# interpretation runs in float32 even on CUDA (no autocast): weights and deltas are the result.
 
 
 def _predict_graphs(model: DRPModel, graphs: list[Data], omics: torch.Tensor) -> torch.Tensor:
     """Predictions for every (graph, cell): [n_graphs, n_cells] (normalised units)."""
-    bank = GraphBank(graphs, omics.device)
+    device = model_device(model)
+    omics = omics.to(device)
+    bank = GraphBank(graphs, device)
     n_g, n_c = len(graphs), omics.shape[0]
-    pair_drug = torch.arange(n_g, device=omics.device).repeat_interleave(n_c)
-    pair_cell = torch.arange(n_c, device=omics.device).repeat(n_g)
-    sel = bank.select(torch.arange(n_g, device=omics.device))
-    return model(PairBatch(sel, omics, pair_drug, pair_cell)).y.view(n_g, n_c)
+    pair_drug = torch.arange(n_g, device=device).repeat_interleave(n_c)
+    pair_cell = torch.arange(n_c, device=device).repeat(n_g)
+    sel = bank.select(torch.arange(n_g, device=device))
+    return model(PairBatch(sel, omics, pair_drug, pair_cell)).y.float().view(n_g, n_c)
 
 
 @torch.no_grad()
 def atom_attention(model: DRPModel, graph: Data) -> np.ndarray:
-    """Attention-pooling weight of each atom: [num_atoms], sums to 1."""
+    """Attention-pooling weight of each atom: [num_atoms] float32, sums to 1."""
     model.eval()
-    sel = GraphBank([graph]).select(torch.tensor([0]))
+    device = model_device(model)
+    sel = GraphBank([graph], device).select(torch.zeros(1, dtype=torch.long, device=device))
     _, _, weight = model.drug(sel)
     if weight is None:
         raise ValueError("this model has no attention pooling")
-    return weight.cpu().numpy()
+    return weight.float().cpu().numpy()
 
 
 def occlude(graph: Data, atoms: np.ndarray) -> Data:
     """A copy of ``graph`` with the input features of ``atoms`` set to zero."""
     x = graph.x.clone()
-    x[torch.as_tensor(atoms, dtype=torch.long)] = 0.0
+    x[torch.as_tensor(atoms, dtype=torch.long, device=x.device)] = 0.0
     return Data(
         x=x, edge_index=graph.edge_index, edge_attr=graph.edge_attr, num_nodes=graph.num_nodes
     )
@@ -52,7 +59,10 @@ def occlude(graph: Data, atoms: np.ndarray) -> Data:
 def saliency(model: DRPModel, graph: Data, omics: torch.Tensor) -> np.ndarray:
     """Gradient x input of the mean prediction over ``omics`` cells, per atom: [num_atoms]."""
     model.eval()
-    x = graph.x.clone().requires_grad_(True)
+    device = model_device(model)
+    omics = omics.to(device)
+    # the leaf lives on the model's device, so its gradient is computed there
+    x = graph.x.detach().to(device, copy=True).requires_grad_(True)
     bank = GraphBank(
         [
             Data(
@@ -62,15 +72,15 @@ def saliency(model: DRPModel, graph: Data, omics: torch.Tensor) -> np.ndarray:
                 num_nodes=graph.num_nodes,
             )
         ],
-        omics.device,
+        device,
     )
     n_c = omics.shape[0]
-    sel = bank.select(torch.tensor([0], device=omics.device))
-    pair_drug = torch.zeros(n_c, dtype=torch.long, device=omics.device)
-    pair_cell = torch.arange(n_c, device=omics.device)
-    out = model(PairBatch(sel, omics, pair_drug, pair_cell)).y.mean()
+    sel = bank.select(torch.zeros(1, dtype=torch.long, device=device))
+    pair_drug = torch.zeros(n_c, dtype=torch.long, device=device)
+    pair_cell = torch.arange(n_c, device=device)
+    out = model(PairBatch(sel, omics, pair_drug, pair_cell)).y.float().mean()
     (grad,) = torch.autograd.grad(out, x)
-    return (grad * x).sum(1).abs().detach().cpu().numpy()
+    return (grad * x).sum(1).abs().detach().float().cpu().numpy()
 
 
 @torch.no_grad()
@@ -97,7 +107,8 @@ def faithfulness(
     rng = np.random.default_rng(seed)
     randoms = [rng.choice(n_atoms, size=k, replace=False) for _ in range(n_random)]
     graphs = [graph, occlude(graph, top), *[occlude(graph, r) for r in randoms]]
-    omics = tensors.omics[torch.tensor(cell_idx, dtype=torch.long, device=tensors.device)]
+    cells = torch.tensor(np.asarray(cell_idx), dtype=torch.long, device=tensors.omics.device)
+    omics = tensors.omics[cells].to(model_device(model))
     pred = _predict_graphs(model, graphs, omics) * target_std
     delta = (pred[1:] - pred[0]).abs().mean(1).cpu().numpy()
     with torch.enable_grad():

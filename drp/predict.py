@@ -46,6 +46,13 @@ class Predictor:
 
     @classmethod
     def from_run(cls, run_dir: Path, device: str = "cpu", dataset: Path | None = None) -> Predictor:
+        """The run's best model on ``device`` (``auto``, ``cpu``, ``cuda``), bound to ``dataset``
+        (default: the run's own).
+
+        Raises:
+            PredictionError: no finished run, CUDA asked for but absent, or ``dataset`` lacks
+                the run's omics.
+        """
         run_dir = Path(run_dir)
         if not (run_dir / "best.pt").exists():
             raise PredictionError(f"{run_dir} has no best.pt: is it a finished `drp train` run?")

@@ -233,11 +233,28 @@ def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFold
 
 
 def write_attention(
-    study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFolds, max_cells: int = 200
+    study: Path,
+    preset: Preset,
+    ds: FeaturizedDataset,
+    folds: StudyFolds,
+    max_cells: int = 200,
+    device: str | None = None,
 ) -> None:
     """Faithfulness of the default model's attention pooling, per split (fold/seed of the grid's
-    first cell): every test drug, scored over up to ``max_cells`` of its test cells."""
+    first cell): every test drug, scored over up to ``max_cells`` of its test cells.
 
+    The models run on ``device``; by default the study's ``train.device`` (``study.json``),
+    where ``cuda`` falls back to the CPU when no GPU is present now (the runs are trained
+    already; re-collecting a GPU study on a laptop must not fail here).
+    """
+    from drp.device import resolve_device
+
+    if device is None:
+        info = study / "study.json"
+        config = json.loads(info.read_text()).get("config", {}) if info.exists() else {}
+        device = (config.get("train") or {}).get("device", "auto")
+        device = "auto" if device == "cuda" else device
+    run_device = resolve_device(device)
     rows, showcase = [], []
     fold, seed = preset.folds[0], preset.seeds[0]
     for split in preset.splits:
@@ -245,7 +262,7 @@ def write_attention(
         if not (run_dir / "best.pt").exists():
             continue
         fi = folds(split, seed, fold)
-        estimator = NeuralEstimator.from_run(run_dir)
+        estimator = NeuralEstimator.from_run(run_dir, run_device)
         model, tensors = estimator.model_, estimator.entity_tensors(ds)
         model.eval()
         test = ds.pairs.iloc[fi.test]

@@ -30,6 +30,7 @@ import torch
 from drp.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
+from drp.device import autocast, resolve_device
 from drp.featurize.store import FeaturizedDataset
 from drp.models.registry import build_model
 
@@ -50,14 +51,6 @@ class FoldIndices:
         return tuple(
             pairs.iloc[rows].reset_index(drop=True) for rows in (self.train, self.val, self.test)
         )
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -167,7 +160,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay
         )
-        steps = math.ceil(len(fold.train) / tc.batch_size)
+        steps = self.steps_per_epoch()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _lr_lambda(tc.warmup_epochs * steps, tc.epochs * steps)
         )
@@ -217,21 +210,48 @@ class Trainer:
         return True
 
     # ---- loop --------------------------------------------------------------------------
+    def _batches(self) -> list[np.ndarray]:
+        """One epoch's batches of training pair rows, in order.
+
+        ``pairs``: random pairs, ``batch_size`` at a time. ``drug_groups``: drugs in random
+        order, ``drugs_per_step`` at a time with all their training pairs; a step then encodes
+        only those few drug graphs (the costly part of a step) while the cell encoder, which is
+        cheap, still sees nearly every cell line.
+        """
+        tc = self.config.train
+        train = self.fold.train
+        if tc.batching == "pairs":
+            order = train[torch.randperm(len(train), generator=self.generator).numpy()]
+            return [order[i : i + tc.batch_size] for i in range(0, len(order), tc.batch_size)]
+        drugs = self.drug_idx[train]
+        present = np.unique(drugs)
+        order = present[torch.randperm(len(present), generator=self.generator).numpy()]
+        rank = np.empty(drugs.max() + 1, np.int64)
+        rank[order] = np.arange(len(order))
+        by_drug = train[np.argsort(rank[drugs], kind="stable")]
+        ends = np.cumsum(np.bincount(rank[drugs], minlength=len(order)))
+        cuts = ends[tc.drugs_per_step - 1 :: tc.drugs_per_step]
+        return [b for b in np.split(by_drug, cuts) if len(b)]
+
+    def steps_per_epoch(self) -> int:
+        """Optimiser steps in one epoch (fixes the learning-rate schedule's length)."""
+        tc = self.config.train
+        if tc.batching == "pairs":
+            return math.ceil(len(self.fold.train) / tc.batch_size)
+        return math.ceil(len(np.unique(self.drug_idx[self.fold.train])) / tc.drugs_per_step)
+
     def _train_epoch(self) -> float:
         self.model.train()
         tc = self.config.train
-        order = self.fold.train[
-            torch.randperm(len(self.fold.train), generator=self.generator).numpy()
-        ]
         y_norm = (self.y - self.target_mean) / self.target_std
         total, count = 0.0, 0
-        for start in range(0, len(order), tc.batch_size):
-            rows = order[start : start + tc.batch_size]
+        for rows in self._batches():
             c = torch.from_numpy(self.cell_idx[rows]).to(self.device)
             d = torch.from_numpy(self.drug_idx[rows]).to(self.device)
             target = torch.from_numpy(y_norm[rows]).to(self.device)
-            out = self.model(self.tensors.batch(c, d, self.config.model.drug))
-            loss = torch.nn.functional.mse_loss(out.y, target)
+            with autocast(self.device):  # bf16 on CUDA; a no-op on CPU
+                out = self.model(self.tensors.batch(c, d, self.config.model.drug))
+            loss = torch.nn.functional.mse_loss(out.y.float(), target)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)

@@ -185,3 +185,28 @@ def test_predictor_uses_run_scaler_from_any_directory(tiny_dataset, tmp_path, mo
     again = predictor.predict_pairs(saved[["cell_id", "drug_id"]])
     assert np.allclose(again.ln_ic50_pred, saved.y_pred, atol=1e-5)
     assert torch.is_tensor(predictor.tensors.omics)
+
+
+def test_drug_group_batches_cover_each_training_pair_once(tiny_dataset, tmp_path):
+    fold = _fold(len(tiny_dataset.pairs))
+    cfg = _config(tmp_path, batching="drug_groups", drugs_per_step=3)
+    trainer = Trainer(cfg, tiny_dataset, fold, tmp_path / "run")
+    batches = trainer._batches()
+    assert sorted(np.concatenate(batches)) == sorted(fold.train)
+    drugs = [set(trainer.drug_idx[b]) for b in batches]
+    n_drugs = len(set(trainer.drug_idx[fold.train]))
+    assert [len(d) for d in drugs] == [3] * (n_drugs // 3) + ([n_drugs % 3] if n_drugs % 3 else [])
+    assert set().union(*drugs) == set(trainer.drug_idx[fold.train])
+    assert trainer.steps_per_epoch() == len(batches)
+    # a new epoch draws another drug order
+    assert [set(trainer.drug_idx[b]) for b in trainer._batches()] != drugs
+
+
+def test_drug_group_training_learns_and_repeats(tiny_dataset, tmp_path):
+    fold = _fold(len(tiny_dataset.pairs))
+    cfg = _config(tmp_path, batching="drug_groups", drugs_per_step=2, epochs=30, lr=1e-2)
+    a = train_run(cfg, tmp_path / "a", ds=tiny_dataset, fold=fold)
+    b = train_run(cfg, tmp_path / "b", ds=tiny_dataset, fold=fold)
+    assert a["best_val_rmse"] == b["best_val_rmse"]
+    history = pd.read_csv(tmp_path / "a" / "history.csv")
+    assert history["train_loss"].iloc[-1] < 0.5 * history["train_loss"].iloc[0]

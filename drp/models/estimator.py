@@ -24,6 +24,7 @@ import torch
 
 from drp.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.config import ModelConfig, RunConfig
+from drp.device import model_device, resolve_device
 from drp.models.model import DRPModel
 from drp.models.registry import DEFAULT_VARIANT, build_model
 
@@ -32,8 +33,16 @@ if TYPE_CHECKING:
 
 
 def load_model(checkpoint: Path, device: str | torch.device = "cpu") -> tuple[DRPModel, dict]:
-    """Rebuild a model from a checkpoint alone (no CLI, no config file); returns (model, state)."""
-    state = torch.load(checkpoint, weights_only=True, map_location=device)
+    """Rebuild a model from a checkpoint alone (no CLI, no config file); returns (model, state).
+
+    The model goes to ``device`` (``auto``, ``cpu``, ``cuda``); the rest of ``state`` (scaler,
+    optimiser, history) stays on the CPU, where datasets are read and scalers applied.
+
+    Raises:
+        ValueError: ``cuda`` was asked for but no CUDA device is available.
+    """
+    device = resolve_device(device)
+    state = torch.load(checkpoint, weights_only=True, map_location="cpu")
     hp = state["hyper_parameters"]
     model = build_model(
         ModelConfig(**hp["config"]),
@@ -203,12 +212,17 @@ class NeuralEstimator:
 
     # ---- helpers ---------------------------------------------------------------------------
     def entity_tensors(self, ds: FeaturizedDataset) -> EntityTensors:
-        """Scaled omics, fingerprints and graphs of every cell and drug of ``ds`` (cached for
-        the last dataset asked)."""
-        if self._tensors is not None and self._tensors[0] is ds:
+        """Scaled omics, fingerprints and graphs of every cell and drug of ``ds``, on the
+        model's device (cached for the last dataset asked)."""
+        device = model_device(self.model_)
+        if (
+            self._tensors is not None
+            and self._tensors[0] is ds
+            and self._tensors[1].device == device
+        ):
             return self._tensors[1]
         view = align_omics(ds, self.omics_features_, self.omics_)
-        tensors = EntityTensors.from_dataset(view, self.omics_, self.scaler_, self.device_)
+        tensors = EntityTensors.from_dataset(view, self.omics_, self.scaler_, device)
         # Features missing from ``ds`` (NaN) sit at the training mean: 0 after scaling.
         tensors = replace(tensors, omics=torch.nan_to_num(tensors.omics, nan=0.0))
         self._tensors = (ds, tensors)
@@ -216,11 +230,14 @@ class NeuralEstimator:
 
     @classmethod
     def from_run(cls, run_dir: Path, device: str | torch.device = "cpu") -> NeuralEstimator:
-        """The fitted estimator of a ``drp train`` (or study) run directory, from ``best.pt``.
+        """The fitted estimator of a ``drp train`` (or study) run directory, from ``best.pt``,
+        with its model on ``device`` (``auto``, ``cpu``, ``cuda``).
 
         Raises:
             FileNotFoundError: no ``best.pt`` in ``run_dir``.
+            ValueError: ``cuda`` was asked for but no CUDA device is available.
         """
+        device = resolve_device(device)
         run_dir = Path(run_dir)
         checkpoint = run_dir / "best.pt"
         if not checkpoint.exists():
@@ -236,11 +253,12 @@ class NeuralEstimator:
         name = (saved.get("model") or {}).get("name") or run_dir.name
         est = cls(config, name, run_dir)
         est.model_ = model
-        est.scaler_ = OmicsScaler(state["scaler_mean"], state["scaler_scale"])
+        # on the CPU, as the Trainer fits it: EntityTensors scale the omics before moving them
+        est.scaler_ = OmicsScaler(state["scaler_mean"].cpu(), state["scaler_scale"].cpu())
         est.target_mean_ = float(state["target_mean"])
         est.target_std_ = float(state["target_std"])
         est.omics_ = list(state["omics"])
         est.omics_features_ = state.get("omics_features")
-        est.device_ = torch.device(device)
+        est.device_ = device
         est.summary_ = {k: state[k] for k in ("best_epoch", "best_rmse") if k in state}
         return est

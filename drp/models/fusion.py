@@ -88,7 +88,8 @@ class CrossAttentionFusion(nn.Module):
         alpha = torch.softmax(scores, dim=1)  # [E, T] over the cell's tokens
         w = atom_weight[atom_of] if atom_weight is not None else 1.0 / per_pair[pair_of]
         beta = torch.zeros(len(pair_drug), scores.shape[1], device=atom_h.device)
-        beta = beta.index_add(0, pair_of, alpha * w.unsqueeze(1))  # [B, T]
+        # float32 sums also under bf16 autocast (index_add needs matching dtypes)
+        beta = beta.index_add(0, pair_of, (alpha * w.unsqueeze(1)).float())  # [B, T]
         # values likewise: v(c, t) = value(emb_t) + act[c, t] * W_v scale_t
         act_pair = tokens.activity[pair_cell]  # [B, T]
         attended = beta @ self.value(tokens.embedding) + (beta * act_pair) @ (

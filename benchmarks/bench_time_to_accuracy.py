@@ -1,0 +1,164 @@
+"""Time to a converged, accurate default model: the current training loop against an older one.
+
+Trains the default variant with `drp train` on GDSC2 fold 0 of each split (mixed and
+drug-blind), once with the code of this checkout and once with the code of ``--old-commit``
+(the loop as it was when the speed issue was filed), in one run, one after the other, and
+records for each:
+
+- seconds of training until the validation RMSE first reaches ``--target`` (mixed);
+- seconds to the best epoch (the checkpoint kept) and in all;
+- the test RMSE of the kept checkpoint.
+
+"Seconds" are the per-epoch times in the run's ``history.csv`` (training plus the validation
+pass), so data loading and start-up are excluded for both loops alike. The old loop runs from a
+git worktree under ``benchmarks/.old-<commit>/`` on data featurized by its own code (the same
+verified archives, copied from ``data/raw``, no network). Rows go to ``benchmarks/RESULTS.md``.
+
+Usage: ``python benchmarks/bench_time_to_accuracy.py [--old-commit 40dd9e4] [--skip-old]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## Time to accuracy"
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
+    """Run a command, failing loudly; returns its wall time in seconds."""
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed in {cwd}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def old_checkout(commit: str) -> tuple[Path, dict]:
+    """A worktree of ``commit`` with its own featurized GDSC2; returns (root, env)."""
+    path = ROOT / "benchmarks" / f".old-{commit}"
+    if not path.exists():
+        run(["git", "worktree", "add", "--detach", str(path), commit], ROOT)
+    env = dict(os.environ, PYTHONPATH=str(path))
+    featurized = path / "data" / "featurized" / "gdsc2"
+    if not (featurized / "manifest.json").exists():
+        raw = path / "data" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for archive in (ROOT / "data" / "raw").glob("*"):
+            if archive.is_file():
+                shutil.copy2(archive, raw / archive.name)
+        run([*drp_command(), "featurize", "--dataset", "gdsc2", "--data-dir", "data"], path, env)
+    return path, env
+
+
+def drp_command() -> list[str]:
+    """`drp` through the interpreter, so PYTHONPATH picks which checkout's code runs."""
+    return [sys.executable, "-c", "import sys; from drp.cli import app; sys.argv[0] = 'drp'; app()"]
+
+
+def figures(run_dir: Path, target: float) -> dict:
+    history = pd.read_csv(run_dir / "history.csv")
+    elapsed = history["seconds"].cumsum().to_numpy()
+    reached = np.flatnonzero(history["val_rmse"].to_numpy() <= target)
+    best = int(history["val_rmse"].idxmin())
+    test = pd.read_parquet(run_dir / "predictions_test.parquet")
+    return {
+        "epochs": len(history),
+        "s_to_target": float(elapsed[reached[0]]) if len(reached) else float("nan"),
+        "epoch_target": int(reached[0]) + 1 if len(reached) else None,
+        "s_to_best": float(elapsed[best]),
+        "best_epoch": best + 1,
+        "s_total": float(elapsed[-1]),
+        "best_val_rmse": float(history["val_rmse"].min()),
+        "test_rmse": float(np.sqrt(np.mean((test["y_pred"] - test["y_true"]) ** 2))),
+    }
+
+
+def train(loop: str, split: str, cwd: Path, env: dict | None, out: Path) -> dict:
+    if out.exists():
+        shutil.rmtree(out)
+    args = ["train", "--dataset", "data/featurized/gdsc2", "--split", split, "--fold", "0"]
+    wall = run([*drp_command(), *args, "--device", "cpu", "--out", str(out)], cwd, env)
+    config = json.loads((out / "config.json").read_text())
+    return {"loop": loop, "split": split, "wall_s": wall, "commit": config.get("git_commit")}
+
+
+def write_results(rows: list[dict], target: float) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    device = f"cpu: {platform.machine()}, {torch.get_num_threads()} threads"
+    lines = [
+        f"| {stamp} | {r['loop']} | {str(r['commit'])[:12]} | {r['split']} | {device} | "
+        f"{r['epochs']} | {_fmt(r['s_to_target'])} ({r['epoch_target'] or '–'}) | "
+        f"{_fmt(r['s_to_best'])} ({r['best_epoch']}) | {_fmt(r['s_total'])} | "
+        f"{r['best_val_rmse']:.3f} | {r['test_rmse']:.3f} | {r.get('ratio', '')} |\n"
+        for r in rows
+    ]
+    header = (
+        f"{SECTION}\n\nWritten by `benchmarks/bench_time_to_accuracy.py`: the default model "
+        "trained by `drp train` on GDSC2 fold 0, the current loop and the loop of an older "
+        "commit in one run, one after the other. Seconds are training time (epochs plus "
+        f"validation passes) from `history.csv`; target = first validation RMSE <= {target} "
+        "(epoch in brackets); ratio = old / new seconds to the target (mixed) or to the best "
+        "epoch (drug-blind), within the same run.\n\n"
+        "| date | loop | commit | split | device | epochs | s to target (epoch) | "
+        "s to best (epoch) | s total | best val RMSE | test RMSE | ratio |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
+    if SECTION not in text:
+        text = text.rstrip("\n") + "\n\n" + header
+    RESULTS.write_text(text.rstrip("\n") + "\n" + "".join(lines))
+
+
+def _fmt(x: float) -> str:
+    return "–" if x != x else f"{x:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--old-commit", default="40dd9e4")
+    parser.add_argument("--splits", nargs="+", default=["mixed", "drug_blind"])
+    parser.add_argument("--target", type=float, default=1.05)
+    parser.add_argument("--skip-old", action="store_true", help="time the current loop only")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_time_to_accuracy")
+    args = parser.parse_args()
+
+    if not (ROOT / "data" / "featurized" / "gdsc2" / "manifest.json").exists():
+        run([*drp_command(), "featurize", "--dataset", "gdsc2"], ROOT)
+    loops = [("new", ROOT, None)]
+    if not args.skip_old:
+        old_root, old_env = old_checkout(args.old_commit)
+        loops.append((f"old {args.old_commit}", old_root, old_env))
+    rows = []
+    for split in args.splits:
+        by_loop = {}
+        for loop, cwd, env in loops:
+            out = args.out / f"{loop.split()[0]}_{split}"
+            row = train(loop, split, cwd, env, out) | figures(out, args.target)
+            print(json.dumps(row))
+            by_loop[loop.split()[0]] = row
+            rows.append(row)
+        if "old" in by_loop:
+            key = "s_to_target" if split == "mixed" else "s_to_best"
+            ratio = by_loop["old"][key] / by_loop["new"][key]
+            by_loop["new"]["ratio"] = f"{ratio:.2f}x ({key.removeprefix('s_')})"
+    write_results(rows, args.target)
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Where tensors live: device names, the model's device, and bf16 autocast on CUDA.
+
+Every command takes a device name (``auto``, ``cpu``, ``cuda``); code that runs a model creates
+its tensors on :func:`model_device` of that model, never on the default device. On CUDA, forward
+passes may run under bf16 autocast (:func:`autocast`); on the CPU nothing changes, so CPU results
+stay bit-identical run to run.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+from torch import nn
+
+__all__ = ["autocast", "model_device", "resolve_device", "same_device"]
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; other names as given.
+
+    Raises:
+        ValueError: ``cuda`` was asked for but no CUDA device is available.
+    """
+    if isinstance(name, torch.device):
+        device = name
+    elif name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available")
+    return device
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s parameters (CPU for a model without parameters)."""
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def same_device(a: torch.device | str, b: torch.device | str) -> bool:
+    """Whether ``a`` and ``b`` name one device (``cuda`` and ``cuda:0`` do, on one-GPU use)."""
+    a, b = torch.device(a), torch.device(b)
+    if a.type != b.type:
+        return False
+    if a.type != "cuda" or a.index == b.index:
+        return True
+    current = torch.cuda.current_device() if torch.cuda.is_available() else 0
+    return (a.index if a.index is not None else current) == (
+        b.index if b.index is not None else current
+    )
+
+
+def autocast(
+    device: torch.device | str, enabled: bool | None = None
+) -> AbstractContextManager[object]:
+    """bf16 autocast for forward passes on CUDA; a no-op context elsewhere.
+
+    bf16 keeps float32's exponent range (no loss scaling needed) and matmuls run on tensor
+    cores; reductions, softmax and layer norm stay in float32 under autocast. Callers cast
+    outputs back with ``.float()``. ``enabled`` overrides the choice (tests force it on the CPU
+    to check that every variant runs in mixed precision).
+    """
+    device = torch.device(device)
+    if enabled is None:
+        enabled = device.type == "cuda"
+    if not enabled:
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
