@@ -472,6 +472,7 @@ def evaluate(
     import pandas as pd
 
     from drp.evaluate import (
+        check_baselines,
         evaluate_cross_dataset,
         evaluate_runs,
         evaluate_with_baselines,
@@ -489,7 +490,12 @@ def evaluate(
     if split is not None:
         _check_choice("--split", split, (*SPLITS, CROSS))
     if names:
-        _check_choice("--baseline", names, BASELINES)
+        with user_errors():
+            check_baselines(names)
+    if n_boot < 0:
+        raise fail(f"--n-boot must be >= 0 (0: no CIs), got {n_boot}")
+    if k is not None and k < 2:
+        raise fail(f"--k must be >= 2 (each fold is tested once), got {k}")
     if split == CROSS and target is None:
         raise fail(f"--split {CROSS} needs --target (e.g. gdsc1 or ccle)")
     if target is not None and split != CROSS:
@@ -501,6 +507,7 @@ def evaluate(
         )
     log = lambda m: console.print(f"[dim]{escape(m)}[/]")  # noqa: E731
     start = time.perf_counter()
+    extra: dict = {}
     with user_errors():
         given = None if dataset is None else dataset_path(dataset, data_dir)
         if split == CROSS:
@@ -511,16 +518,24 @@ def evaluate(
                 path = given or dataset_path("gdsc2", data_dir)
             ds = FeaturizedDataset.load(path)
             other = FeaturizedDataset.load(dataset_path(target, data_dir))
-            table = evaluate_cross_dataset(
+            table, cross = evaluate_cross_dataset(
                 ds,
                 other,
                 run_dirs,
                 (names or DEFAULT_BASELINES) if baselines else (),
-                seed=seed or 0,
+                seed=seed,
                 n_boot=n_boot,
                 log=log,
+                dataset=path,
             )
             split_name = f"{CROSS}_{Path(target).name}"
+            extra["cross_dataset"] = {
+                "source": cross.source,
+                "target": cross.target,
+                "counts": cross.counts(),
+                "dropped": cross.dropped,
+                "drugs_matched": len(cross.drug_map),
+            }
         elif run_dirs and baselines:
             table, setting = evaluate_with_baselines(
                 run_dirs, names, split=split, k=k, seed=seed, dataset=given, n_boot=n_boot, log=log
@@ -552,7 +567,7 @@ def evaluate(
         ceiling = noise_ceiling(ds.replicates) if ds is not None else None
         out = out or Path("reports") / "evaluate" / f"{Path(path).name}_{split_name}"
         summary = write_metrics(
-            pd.DataFrame(table), out, extra=_evaluate_provenance(ds, path, ceiling)
+            pd.DataFrame(table), out, extra=_evaluate_provenance(ds, path, ceiling) | extra
         )
     print_metrics_table(summary, console, ceiling=ceiling)
     console.print(

@@ -37,9 +37,10 @@ class TrainConfig:
     seed: int = 0
     epochs: int = 20
     patience: int = 4
-    batching: str = "pairs"  # pairs | drug_groups (see drp.train.Trainer._batches)
+    batching: str = "pairs"  # pairs | blocks (see drp.train.Trainer._batches)
     batch_size: int = 4096  # pairs per step (batching = pairs)
-    drugs_per_step: int = 8  # drugs per step, with all their training pairs (drug_groups)
+    drugs_per_step: int = 64  # batching = blocks: drugs x cells of one step's block
+    cells_per_step: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-2
     grad_clip: float = 1.0
@@ -121,7 +122,7 @@ def _train_problems(t: TrainConfig) -> list[str]:
     out += _at_least("train", "k", t.k, 2)
     if not 0 <= t.fold < max(t.k, 1):
         out.append(f"train.fold={t.fold} must be in 0..{t.k - 1} (train.k={t.k})")
-    for key in ("epochs", "patience", "batch_size", "drugs_per_step"):
+    for key in ("epochs", "patience", "batch_size", "drugs_per_step", "cells_per_step"):
         out += _at_least("train", key, getattr(t, key), 1)
     out += _at_least("train", "warmup_epochs", t.warmup_epochs, 0)
     for key in ("lr", "grad_clip"):
@@ -134,7 +135,7 @@ def _train_problems(t: TrainConfig) -> list[str]:
 
 
 DEVICES = ("auto", "cpu", "cuda")
-BATCHINGS = ("pairs", "drug_groups")
+BATCHINGS = ("pairs", "blocks")
 
 
 def _coerce(value: Any, like: Any) -> Any:

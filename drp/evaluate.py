@@ -3,8 +3,9 @@
 Metric definitions live in :mod:`drp.metrics`; this module runs models and writes/prints tables.
 Every model, baseline or neural (:class:`drp.models.estimator.NeuralEstimator`), is scored on a
 fold by one function, :func:`score_model`: fit on train/val, predict test (possibly from another
-dataset's features), prediction frame, metrics with the split's bootstrap unit
-(:func:`score_predictions`). ``drp evaluate`` and ``drp study`` both go through it.
+dataset's features) and write the run directory (:func:`fit_predict`), then metrics with the
+split's bootstrap unit (:func:`score_predictions`). ``drp evaluate`` goes through it, ``drp
+study`` through :func:`fit_predict` (it scores the run directories afterwards).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from drp.metrics import (
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from drp.data.splits import Fold
+    from drp.data.splits import CrossDatasetSplit, Fold
     from drp.featurize.store import FeaturizedDataset
 
 
@@ -154,8 +155,25 @@ def write_predictions(frame: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-#: Resampling unit of the cross-dataset subsets whose pairs cluster by a new entity.
-CROSS_SUBSET_UNIT = {"new_cell": ("cell_id", "cell"), "new_drug": ("drug_id", "drug")}
+#: Resampling unit of the cross-dataset subsets whose pairs cluster by a new entity: new
+#: cells by ``cell_id``, new drugs by structure (``structure_key`` of the test dataset).
+CROSS_SUBSET_UNIT = {
+    "new_cell": ("cell_id", "cell"),
+    "new_drug": ("structure_key", "drug structure"),
+}
+
+
+def _subset_groups(sub: pd.DataFrame, key: str, test_ds: FeaturizedDataset | None) -> np.ndarray:
+    """[n] resampling label of each pair of a cross-dataset subset: its ``cell_id``, or its
+    drug's ``structure_key`` in ``test_ds`` (drug ids in the training id space, where two target
+    ids of one structure share a key); the drug id where the key is unknown."""
+    if key != "structure_key":
+        return sub[key].to_numpy()
+    drugs = None if test_ds is None else test_ds.drugs
+    if drugs is None or "structure_key" not in drugs:
+        return sub["drug_id"].to_numpy()
+    structure = drugs.drop_duplicates("drug_id").set_index("drug_id")["structure_key"]
+    return sub["drug_id"].map(structure).fillna(sub["drug_id"]).to_numpy()
 
 
 def score_predictions(
@@ -166,27 +184,32 @@ def score_predictions(
     min_group: int = MIN_GROUP,
     n_boot: int = 0,
     seed: int = 0,
+    test_ds: FeaturizedDataset | None = None,
 ) -> pd.DataFrame:
     """Metric rows of a prediction frame, with bootstrap CIs over the split's unit.
 
     The resampling unit comes from :func:`drp.data.splits.bootstrap_groups` (held-out cells,
-    drug structures, drug clusters or tissues; pairs for mixed); it needs ``ds`` and ``split``
-    only when ``n_boot > 0``. A frame with a ``subset`` column (cross-dataset) gets rows for
-    all pairs and for every subset (``seen_pair``, ``new_pair``, ``new_cell``, ``new_drug``;
-    each also ``<subset>:uncensored`` when censored pairs exist); ``new_cell`` and ``new_drug``
-    resample their new cells and drugs.
+    drug structures, drug clusters or tissues; pairs for mixed). Whenever ``split`` and ``ds``
+    are known, every row records the split's unit in ``ci_unit`` and the number of units in
+    ``ci_units``, with or without CIs (without ``ds`` the unit cannot be looked up: pairs are
+    resampled and ``ci_unit`` says ``pair``).
+    A frame with a ``subset`` column (cross-dataset) gets rows for all pairs and for every
+    subset (``seen_pair``, ``new_pair``, ``new_cell``, ``new_drug``; each also
+    ``<subset>:uncensored`` when censored pairs exist); ``new_cell`` resamples its new cells,
+    ``new_drug`` its new drug structures (looked up in ``test_ds``, the dataset the test
+    pairs' features come from).
     """
-    groups, unit = None, "pair"
-    if n_boot > 0 and ds is not None and split is not None:
-        from drp.data.splits import bootstrap_groups
+    from drp.data.splits import bootstrap_groups, bootstrap_unit
 
+    groups, unit = None, "pair"
+    if split is not None and ds is not None and bootstrap_unit(split) != "pair":
         groups, unit = bootstrap_groups(ds, split, frame)
     kwargs = {"min_group": min_group, "n_boot": n_boot, "seed": seed}
     rows = [evaluate_predictions(frame, labels, groups=groups, ci_unit=unit, **kwargs)]
     if "subset" in frame:
         for name, sub in frame.groupby("subset", sort=True):
             key, sub_unit = CROSS_SUBSET_UNIT.get(str(name), (None, "pair"))
-            sub_groups = None if key is None else sub[key].to_numpy()
+            sub_groups = None if key is None else _subset_groups(sub, key, test_ds)
             part = evaluate_predictions(
                 sub.reset_index(drop=True),
                 labels,
@@ -217,25 +240,46 @@ def score_model(
     seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A model scored on a fold: fit on ``train``/``val`` of ``ds``, predict ``test`` from the
-    features of ``test_ds`` (default ``ds``; another dataset for cross-dataset tests), metric
-    rows with the split's bootstrap unit (:func:`score_predictions`).
-
-    With ``run_dir``, ``predictions_val.parquet`` and then ``predictions_test.parquet`` are
-    written there (the test file last: its presence marks the run finished).
+    features of ``test_ds`` (default ``ds``; another dataset for cross-dataset tests)
+    (:func:`fit_predict`), metric rows with the split's bootstrap unit
+    (:func:`score_predictions`).
 
     Returns:
         ``(rows, predictions)``: metric rows (one per subset) and the test prediction frame.
     """
+    preds = fit_predict(model, ds, train, val, test, test_ds=test_ds, run_dir=run_dir)
+    rows = score_predictions(preds, labels, ds, split, min_group, n_boot, seed, test_ds)
+    return rows, preds
+
+
+def fit_predict(
+    model: Model,
+    ds: FeaturizedDataset,
+    train: pd.DataFrame,
+    val: pd.DataFrame | None,
+    test: pd.DataFrame,
+    *,
+    test_ds: FeaturizedDataset | None = None,
+    run_dir: Path | None = None,
+) -> pd.DataFrame:
+    """Fit ``model`` on ``train``/``val`` of ``ds`` and return the prediction frame of ``test``
+    (features from ``test_ds``, default ``ds``).
+
+    With ``run_dir``, ``predictions_val.parquet`` and then ``predictions_test.parquet`` are
+    written there (the test file last: its presence marks the run finished). A model that writes
+    the validation predictions itself while fitting in ``run_dir`` (the neural estimator's
+    trainer) is not asked to predict them again.
+    """
+    val_path = None if run_dir is None else Path(run_dir) / "predictions_val.parquet"
+    if val_path is not None:
+        val_path.unlink(missing_ok=True)  # so a file there after fit is this fit's
     model.fit(ds, train, val)
     preds = prediction_frame(test, model.predict(test_ds if test_ds is not None else ds, test))
-    if run_dir is not None:
-        if val is not None and len(val):
-            write_predictions(
-                prediction_frame(val, model.predict(ds, val)), run_dir / "predictions_val.parquet"
-            )
-        write_predictions(preds, Path(run_dir) / "predictions_test.parquet")
-    rows = score_predictions(preds, labels, ds, split, min_group, n_boot, seed)
-    return rows, preds
+    if val_path is not None:
+        if val is not None and len(val) and not val_path.exists():
+            write_predictions(prediction_frame(val, model.predict(ds, val)), val_path)
+        write_predictions(preds, val_path.with_name("predictions_test.parquet"))
+    return preds
 
 
 # ---- runs and baselines -----------------------------------------------------------------------
@@ -274,8 +318,9 @@ def evaluate_runs(
 
     Each ``run_dir`` holds ``config.json`` (``dataset, split, fold, seed, k, model``) and
     ``predictions_test.parquet`` (``cell_id, drug_id, y_true, y_pred``). The model label is
-    ``config["model"]["name"]`` when present, else the directory name. With ``n_boot``, CIs
-    resample the split's unit, looked up in ``ds`` (default: the run's dataset).
+    ``config["model"]["name"]`` when present, else the directory name. ``ci_unit`` is the
+    split's unit (CIs with ``n_boot`` resample it), looked up in ``ds`` (default: the run's
+    dataset, when it still exists; otherwise ``pair``).
 
     Raises:
         FileNotFoundError: a run directory lacks one of the two files.
@@ -290,9 +335,11 @@ def evaluate_runs(
         if not pred_path.exists():
             raise FileNotFoundError(f"{run_dir} is not a finished run: {pred_path.name} missing")
         run_ds = ds
-        if n_boot > 0 and run_ds is None and config.get("dataset"):
+        if run_ds is None and config.get("dataset") and Path(config["dataset"]).exists():
             path = str(config["dataset"])
-            run_ds = loaded.setdefault(path, FeaturizedDataset.load(Path(path)))
+            if path not in loaded:
+                loaded[path] = FeaturizedDataset.load(Path(path))
+            run_ds = loaded[path]
         preds = pd.read_parquet(pred_path)
         labels = _run_labels(run_dir, config)
         tables.append(
@@ -309,7 +356,12 @@ def _save_baseline_config(run_dir: Path, config: dict) -> None:
     (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
 
-def _check_names(names: Iterable[str] | None) -> list[str]:
+def check_baselines(names: Iterable[str] | None) -> list[str]:
+    """The baseline names to run (default :data:`~drp.models.baselines.DEFAULT_BASELINES`).
+
+    Raises:
+        ValueError: naming the unknown names and the known ones.
+    """
     from drp.models.baselines import BASELINES, DEFAULT_BASELINES
 
     names = list(names or DEFAULT_BASELINES)
@@ -343,7 +395,7 @@ def run_baselines(
     from drp.data.splits import load_or_make_folds
     from drp.models.baselines import BASELINES
 
-    names = _check_names(names)
+    names = check_baselines(names)
     folds = load_or_make_folds(ds, split, k, seed, cache_dir)
     wanted = None if only_folds is None else set(only_folds)
     tables = []
@@ -527,7 +579,7 @@ def evaluate_with_baselines(
     from drp.data.splits import load_or_make_folds
     from drp.featurize.store import FeaturizedDataset
 
-    names = _check_names(names)
+    names = check_baselines(names)
     setting = runs_setting(run_dirs, split=split, k=k, seed=seed, dataset=dataset)
     ds = FeaturizedDataset.load(setting.dataset)
     folds = load_or_make_folds(ds, setting.split, setting.k, setting.seed, setting.folds_dir)
@@ -549,37 +601,100 @@ def evaluate_with_baselines(
 
 
 # ---- cross-dataset ----------------------------------------------------------------------------
+def run_training_pairs(
+    run_dir: Path, ds: FeaturizedDataset, dataset: Path | None = None
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """The pairs of ``ds`` a training run was fitted on (train + val of its fold, read from the
+    fold cache its ``config.json`` names) and a description of them.
+
+    Args:
+        run_dir: a finished ``drp train`` (or study) run of ``ds``.
+        ds: its training dataset.
+        dataset: where ``ds`` lives now, if the run's recorded dataset moved.
+
+    Returns:
+        ``(pairs, info)``: [m] rows of ``ds.pairs``, and ``train_split``, ``train_fold``,
+        ``train_k``, ``train_seed``, ``n_train_pairs`` for the output rows.
+
+    Raises:
+        ValueError: the run records no split/k/seed, or its test pairs are not its fold's test
+            pairs (the folds or the dataset changed since), so what it trained on is unknown.
+    """
+    from drp.data.splits import SPLITS, load_or_make_folds
+
+    setting = runs_setting([run_dir], dataset=dataset)
+    if setting.split not in SPLITS:
+        raise ValueError(
+            f"{run_dir}: trained on split {setting.split!r}; cross-dataset evaluation needs runs "
+            f"trained on one of {list(SPLITS)} (their fold says what they trained on)"
+        )
+    folds = load_or_make_folds(ds, setting.split, setting.k, setting.seed, setting.folds_dir)
+    check_runs_on_folds([run_dir], folds, ds)
+    fold = next(f for f in folds if f.index == setting.folds[0])
+    rows = np.concatenate([fold.train, fold.val])
+    info = {
+        "train_split": setting.split,
+        "train_fold": fold.index,
+        "train_k": setting.k,
+        "train_seed": setting.seed,
+        "n_train_pairs": len(rows),
+    }
+    return ds.pairs.iloc[rows].reset_index(drop=True), info
+
+
 def evaluate_cross_dataset(
     ds: FeaturizedDataset,
     target: FeaturizedDataset,
     run_dirs: Sequence[Path] = (),
     names: Iterable[str] = (),
-    seed: int = 0,
+    seed: int | None = None,
     min_group: int = MIN_GROUP,
     n_boot: int = 0,
     log: Callable[[str], None] | None = None,
     device: str = "cpu",
-) -> pd.DataFrame:
+    dataset: Path | None = None,
+) -> tuple[pd.DataFrame, CrossDatasetSplit]:
     """Baselines (trained on all of ``ds``) and trained runs scored on ``target``'s pairs.
 
     Test pairs come from :func:`drp.data.splits.cross_dataset_split`: every target pair, drug
     ids in ``ds``'s id space, labelled ``seen_pair`` / ``new_pair`` / ``new_cell`` /
     ``new_drug``; every model predicts them from the target's own omics, graphs and
-    fingerprints. Rows: subset ``all`` (+ ``uncensored``) and one per subset; split label
-    ``cross_dataset:<target>``.
+    fingerprints. Baselines are fitted on the cross-dataset fold (all of ``ds``'s pairs, a
+    random 10% for validation) and the subsets are relative to all of ``ds``. A run was trained
+    on one fold of a within-dataset split: its subsets are relabelled relative to the pairs it
+    trained on (train + val of that fold, :func:`run_training_pairs`), so a drug-blind run's
+    held-out drugs count as new drugs. Rows: subset ``all`` (+ ``uncensored``) and one per
+    subset; split label ``cross_dataset:<target>``; ``train_split``/``train_fold``/
+    ``n_train_pairs`` say what each model was trained on.
+
+    Args:
+        seed: seed of the baselines' validation draw and of the bootstraps; default: the runs'
+            seed (when they agree), else 0. Each run's rows carry its own seed.
+        dataset: where ``ds`` lives, when the runs' recorded dataset moved.
+
+    Returns:
+        ``(rows, cross)``: the metric rows and the split (its counts and ``dropped``).
 
     Raises:
-        ValueError: the target has no testable pair, or lacks structure keys.
+        ValueError: the target has no testable pair, lacks structure keys, or a run's training
+            pairs cannot be recovered from its fold.
     """
     from drp.data.splits import cross_dataset_split
     from drp.models.baselines import BASELINES
     from drp.models.estimator import NeuralEstimator
 
-    names = _check_names(names) if names else []
+    names = check_baselines(names) if names else []
+    run_dirs = [Path(r) for r in run_dirs]
+    configs = {r: read_run_config(r) for r in run_dirs}
+    if seed is None:
+        seeds = {c.get("seed") for c in configs.values()} - {None}
+        seed = int(seeds.pop()) if len(seeds) == 1 else 0
     cross = cross_dataset_split(ds, target, seed)
     if log:
         counts = ", ".join(f"{k} {v:,}" for k, v in cross.counts().items())
         log(f"{ds.name} -> {target.name}: {len(cross.test_pairs):,} test pairs ({counts})")
+        drops = ", ".join(f"{reason}: {n:,}" for reason, n in cross.dropped.items())
+        log(f"{target.name} pairs dropped: {sum(cross.dropped.values()):,} ({drops})")
     if cross.test_pairs.empty:
         raise ValueError(f"no pairs of {target.name} are testable with a model of {ds.name}")
     split = f"cross_dataset:{target.name}"
@@ -587,6 +702,11 @@ def evaluate_cross_dataset(
     tables = []
     if names:
         train, val, _ = cross.fold.frames(ds.pairs)
+        trained_on = {
+            "train_split": "all",
+            "train_fold": np.nan,
+            "n_train_pairs": len(train) + len(val),
+        }
         for name in names:
             labels = {"model": name, "kind": "baseline", "split": split, "fold": 0, "seed": seed}
             rows, _ = score_model(
@@ -595,7 +715,7 @@ def evaluate_cross_dataset(
                 train,
                 val,
                 test,
-                labels,
+                labels | trained_on,
                 split=split,
                 test_ds=cross.test_ds,
                 min_group=min_group,
@@ -603,10 +723,24 @@ def evaluate_cross_dataset(
                 seed=seed,
             )
             tables.append(rows)
-    for run_dir in map(Path, run_dirs):
-        config = read_run_config(run_dir)
+    for run_dir, config in configs.items():
+        trained, info = run_training_pairs(run_dir, ds, dataset)
+        run_test = cross.relabel(ds, trained)
+        if log:
+            counts = ", ".join(f"{k} {v:,}" for k, v in cross.counts(run_test).items())
+            log(
+                f"{run_dir} ({info['train_split']} fold {info['train_fold']}, "
+                f"{info['n_train_pairs']:,} training pairs): {counts}"
+            )
         estimator = NeuralEstimator.from_run(run_dir, device)
-        frame = prediction_frame(test, estimator.predict(cross.test_ds, test))
+        frame = prediction_frame(run_test, estimator.predict(cross.test_ds, run_test))
         labels = _run_labels(run_dir, config) | {"split": split}
-        tables.append(score_predictions(frame, labels, ds, split, min_group, n_boot, seed))
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        labels |= {k: info[k] for k in ("train_split", "train_fold", "n_train_pairs")}
+        run_seed = int(config.get("seed") or 0)
+        tables.append(
+            score_predictions(
+                frame, labels, ds, split, min_group, n_boot, run_seed, test_ds=cross.test_ds
+            )
+        )
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return table, cross

@@ -142,8 +142,7 @@ class Predictor:
         c_idx = np.array([self.ds.cell_index[c] for c in cell_ids])
         c = np.repeat(c_idx, len(names))
         d = np.tile(np.arange(len(names)), len(c_idx))
-        est = self.estimator
-        pred = predict_indices(self.model, tensors, c, d) * est.target_std_ + est.target_mean_
+        pred = self.estimator.unscale(predict_indices(self.model, tensors, c, d))
         return pd.DataFrame(
             {
                 "cell_id": np.array(cell_ids)[np.repeat(np.arange(len(c_idx)), len(names))],
@@ -154,6 +153,4 @@ class Predictor:
 
     def _predict(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         """ln IC50 of pairs of row indices into ``ds.cells`` / ``ds.drugs``: [B]."""
-        est = self.estimator
-        pred = predict_indices(self.model, self.tensors, c, d).astype(np.float64)
-        return pred * est.target_std_ + est.target_mean_
+        return self.estimator.unscale(predict_indices(self.model, self.tensors, c, d))

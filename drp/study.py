@@ -26,7 +26,7 @@ import torch
 from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.data.tables import summarise_drops
-from drp.evaluate import score_model
+from drp.evaluate import fit_predict
 from drp.featurize.molecules import smiles_in_graph_order
 from drp.featurize.store import FeaturizedDataset
 from drp.interpret import atom_attention, faithfulness
@@ -123,8 +123,8 @@ def run_study(
             command=" ".join(sys.argv),
             run_info={"counts": {"test": len(test)}},
         )
-        labels = {"model": variant, "kind": "model", "split": split, "fold": fold, "seed": seed}
-        score_model(estimator, ds, train, val, test, labels, split=split, run_dir=run_dir)
+        # metrics come later from the run directories (collect); the trainer wrote val already
+        fit_predict(estimator, ds, train, val, test, run_dir=run_dir)
         summary = estimator.summary_
         log(
             f"[{i + 1}/{len(jobs)}] {run_name(variant, split, fold, seed)}: val RMSE "
@@ -149,7 +149,8 @@ def _run_baselines(
     folds: StudyFolds,
     runs: Path,
 ) -> None:
-    """Score the preset's baselines on one fold (same scoring path as the neural variants)."""
+    """Fit the preset's baselines on one fold and write their run directories (the same
+    :func:`~drp.evaluate.fit_predict` path as the neural variants; scored in :func:`collect`)."""
     train, val, test = folds(split, seed, fold).frames(ds.pairs)
     for name in preset.baselines:
         run_dir = runs / run_name(name, split, fold, seed)
@@ -157,10 +158,9 @@ def _run_baselines(
             continue
         t0 = time.perf_counter()
         run_dir.mkdir(parents=True, exist_ok=True)
-        labels = {"model": name, "kind": "baseline", "split": split, "fold": fold, "seed": seed}
         # summary.json first: predictions_test.parquet, written last, marks the cell finished
         (run_dir / "summary.json").write_text(json.dumps({"kind": "baseline"}))
-        score_model(BASELINES[name](), ds, train, val, test, labels, split=split, run_dir=run_dir)
+        fit_predict(BASELINES[name](), ds, train, val, test, run_dir=run_dir)
         (run_dir / "summary.json").write_text(
             json.dumps({"kind": "baseline", "train_seconds": time.perf_counter() - t0})
         )

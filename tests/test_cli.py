@@ -48,6 +48,15 @@ def test_help_texts_list_the_registries_and_keep_their_words():
         (["featurize", "--omics", "proteome"], "--omics: unknown ['proteome']"),
         (["predict", "nowhere", "--matrix"], "nowhere has no best.pt"),
         (["predict", "nowhere", "--matrix", "--device", "tpu"], "--device: unknown ['tpu']"),
+        (
+            ["evaluate", "--baselines", "--split", "mixed", "--n-boot", "-5"],
+            "--n-boot must be >= 0",
+        ),
+        (["evaluate", "--baselines", "--split", "mixed", "--k", "1"], "--k must be >= 2"),
+        (
+            ["evaluate", "--baselines", "--split", "mixed", "--baseline", "nope"],
+            "unknown baseline(s) ['nope']",
+        ),
     ],
 )
 def test_bad_values_are_one_line_errors(args, message, tmp_path, monkeypatch):

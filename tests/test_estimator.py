@@ -81,10 +81,25 @@ def test_score_model_writes_a_run_directory(tiny_dataset, tmp_path):
     fold = FoldIndices(np.arange(60), np.arange(60, 70), np.arange(70, len(tiny_dataset.pairs)))
     train, val, test = fold.frames(tiny_dataset.pairs)
     est = NeuralEstimator(_config(tmp_path), "gat", tmp_path / "run")
+    predicted = []
+    predict = est.predict
+    est.predict = lambda ds, pairs: predicted.append(len(pairs)) or predict(ds, pairs)
     labels = {"model": "gat", "kind": "model", "split": "mixed", "fold": 0}
-    rows, preds = score_model(est, tiny_dataset, train, val, test, labels, split="mixed")
+    rows, preds = score_model(
+        est, tiny_dataset, train, val, test, labels, split="mixed", run_dir=tmp_path / "run"
+    )
     assert rows.iloc[0]["n"] == len(test) and rows.iloc[0]["ci_unit"] == "pair"
     for name in ("config.json", "best.pt", "history.csv", "predictions_val.parquet"):
         assert (tmp_path / "run" / name).exists(), name
+    # the trainer wrote the validation predictions: only the test pairs are predicted here
+    assert predicted == [len(test)]
+    val_preds = pd.read_parquet(tmp_path / "run" / "predictions_val.parquet")
+    assert len(val_preds) == len(val)
+    np.testing.assert_allclose(val_preds.y_pred, predict(tiny_dataset, val), rtol=1e-5)
+    # one rescaling of the model's standardised output, shared by predict and drp predict
+    np.testing.assert_allclose(
+        est.unscale(np.array([0.0, 1.0])),
+        [est.target_mean_, est.target_mean_ + est.target_std_],
+    )
     with pytest.raises(FileExistsError):
         NeuralEstimator(_config(tmp_path), "gat", tmp_path / "run").fit(tiny_dataset, train, val)

@@ -149,7 +149,6 @@ def test_run_baselines_and_runs_dirs(tiny_dataset, tmp_path):
         evaluate_runs([tmp_path])
 
 
-
 def _fake_run(run, ds, data, split="drug_blind", k=3, seed=0, fold=0, name="gat"):
     """A run directory whose test pairs are exactly fold ``fold`` of the cached folds."""
     folds = load_or_make_folds(ds, split, k, seed, data / "folds")
@@ -185,6 +184,43 @@ def test_cli_evaluate_baselines_on_the_runs_setting(tiny_dataset, tmp_path):
     assert (table.n == n_test).all()
 
 
+def test_ci_unit_is_the_splits_unit_even_without_bootstrap(tiny_dataset, tmp_path):
+    data = tmp_path / "feat"
+    tiny_dataset.save(data)
+    ds = FeaturizedDataset.load(data)
+    runs = [
+        _fake_run(tmp_path / split, ds, data, split=split)
+        for split in ("drug_blind", "cluster_blind", "cell_blind", "mixed")
+    ]
+    table = evaluate_runs(runs)  # n_boot=0: no CIs, but the unit a CI would resample
+    assert table.ci_unit.tolist() == ["drug structure", "drug cluster", "cell", "pair"]
+    assert "rmse_lo" not in table
+    assert (
+        table.ci_units.iloc[2]
+        == pd.read_parquet(runs[2] / "predictions_test.parquet")["cell_id"].nunique()
+    )
+    table = run_baselines(ds, "tissue_blind", k=3, names=["drug_mean"], cache_dir=data / "folds")
+    assert set(table.ci_unit) == {"tissue"} and (table.ci_units == 1).all()
+
+
+def test_cross_dataset_new_drugs_resample_structures_not_ids():
+    from types import SimpleNamespace
+
+    from drp.evaluate import score_predictions
+
+    frame = _frame(n_cells=6, n_drugs=4).assign(subset="new_drug")
+    # D0/D1 are one structure under two ids (renamed into the training id space), D2/D3 others
+    drugs = pd.DataFrame({"drug_id": ["D0", "D1", "D2", "D3"], "structure_key": list("KKLM")})
+    labels = {"model": "m"}
+    rows = score_predictions(
+        frame, labels, split="cross_dataset:x", n_boot=20, test_ds=SimpleNamespace(drugs=drugs)
+    ).set_index("subset")
+    assert rows.loc["all", "ci_unit"] == "pair" and rows.loc["all", "ci_units"] == len(frame)
+    assert rows.loc["new_drug", "ci_unit"] == "drug structure"
+    assert rows.loc["new_drug", "ci_units"] == 3
+    assert rows.loc["new_drug", "rmse_lo"] < rows.loc["new_drug", "rmse_hi"]
+
+
 def test_cli_evaluate_refuses_mixed_settings(tiny_dataset, tmp_path):
     data = tmp_path / "feat"
     tiny_dataset.save(data)
@@ -200,7 +236,7 @@ def test_cli_evaluate_refuses_mixed_settings(tiny_dataset, tmp_path):
         ([str(a), "--split", "cell_blind"], "--split cell_blind contradicts"),
         (["--baselines", "--dataset", str(data)], "--split is required without runs"),
         (["--baselines", "--split", "nope"], "--split: unknown ['nope']"),
-        (["--baselines", "--split", "mixed", "--baseline", "nope"], "--baseline: unknown"),
+        (["--baselines", "--split", "mixed", "--baseline", "nope"], "unknown baseline(s)"),
     ]
     for args, message in cases:
         result = CliRunner().invoke(app, ["evaluate", *args])
@@ -320,7 +356,9 @@ def test_cli_evaluate_trained_run_cross_dataset_and_on_its_own_fold(tiny_dataset
     expected = _expected_subsets(data, target_dir)
     cfg = RunConfig(
         model=ModelConfig(hidden=16),
-        train=TrainConfig(dataset=str(data), split="mixed", k=3, epochs=1, batch_size=16),
+        train=TrainConfig(
+            dataset=str(data), split="drug_blind", k=3, seed=1, epochs=1, batch_size=16
+        ),
     )
     run = tmp_path / "run"
     train_run(cfg, run, name="gat_edge")
@@ -332,10 +370,35 @@ def test_cli_evaluate_trained_run_cross_dataset_and_on_its_own_fold(tiny_dataset
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "metrics.csv")
     assert set(table.model) == {"gat_edge", "mean_effects"}
+    # the seed comes from the run (no --seed given)
+    assert set(table.seed) == {1}
+    # baselines trained on all training pairs, with subsets relative to all of them
+    base = table[table.model == "mean_effects"].set_index("subset")
+    for subset, n in expected.items():
+        assert base.loc[subset, "n"] == n, subset
+    assert set(base.train_split) == {"all"}
+    # the run trained on train + val of drug-blind fold 0 only: its held-out drugs are new
+    ds, target = FeaturizedDataset.load(data), FeaturizedDataset.load(target_dir)
+    fold = load_or_make_folds(ds, "drug_blind", 3, 1, data / "folds")[0]
+    trained = ds.pairs.iloc[np.concatenate([fold.train, fold.val])]
+    structure = ds.drugs.set_index("drug_id")["structure_key"]
+    known = set(trained.drug_id.map(structure))
+    target_drug = target.pairs.drug_id.replace({"tarceva": "erlotinib"})
+    n_new_drug = int((~target_drug.map(structure).isin(known)).sum())
     model = table[table.model == "gat_edge"].set_index("subset")
     assert model.loc["all", "n"] == expected["all"]
-    assert model.loc["new_drug", "n"] == expected["new_drug"]  # from the target's own graph
+    assert model.loc["new_drug", "n"] == n_new_drug > expected["new_drug"]
+    assert set(model.train_split) == {"drug_blind"} and set(model.train_fold) == {0}
+    assert set(model.n_train_pairs) == {len(trained)}
     assert np.isfinite(model.rmse).all()
+    # the cross-dataset drops are counted in the log and in metrics.json
+    payload = json.loads((out / "metrics.json").read_text())
+    assert payload["cross_dataset"]["dropped"] == {
+        "cell without omics in the target dataset": 0,
+        "drug without a graph in the target dataset": 0,
+    }
+    assert payload["cross_dataset"]["counts"]["new_drug"] == expected["new_drug"]
+    assert "pairs dropped: 0" in " ".join(result.output.split())
     # beside baselines, on the run's own fold only (split, k, seed from the run)
     out = tmp_path / "own"
     args = ["evaluate", str(run), "--baselines", "--baseline", "mean_effects", "--out", str(out)]

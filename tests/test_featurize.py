@@ -209,3 +209,18 @@ def test_cells_with_missing_omics_are_kept_in_the_store(fixture_tables, tmp_path
     assert ds.manifest["counts"]["cells_with_missing_omics"] == 1
     ds.save(tmp_path / "ds")
     assert np.isnan(FeaturizedDataset.load(tmp_path / "ds").omics["expression"].loc["CELL00", "G3"])
+
+
+def test_report_says_so_when_every_cluster_is_a_singleton(tiny_dataset, tmp_path):
+    from drp.featurize.report import write_featurization_report
+
+    drugs = tiny_dataset.drugs
+    tiny_dataset.drugs = drugs.assign(structure_cluster=np.arange(len(drugs), dtype=np.int64))
+    report = write_featurization_report(tiny_dataset, tmp_path).read_text()
+    assert "Every cluster is a single drug" in report
+    assert "| cluster | drugs | members |" not in report
+    # with a shared cluster (aspirin and its salt) the table is there, without the sentence
+    tiny_dataset.drugs = drugs
+    report = write_featurization_report(tiny_dataset, tmp_path).read_text()
+    assert "| cluster | drugs | members |" in report
+    assert "Every cluster is a single drug" not in report

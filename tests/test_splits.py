@@ -353,6 +353,27 @@ def test_cross_dataset_labels_every_target_pair(cross_pair):
     assert len(cross.fold.train) + len(cross.fold.val) == len(train.pairs)
 
 
+def test_cross_dataset_relabels_subsets_by_what_a_model_trained_on(cross_pair):
+    train, target = cross_pair
+    cross = cross_dataset_split(train, target, seed=0)
+    p = train.pairs
+    c3 = sorted(p["cell_id"].unique())[2]  # CELL-03 (CELL-00 is not in training)
+    # a model trained without cisplatin (held out, say drug-blind) and without CELL-03
+    trained = p[(p["drug_id"] != "cisplatin") & (p["cell_id"] != c3)]
+    relabelled = cross.relabel(train, trained)
+    test = relabelled.set_index(["cell_id", "drug_id"])
+    assert (test.xs("cisplatin", level="drug_id")["subset"] == "new_drug").all()
+    assert set(test.xs(c3, level="cell_id")["subset"]) == {"new_cell", "new_drug"}
+    counts = cross.counts(relabelled)
+    assert counts["new_drug"] == 12 + 12  # caffeine and cisplatin, every target cell
+    assert counts["new_cell"] == 6 + 6  # CELL-00 and CELL-03, each with its 6 known drugs
+    assert sum(counts.values()) == len(cross.test_pairs)
+    assert (relabelled["seen"] == (relabelled["subset"] == "seen_pair")).all()
+    # with every training pair, the labels are the split's own; the split is unchanged
+    pd.testing.assert_frame_equal(cross.relabel(train, train.pairs), cross.test_pairs)
+    assert cross.counts() == {"seen_pair": 76, "new_pair": 1, "new_cell": 7, "new_drug": 12}
+
+
 def test_cross_dataset_needs_structure_keys(cross_pair):
     train, target = cross_pair
     target.drugs = target.drugs.drop(columns="structure_key")

@@ -10,8 +10,27 @@ from drp.study import Preset, run_study
 runner = CliRunner()
 
 
+def test_study_dir_knows_every_registered_baseline(tmp_path):
+    from drp.models.baselines import BASELINES
+    from drp.report.study_dir import load_study
 
-def test_study_runs_resumes_and_reports(tiny_dataset, tmp_path):
+    (tmp_path / "study.json").write_text(json.dumps({"name": "s"}))  # no grid recorded
+    variants = ["gat_edge", "hist_gbm", "drug_mean"]
+    rows = [{"variant": v, "split": "mixed", "fold": 0, "seed": 0, "rmse": 1.0} for v in variants]
+    pd.DataFrame(rows).to_csv(tmp_path / "results.csv", index=False)
+    study = load_study(tmp_path)
+    assert "hist_gbm" in BASELINES
+    assert set(study.baselines) == {"hist_gbm", "drug_mean"} and study.models == ["gat_edge"]
+    assert study.default_variant == "gat_edge"
+
+
+def test_study_runs_resumes_and_reports(tiny_dataset, tmp_path, monkeypatch):
+    import drp.evaluate
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("the study scores run directories in collect(), not while fitting")
+
+    monkeypatch.setattr(drp.evaluate, "score_predictions", no_scoring)
     ds_dir = tmp_path / "ds"
     tiny_dataset.save(ds_dir)
     preset = Preset(
@@ -42,6 +61,9 @@ def test_study_runs_resumes_and_reports(tiny_dataset, tmp_path):
     # drug-blind test drugs are unseen in training: every test drug of fold 0 is scored
     assert faith[faith.split == "drug_blind"].drug_id.nunique() >= 2
     json.loads((study / "attention.json").read_text())
+    for run in ("gat_edge__drug_blind__f1__s0", "mean_effects__drug_blind__f1__s0"):
+        val = pd.read_parquet(study / "runs" / run / "predictions_val.parquet")
+        assert list(val.columns) == ["cell_id", "drug_id", "y_true", "y_pred"] and len(val)
     # a second call finds every cell done and trains nothing new
     stamp = (study / "runs" / "gat__mixed__f0__s0" / "best.pt").stat().st_mtime
     run_study("s", preset, ds_dir, tmp_path / "studies", base, log=lambda m: None)

@@ -187,24 +187,37 @@ def test_predictor_uses_run_scaler_from_any_directory(tiny_dataset, tmp_path, mo
     assert torch.is_tensor(predictor.tensors.omics)
 
 
-def test_drug_group_batches_cover_each_training_pair_once(tiny_dataset, tmp_path):
+def test_block_batches_cover_each_training_pair_once(tiny_dataset, tmp_path):
     fold = _fold(len(tiny_dataset.pairs))
-    cfg = _config(tmp_path, batching="drug_groups", drugs_per_step=3)
+    cfg = _config(tmp_path, batching="blocks", drugs_per_step=3, cells_per_step=5)
     trainer = Trainer(cfg, tiny_dataset, fold, tmp_path / "run")
     batches = trainer._batches()
     assert sorted(np.concatenate(batches)) == sorted(fold.train)
-    drugs = [set(trainer.drug_idx[b]) for b in batches]
     n_drugs = len(set(trainer.drug_idx[fold.train]))
-    assert [len(d) for d in drugs] == [3] * (n_drugs // 3) + ([n_drugs % 3] if n_drugs % 3 else [])
-    assert set().union(*drugs) == set(trainer.drug_idx[fold.train])
-    assert trainer.steps_per_epoch() == len(batches)
-    # a new epoch draws another drug order
-    assert [set(trainer.drug_idx[b]) for b in trainer._batches()] != drugs
+    n_cells = len(set(trainer.cell_idx[fold.train]))
+    assert trainer.steps_per_epoch() == -(-n_drugs // 3) * -(-n_cells // 5) >= len(batches)
+    for rows in batches:
+        assert len(set(trainer.drug_idx[rows])) <= 3
+        assert len(set(trainer.cell_idx[rows])) <= 5
+    # each drug meets a different cell group in each block: blocks partition drugs x cells
+    seen = {
+        (d, c)
+        for rows in batches
+        for d, c in zip(trainer.drug_idx[rows], trainer.cell_idx[rows], strict=True)
+    }
+    assert len(seen) == len(
+        set(zip(trainer.drug_idx[fold.train], trainer.cell_idx[fold.train], strict=True))
+    )
+    # a new epoch deals other groups
+    again = trainer._batches()
+    assert [sorted(b) for b in again] != [sorted(b) for b in batches]
 
 
-def test_drug_group_training_learns_and_repeats(tiny_dataset, tmp_path):
+def test_block_training_learns_and_repeats(tiny_dataset, tmp_path):
     fold = _fold(len(tiny_dataset.pairs))
-    cfg = _config(tmp_path, batching="drug_groups", drugs_per_step=2, epochs=30, lr=1e-2)
+    cfg = _config(
+        tmp_path, batching="blocks", drugs_per_step=4, cells_per_step=6, epochs=30, lr=1e-2
+    )
     a = train_run(cfg, tmp_path / "a", ds=tiny_dataset, fold=fold)
     b = train_run(cfg, tmp_path / "b", ds=tiny_dataset, fold=fold)
     assert a["best_val_rmse"] == b["best_val_rmse"]

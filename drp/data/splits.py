@@ -338,6 +338,21 @@ def check_fold(pairs: pd.DataFrame, fold: Fold, entities: Entities | None = None
                 )
 
 
+def bootstrap_unit(split: str) -> str:
+    """Name of the unit a bootstrap CI resamples on ``split`` (see :func:`bootstrap_groups`):
+    ``cell``, ``drug structure``, ``drug cluster``, ``tissue``, or ``pair`` for mixed and
+    cross-dataset tests.
+
+    Raises:
+        ValueError: unknown split.
+    """
+    if split == "mixed" or split.startswith("cross_dataset"):
+        return "pair"
+    if split not in BOOTSTRAP_UNIT:
+        raise ValueError(f"unknown split {split!r}; choose from {list(SPLITS)}")
+    return BOOTSTRAP_UNIT[split]
+
+
 def bootstrap_groups(
     ds: FeaturizedDataset, split: str, pairs: pd.DataFrame
 ) -> tuple[np.ndarray | None, str]:
@@ -357,12 +372,11 @@ def bootstrap_groups(
         ``(groups, unit)``: [n] group label of each pair (or ``None``) and the unit's name
         (``cell``, ``drug structure``, ``drug cluster``, ``tissue`` or ``pair``).
     """
-    if split == "mixed" or split.startswith("cross_dataset"):
-        return None, "pair"
-    if split not in BLIND_KEY:
-        raise ValueError(f"unknown split {split!r}; choose from {list(SPLITS)}")
+    unit = bootstrap_unit(split)
+    if unit == "pair":
+        return None, unit
     keys = Entities.of(ds).pair_keys(pairs, BLIND_KEY[split])
-    return keys.to_numpy(), BOOTSTRAP_UNIT[split]
+    return keys.to_numpy(), unit
 
 
 # ---- cross-dataset ----------------------------------------------------------------------------
@@ -395,10 +409,53 @@ class CrossDatasetSplit:
     drug_map: dict[str, str]
     dropped: dict[str, int]
 
-    def counts(self) -> dict[str, int]:
-        """Test pairs per subset (all of :data:`CROSS_SUBSETS`, zeros included)."""
-        sizes = self.test_pairs["subset"].value_counts()
+    def counts(self, test_pairs: pd.DataFrame | None = None) -> dict[str, int]:
+        """Test pairs per subset (all of :data:`CROSS_SUBSETS`, zeros included) of
+        ``test_pairs`` (default :attr:`test_pairs`; e.g. those of :meth:`relabel`)."""
+        pairs = self.test_pairs if test_pairs is None else test_pairs
+        sizes = pairs["subset"].value_counts()
         return {s: int(sizes.get(s, 0)) for s in CROSS_SUBSETS}
+
+    def relabel(self, train: FeaturizedDataset, trained: pd.DataFrame) -> pd.DataFrame:
+        """:attr:`test_pairs` with ``subset`` and ``seen`` relative to the pairs a model was
+        actually trained on (``trained``, e.g. the train + val part of one fold of ``train``),
+        not to all of ``train``'s pairs: a drug-blind model's held-out drugs are new drugs to
+        it, a cell-blind model's held-out cells new cells.
+        """
+        out = self.test_pairs.copy()
+        out["subset"], out["seen"] = cross_subsets(train, trained, out)
+        return out
+
+
+def cross_subsets(
+    train: FeaturizedDataset, trained: pd.DataFrame, test_pairs: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Subset of each test pair relative to the pairs a model was trained on.
+
+    Args:
+        train: the training dataset (its ``drugs.structure_key`` identifies structures).
+        trained: [m] pairs (``cell_id, drug_id``) of ``train`` the model was fitted on.
+        test_pairs: [n] pairs in ``train``'s drug-id space (target drugs matched to a training
+            drug renamed to its id; unmatched ones keep an id ``train`` does not have).
+
+    Returns:
+        ``(subset, seen)``: [n] labels from :data:`CROSS_SUBSETS` (``new_drug`` when the
+        structure is absent from ``trained``, else ``new_cell`` when the cell is, else
+        ``seen_pair`` when ``trained`` measured this cell with this structure, else
+        ``new_pair``) and [n] bool ``subset == "seen_pair"``.
+    """
+    structure = train.drugs.set_index("drug_id")["structure_key"]
+    trained_structure = trained["drug_id"].map(structure)
+    measured = pd.MultiIndex.from_arrays([trained["cell_id"], trained_structure])
+    # A matched drug is the training id's structure (an id match counts as the same drug).
+    key = test_pairs["drug_id"].map(structure)
+    known_drug = (key.notna() & key.isin(set(trained_structure.dropna()))).to_numpy()
+    seen = known_drug & pd.MultiIndex.from_arrays([test_pairs["cell_id"], key]).isin(measured)
+    known_cell = test_pairs["cell_id"].isin(set(trained["cell_id"])).to_numpy()
+    subset = np.select(
+        [~known_drug, ~known_cell, seen], ["new_drug", "new_cell", "seen_pair"], "new_pair"
+    )
+    return subset, seen
 
 
 def match_drugs(train_drugs: pd.DataFrame, other_drugs: pd.DataFrame) -> dict[str, str]:
@@ -467,8 +524,7 @@ def cross_dataset_split(
     check_fold(train.pairs, fold)
 
     drug_map = match_drugs(train.drugs, target.drugs)
-    train_structure = Entities.of(train).pair_keys(train.pairs, "structure_key")
-    measured = pd.MultiIndex.from_arrays([train.pairs["cell_id"], train_structure])
+    Entities.of(train).pair_keys(train.pairs, "structure_key")  # every pair has a structure
 
     other = target.pairs.copy()
     has_cell = other["cell_id"].isin(set(target.cells["cell_id"]))
@@ -479,17 +535,8 @@ def cross_dataset_split(
     }
     other = other[has_cell & has_drug].reset_index(drop=True)
     other["drug_id_other"] = other["drug_id"]
-    known_drug = other["drug_id"].isin(set(drug_map)).to_numpy()
     other["drug_id"] = other["drug_id"].map(lambda d: drug_map.get(d, d))
-    # A matched drug is the training id's structure (an id match counts as the same drug).
-    structure = train.drugs.set_index("drug_id")["structure_key"]
-    key = other["drug_id"].map(structure).where(known_drug)
-    seen = known_drug & pd.MultiIndex.from_arrays([other["cell_id"], key]).isin(measured)
-    known_cell = other["cell_id"].isin(set(train.pairs["cell_id"])).to_numpy()
-    other["subset"] = np.select(
-        [~known_drug, ~known_cell, seen], ["new_drug", "new_cell", "seen_pair"], "new_pair"
-    )
-    other["seen"] = seen
+    other["subset"], other["seen"] = cross_subsets(train, train.pairs, other)
     if "censored" not in other:
         other["censored"] = False
     cols = ["cell_id", "drug_id", "drug_id_other", "ln_ic50", "censored", "subset", "seen"]

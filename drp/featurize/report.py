@@ -93,11 +93,14 @@ def _structure_lines(ds: FeaturizedDataset) -> list[str]:
             f"{len(members)} clusters, {int((sizes == 1).sum())} singletons, largest "
             f"{int(sizes.max())} drugs.",
             "",
-            "| cluster | drugs | members |",
-            "|---|---|---|",
         ]
-        for cluster, ids in members[sizes > 1].sort_values(key=lambda s: -s.map(len)).items():
-            lines.append(f"| {cluster} | {len(ids)} | {', '.join(ids)} |")
+        shared_clusters = members[sizes > 1].sort_values(key=lambda s: -s.map(len))
+        if shared_clusters.empty:
+            lines.append("Every cluster is a single drug: no two structures are that similar.")
+        else:
+            lines += ["| cluster | drugs | members |", "|---|---|---|"]
+            for cluster, ids in shared_clusters.items():
+                lines.append(f"| {cluster} | {len(ids)} | {', '.join(ids)} |")
     return [*lines, ""]
 
 

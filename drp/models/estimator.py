@@ -207,10 +207,14 @@ class NeuralEstimator:
         if not hasattr(self, "model_"):
             raise ValueError(f"{self!r} is not fitted: call fit() or NeuralEstimator.from_run()")
         c, d = ds.pair_indices(pairs)
-        pred = predict_indices(self.model_, self.entity_tensors(ds), c, d)
-        return pred.astype(np.float64) * self.target_std_ + self.target_mean_
+        return self.unscale(predict_indices(self.model_, self.entity_tensors(ds), c, d))
 
     # ---- helpers ---------------------------------------------------------------------------
+    def unscale(self, scaled: np.ndarray) -> np.ndarray:
+        """[n] float64 ln IC50 from the model's [n] standardised outputs (the target scaling
+        fitted on the training pairs)."""
+        return np.asarray(scaled, np.float64) * self.target_std_ + self.target_mean_
+
     def entity_tensors(self, ds: FeaturizedDataset) -> EntityTensors:
         """Scaled omics, fingerprints and graphs of every cell and drug of ``ds``, on the
         model's device (cached for the last dataset asked)."""

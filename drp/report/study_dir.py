@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from drp.metrics import pearson
+from drp.models.baselines import BASELINES
+from drp.models.registry import DEFAULT_VARIANT
 
-BASELINES = ("mean_effects", "drug_mean", "cell_mean", "global_mean", "ridge")
-DEFAULT_VARIANT = "gat_edge"
 RESULT_COLUMNS = ["variant", "split", "fold", "seed"]
 METRICS = ["rmse", "mae", "r2", "pearson", "spearman", "per_drug_r", "per_cell_r"]
 _HISTORY_RE = re.compile(r"^(?P<variant>.+)__(?P<split>.+)__f(?P<fold>\d+)__s(?P<seed>\d+)$")
