@@ -28,6 +28,8 @@ from drp.metrics import pearson
 from drp.models.baselines import BASELINES
 from drp.models.registry import DEFAULT_VARIANT
 
+BASELINE_ORDER = ("mean_effects", "drug_mean", "cell_mean", "global_mean", "ridge")
+"""Report order of baselines when the study records none: strongest reference first."""
 RESULT_COLUMNS = ["variant", "split", "fold", "seed"]
 METRICS = ["rmse", "mae", "r2", "pearson", "spearman", "per_drug_r", "per_cell_r"]
 _HISTORY_RE = re.compile(r"^(?P<variant>.+)__(?P<split>.+)__f(?P<fold>\d+)__s(?P<seed>\d+)$")
@@ -56,7 +58,10 @@ class Study:
     @property
     def baselines(self) -> list[str]:
         """Baseline variants present in results.csv."""
-        names = self.meta.get("grid", {}).get("baselines") or BASELINES
+        names = self.meta.get("grid", {}).get("baselines") or [
+            *BASELINE_ORDER,
+            *(b for b in BASELINES if b not in BASELINE_ORDER),
+        ]
         present = set(self.results["variant"])
         return [b for b in names if b in present]
 
