@@ -37,10 +37,7 @@ class TrainConfig:
     seed: int = 0
     epochs: int = 20
     patience: int = 4
-    batching: str = "pairs"  # pairs | blocks (see drp.train.Trainer._batches)
-    batch_size: int = 4096  # pairs per step (batching = pairs)
-    drugs_per_step: int = 64  # batching = blocks: drugs x cells of one step's block
-    cells_per_step: int = 64
+    batch_size: int = 4096
     lr: float = 3e-3
     weight_decay: float = 1e-2
     grad_clip: float = 1.0
@@ -118,11 +115,10 @@ def _train_problems(t: TrainConfig) -> list[str]:
     out = _choice("train", "split", t.split, SPLITS) + _choice(
         "train", "device", t.device, DEVICES
     )
-    out += _choice("train", "batching", t.batching, BATCHINGS)
     out += _at_least("train", "k", t.k, 2)
     if not 0 <= t.fold < max(t.k, 1):
         out.append(f"train.fold={t.fold} must be in 0..{t.k - 1} (train.k={t.k})")
-    for key in ("epochs", "patience", "batch_size", "drugs_per_step", "cells_per_step"):
+    for key in ("epochs", "patience", "batch_size"):
         out += _at_least("train", key, getattr(t, key), 1)
     out += _at_least("train", "warmup_epochs", t.warmup_epochs, 0)
     for key in ("lr", "grad_clip"):
@@ -135,7 +131,6 @@ def _train_problems(t: TrainConfig) -> list[str]:
 
 
 DEVICES = ("auto", "cpu", "cuda")
-BATCHINGS = ("pairs", "blocks")
 
 
 def _coerce(value: Any, like: Any) -> Any:

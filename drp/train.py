@@ -211,54 +211,15 @@ class Trainer:
 
     # ---- loop --------------------------------------------------------------------------
     def _batches(self) -> list[np.ndarray]:
-        """One epoch's batches of training pair rows, in order; each row exactly once.
-
-        ``pairs``: random pairs, ``batch_size`` at a time. ``blocks``: drugs and cells are
-        dealt at random into groups of ``drugs_per_step`` and ``cells_per_step``; each step
-        takes the training pairs of one (drug group, cell group) block, in random block order.
-        A step then encodes only a few dozen drug graphs and cell profiles (the costly part)
-        instead of nearly all of them, while a block still mixes many drugs and cells.
-        """
+        """One epoch's batches of training pair rows: random pairs, ``batch_size`` at a time."""
         tc = self.config.train
         train = self.fold.train
-        perm = lambda n: torch.randperm(n, generator=self.generator).numpy()  # noqa: E731
-        if tc.batching == "pairs":
-            order = train[perm(len(train))]
-            return [order[i : i + tc.batch_size] for i in range(0, len(order), tc.batch_size)]
-        n_dg, n_cg = self._block_grid()
-        drug_group = perm(len(self._drug_slot)) % n_dg  # [n_drugs in train] random group
-        cell_group = perm(len(self._cell_slot)) % n_cg
-        block = (
-            drug_group[self._drug_slot[self.drug_idx[train]]] * n_cg
-            + cell_group[self._cell_slot[self.cell_idx[train]]]
-        )
-        rank = np.empty(n_dg * n_cg, np.int64)
-        rank[perm(n_dg * n_cg)] = np.arange(n_dg * n_cg)
-        order = np.argsort(rank[block], kind="stable")
-        sizes = np.bincount(rank[block], minlength=n_dg * n_cg)
-        return [b for b in np.split(train[order], np.cumsum(sizes)[:-1]) if len(b)]
-
-    def _block_grid(self) -> tuple[int, int]:
-        """(drug groups, cell groups) of ``blocks`` batching; caches the entity slots."""
-        tc = self.config.train
-        if not hasattr(self, "_drug_slot"):
-            for name, idx in (("_drug_slot", self.drug_idx), ("_cell_slot", self.cell_idx)):
-                present = np.unique(idx[self.fold.train])
-                slot = np.full(idx.max() + 1, -1, np.int64)
-                slot[present] = np.arange(len(present))
-                setattr(self, name, slot)
-        n_drugs = int((self._drug_slot >= 0).sum())
-        n_cells = int((self._cell_slot >= 0).sum())
-        return math.ceil(n_drugs / tc.drugs_per_step), math.ceil(n_cells / tc.cells_per_step)
+        order = train[torch.randperm(len(train), generator=self.generator).numpy()]
+        return [order[i : i + tc.batch_size] for i in range(0, len(order), tc.batch_size)]
 
     def steps_per_epoch(self) -> int:
-        """Optimiser steps in one epoch (fixes the learning-rate schedule's length); for
-        ``blocks`` an upper bound (an empty block is skipped)."""
-        tc = self.config.train
-        if tc.batching == "pairs":
-            return math.ceil(len(self.fold.train) / tc.batch_size)
-        n_dg, n_cg = self._block_grid()
-        return n_dg * n_cg
+        """Optimiser steps in one epoch (fixes the learning-rate schedule's length)."""
+        return math.ceil(len(self.fold.train) / self.config.train.batch_size)
 
     def _train_epoch(self) -> float:
         self.model.train()
