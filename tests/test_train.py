@@ -185,3 +185,11 @@ def test_predictor_uses_run_scaler_from_any_directory(tiny_dataset, tmp_path, mo
     again = predictor.predict_pairs(saved[["cell_id", "drug_id"]])
     assert np.allclose(again.ln_ic50_pred, saved.y_pred, atol=1e-5)
     assert torch.is_tensor(predictor.tensors.omics)
+
+
+def test_seeding_asks_for_deterministic_kernels():
+    from drp.train import seed_everything
+
+    torch.use_deterministic_algorithms(False)
+    seed_everything(0)
+    assert torch.are_deterministic_algorithms_enabled()
