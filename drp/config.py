@@ -43,6 +43,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     warmup_epochs: int = 1
     device: str = "auto"
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32
     folds_dir: str = ""  # "" = <dataset>/folds, shared with `drp evaluate`
 
 
@@ -115,6 +116,7 @@ def _train_problems(t: TrainConfig) -> list[str]:
     out = _choice("train", "split", t.split, SPLITS) + _choice(
         "train", "device", t.device, DEVICES
     )
+    out += _choice("train", "precision", t.precision, PRECISIONS)
     out += _at_least("train", "k", t.k, 2)
     if not 0 <= t.fold < max(t.k, 1):
         out.append(f"train.fold={t.fold} must be in 0..{t.k - 1} (train.k={t.k})")
@@ -131,6 +133,7 @@ def _train_problems(t: TrainConfig) -> list[str]:
 
 
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def _coerce(value: Any, like: Any) -> Any:

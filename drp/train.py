@@ -149,6 +149,8 @@ class Trainer:
         self.on_epoch = on_epoch
         tc = config.train
         self.device = resolve_device(tc.device)
+        # None: bf16 autocast on CUDA only (drp.device.autocast); bf16/fp32 force it on or off
+        self.bf16 = {"auto": None, "bf16": True, "fp32": False}[tc.precision]
         seed_everything(tc.seed)
         cell_idx, drug_idx = ds.pair_indices(ds.pairs)
         self.cell_idx, self.drug_idx = cell_idx, drug_idx
@@ -239,7 +241,7 @@ class Trainer:
             c = torch.from_numpy(self.cell_idx[rows]).to(self.device)
             d = torch.from_numpy(self.drug_idx[rows]).to(self.device)
             target = torch.from_numpy(y_norm[rows]).to(self.device)
-            with autocast(self.device):  # bf16 on CUDA; a no-op on CPU
+            with autocast(self.device, self.bf16):
                 out = self.model(self.tensors.batch(c, d, self.config.model.drug))
             loss = torch.nn.functional.mse_loss(out.y.float(), target)
             self.optimizer.zero_grad(set_to_none=True)

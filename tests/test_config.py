@@ -21,6 +21,7 @@ from drp.config import ModelConfig, RunConfig, TrainConfig, load_config
         ("model.layers=0", "model.layers=0 must be >= 1"),
         ("train.split=random", "train.split='random' is not one of"),
         ("train.device=tpu", "train.device='tpu' is not one of ['auto', 'cpu', 'cuda']"),
+        ("train.precision=fp16", "train.precision='fp16' is not one of ['auto', 'bf16', 'fp32']"),
         ("train.fold=5", "train.fold=5 must be in 0..4"),
         ("train.lr=0", "train.lr=0.0 must be > 0"),
         ("train.epochs=abc", "[train] epochs='abc' is not a valid int"),

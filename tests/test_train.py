@@ -193,3 +193,17 @@ def test_seeding_asks_for_deterministic_kernels():
     torch.use_deterministic_algorithms(False)
     seed_everything(0)
     assert torch.are_deterministic_algorithms_enabled()
+
+
+def test_bf16_precision_is_applied_to_training_steps(tiny_dataset, tmp_path):
+    fold = _fold(len(tiny_dataset.pairs))
+    fp32 = train_run(
+        _config(tmp_path, precision="fp32"), tmp_path / "a", ds=tiny_dataset, fold=fold
+    )
+    auto = train_run(_config(tmp_path), tmp_path / "b", ds=tiny_dataset, fold=fold)
+    bf16 = train_run(
+        _config(tmp_path, precision="bf16"), tmp_path / "c", ds=tiny_dataset, fold=fold
+    )
+    assert auto["best_val_rmse"] == fp32["best_val_rmse"]  # auto is fp32 on the CPU
+    assert bf16["best_val_rmse"] != fp32["best_val_rmse"]
+    assert abs(bf16["best_val_rmse"] - fp32["best_val_rmse"]) < 0.1 * fp32["best_val_rmse"]
