@@ -14,7 +14,8 @@ pass), so data loading and start-up are excluded for both loops alike. The old l
 git worktree under ``benchmarks/.old-<commit>/`` on data featurized by its own code (the same
 verified archives, copied from ``data/raw``, no network). Rows go to ``benchmarks/RESULTS.md``.
 
-Usage: ``python benchmarks/bench_time_to_accuracy.py [--old-commit 40dd9e4] [--skip-old]``
+Usage: ``python benchmarks/bench_time_to_accuracy.py [--old-commit 40dd9e4] [--seeds 0 1 2]
+[--skip-old]``
 """
 
 from __future__ import annotations
@@ -88,13 +89,16 @@ def figures(run_dir: Path, target: float) -> dict:
     }
 
 
-def train(loop: str, split: str, cwd: Path, env: dict | None, out: Path) -> dict:
+def train(loop: str, split: str, seed: int, cwd: Path, env: dict | None, out: Path) -> dict:
+    """One `drp train` (fold 0 of the folds drawn with ``seed``, trained with ``seed``)."""
     if out.exists():
         shutil.rmtree(out)
     args = ["train", "--dataset", "data/featurized/gdsc2", "--split", split, "--fold", "0"]
-    wall = run([*drp_command(), *args, "--device", "cpu", "--out", str(out)], cwd, env)
+    args += ["--seed", str(seed), "--device", "cpu", "--out", str(out)]
+    wall = run([*drp_command(), *args], cwd, env)
     config = json.loads((out / "config.json").read_text())
-    return {"loop": loop, "split": split, "wall_s": wall, "commit": config.get("git_commit")}
+    label = split if seed == 0 else f"{split} s{seed}"
+    return {"loop": loop, "split": label, "wall_s": wall, "commit": config.get("git_commit")}
 
 
 def write_results(rows: list[dict], target: float) -> None:
@@ -133,6 +137,14 @@ def main() -> None:
     parser.add_argument("--old-commit", default="40dd9e4")
     parser.add_argument("--splits", nargs="+", default=["mixed", "drug_blind"])
     parser.add_argument("--target", type=float, default=1.05)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="seeds (folds and training); the ratio compares medians over seeds, since runs "
+        "of one loop differ by as much as loops do",
+    )
     parser.add_argument("--skip-old", action="store_true", help="time the current loop only")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_time_to_accuracy")
     args = parser.parse_args()
@@ -145,17 +157,19 @@ def main() -> None:
         loops.append((f"old {args.old_commit}", old_root, old_env))
     rows = []
     for split in args.splits:
-        by_loop = {}
-        for loop, cwd, env in loops:
-            out = args.out / f"{loop.split()[0]}_{split}"
-            row = train(loop, split, cwd, env, out) | figures(out, args.target)
-            print(json.dumps(row))
-            by_loop[loop.split()[0]] = row
-            rows.append(row)
+        by_loop: dict[str, list[dict]] = {}
+        for seed in args.seeds:
+            for loop, cwd, env in loops:
+                out = args.out / f"{loop.split()[0]}_{split}_s{seed}"
+                row = train(loop, split, seed, cwd, env, out) | figures(out, args.target)
+                print(json.dumps(row))
+                by_loop.setdefault(loop.split()[0], []).append(row)
+                rows.append(row)
         if "old" in by_loop:
             key = "s_to_target" if split == "mixed" else "s_to_best"
-            ratio = by_loop["old"][key] / by_loop["new"][key]
-            by_loop["new"]["ratio"] = f"{ratio:.2f}x ({key.removeprefix('s_')})"
+            old, new = (np.nanmedian([r[key] for r in by_loop[k]]) for k in ("old", "new"))
+            over = f", median of {len(args.seeds)} seeds" if len(args.seeds) > 1 else ""
+            by_loop["new"][-1]["ratio"] = f"{old / new:.2f}x ({key.removeprefix('s_')}{over})"
     write_results(rows, args.target)
     print(f"wrote {RESULTS}")
 
