@@ -508,6 +508,7 @@ def evaluate(
     log = lambda m: console.print(f"[dim]{escape(m)}[/]")  # noqa: E731
     start = time.perf_counter()
     extra: dict = {}
+    ceiling_ds = None  # whose replicates bound the test pairs: the target's when cross-dataset
     with user_errors():
         given = None if dataset is None else dataset_path(dataset, data_dir)
         if split == CROSS:
@@ -536,6 +537,7 @@ def evaluate(
                 "dropped": cross.dropped,
                 "drugs_matched": len(cross.drug_map),
             }
+            ceiling_ds = other
         elif run_dirs and baselines:
             table, setting = evaluate_with_baselines(
                 run_dirs, names, split=split, k=k, seed=seed, dataset=given, n_boot=n_boot, log=log
@@ -564,7 +566,8 @@ def evaluate(
                 dataset_path=path,
             )
             split_name = split
-        ceiling = noise_ceiling(ds.replicates) if ds is not None else None
+        ceiling_ds = ceiling_ds or ds
+        ceiling = noise_ceiling(ceiling_ds.replicates) if ceiling_ds is not None else None
         out = out or Path("reports") / "evaluate" / f"{Path(path).name}_{split_name}"
         summary = write_metrics(
             pd.DataFrame(table), out, extra=_evaluate_provenance(ds, path, ceiling) | extra

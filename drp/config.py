@@ -113,9 +113,7 @@ def _model_problems(m: ModelConfig) -> list[str]:
 def _train_problems(t: TrainConfig) -> list[str]:
     from drp.data.splits import SPLITS
 
-    out = _choice("train", "split", t.split, SPLITS) + _choice(
-        "train", "device", t.device, DEVICES
-    )
+    out = _choice("train", "split", t.split, SPLITS) + _choice("train", "device", t.device, DEVICES)
     out += _choice("train", "precision", t.precision, PRECISIONS)
     out += _at_least("train", "k", t.k, 2)
     if not 0 <= t.fold < max(t.k, 1):

@@ -191,8 +191,8 @@ def score_predictions(
     The resampling unit comes from :func:`drp.data.splits.bootstrap_groups` (held-out cells,
     drug structures, drug clusters or tissues; pairs for mixed). Whenever ``split`` and ``ds``
     are known, every row records the split's unit in ``ci_unit`` and the number of units in
-    ``ci_units``, with or without CIs (without ``ds`` the unit cannot be looked up: pairs are
-    resampled and ``ci_unit`` says ``pair``).
+    ``ci_units``, with or without CIs (without ``ds``, or without CIs on a store featurized
+    before structure keys, the unit cannot be looked up and ``ci_unit`` says ``pair``).
     A frame with a ``subset`` column (cross-dataset) gets rows for all pairs and for every
     subset (``seen_pair``, ``new_pair``, ``new_cell``, ``new_drug``; each also
     ``<subset>:uncensored`` when censored pairs exist); ``new_cell`` resamples its new cells,
@@ -203,7 +203,12 @@ def score_predictions(
 
     groups, unit = None, "pair"
     if split is not None and ds is not None and bootstrap_unit(split) != "pair":
-        groups, unit = bootstrap_groups(ds, split, frame)
+        try:
+            groups, unit = bootstrap_groups(ds, split, frame)
+        except ValueError:
+            # a store featurized before structure keys: fine for plain metrics, not for CIs
+            if n_boot > 0:
+                raise
     kwargs = {"min_group": min_group, "n_boot": n_boot, "seed": seed}
     rows = [evaluate_predictions(frame, labels, groups=groups, ci_unit=unit, **kwargs)]
     if "subset" in frame:

@@ -222,3 +222,14 @@ def test_predict_looks_cell_names_up_by_spelling_first():
     stub = SimpleNamespace(ds=SimpleNamespace(cell_index={"KM-H2": 0, "KMH-2": 1, "CAL120": 2}))
     ids = Predictor._cell_ids(stub, ["km-h2", "KMH-2", "Cal-120", "no-such"])
     assert ids == ["KM-H2", "KMH-2", "CAL120", "NOSUCH"]
+
+
+def test_a_new_spelling_of_lines_kept_apart_is_ambiguous_not_merged():
+    from drp.data.tables import match_cell_ids
+
+    assert match_cell_ids(["T.T", "tt", "t-t", "cal 120"], ["TT", "T-T", "CAL120"]) == [
+        None,
+        "TT",
+        "T-T",
+        "CAL120",
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,13 +100,20 @@ def match_cell_ids(names: Iterable[object], known_ids: Iterable[str]) -> list[st
 
     A name matches the id spelled like it (``'KM-H2'`` -> ``'KM-H2'`` where colliding lines are
     kept apart), else its normalised id (``'Cal-120'`` -> ``'CAL120'``); None when neither is
-    known.
+    known; None too when the normalised id is shared by lines kept apart (``'T.T'`` could be
+    ``TT`` or ``T-T``).
     """
     known = set(known_ids)
+    lines_by_key = Counter(normalize_cell_id(cell) for cell in known)
     out: list[str | None] = []
     for name in names:
         spelling, key = spelling_key(name), normalize_cell_id(name)
-        out.append(spelling if spelling in known else key if key in known else None)
+        if spelling in known:
+            out.append(spelling)
+        elif key in known and lines_by_key[key] == 1:
+            out.append(key)
+        else:  # unknown, or ambiguous between lines kept apart (T.T: TT or T-T?)
+            out.append(None)
     return out
 
 

@@ -15,6 +15,7 @@ from drp.models.graphs import GraphSelection
 DRUG_ENCODERS = ("graph", "fingerprint")
 """``ModelConfig.drug``: molecular graph (message passing) or Morgan fingerprint MLP."""
 
+
 @dataclass
 class PairBatch:
     """A batch of (cell, drug) pairs over the batch's unique entities.
