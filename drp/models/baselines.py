@@ -156,7 +156,7 @@ def _feature_names(ds: FeaturizedDataset) -> list[str]:
     return [f"{name}:{col}" for name, frame in ds.omics.items() for col in frame.columns]
 
 
-class CellEncoder:
+class ExpressionFeatures:
     """Cell features fitted on the training cells of one dataset, applied to any dataset.
 
     :func:`_cell_features` (gene selection, standardisation, imputation) is fitted on the
@@ -236,7 +236,7 @@ class RidgeFingerprintExpression(Baseline):
     ) -> Self:
         c, d = ds.pair_indices(train)
         y = train["ln_ic50"].to_numpy(np.float64)
-        self.cells_ = CellEncoder(ds, c, self.n_genes)
+        self.cells_ = ExpressionFeatures(ds, c, self.n_genes)
         self.genes_ = self.cells_.genes_
         self.drug_ids_ = pd.Index(ds.drugs["drug_id"])
         self.cell_ids_ = pd.Index(ds.cells["cell_id"])
@@ -357,7 +357,7 @@ class GradientBoosting(Baseline):
 
         c, d = ds.pair_indices(train)
         train_cells, train_drugs = np.unique(c), np.unique(d)
-        self.cells_ = CellEncoder(ds, train_cells, self.n_genes)
+        self.cells_ = ExpressionFeatures(ds, train_cells, self.n_genes)
         cell_x = self.cells_.transform(ds)
         fp = ds.fingerprints.astype(np.float64)
         n_dpc = min(self.n_drug_pcs, len(train_drugs) - 1)
