@@ -359,7 +359,7 @@ def train_run(
     Raises:
         FileExistsError: ``run_dir`` holds a run and ``resume`` is False.
     """
-    from drp.evaluate import prediction_frame, write_predictions
+    from drp.evaluate import fit_predict
     from drp.models.estimator import NeuralEstimator
 
     config.validate()
@@ -375,7 +375,6 @@ def train_run(
         on_epoch=on_epoch,
         command=command,
         run_info={"counts": {"test": len(test)}},
-    ).fit(ds, train, val)
-    frame = prediction_frame(test, estimator.predict(ds, test))
-    write_predictions(frame, run_dir / "predictions_test.parquet")
+    )
+    fit_predict(estimator, ds, train, val, test, run_dir=run_dir)
     return estimator.summary_

@@ -8,26 +8,16 @@ from drp.featurize.store import FeaturizedDataset
 runner = CliRunner()
 
 
+def featurize_custom(tables: dict, out, *extra: str):
+    """``drp featurize --dataset custom`` on the fixture's responses, omics and drugs."""
+    args = ["featurize", "--dataset", "custom", "--responses", str(tables["responses"])]
+    args += ["--omics-file", f"expression={tables['omics']}", "--drugs", str(tables["drugs"])]
+    return runner.invoke(app, [*args, *extra, "--out", str(out)])
+
+
 def test_featurize_custom_end_to_end(fixture_tables, tmp_path):
     out = tmp_path / "feat"
-    result = runner.invoke(
-        app,
-        [
-            "featurize",
-            "--dataset",
-            "custom",
-            "--responses",
-            str(fixture_tables["responses"]),
-            "--omics-file",
-            f"expression={fixture_tables['omics']}",
-            "--drugs",
-            str(fixture_tables["drugs"]),
-            "--tissues",
-            str(fixture_tables["tissues"]),
-            "--out",
-            str(out),
-        ],
-    )
+    result = featurize_custom(fixture_tables, str(out), "--tissues", str(fixture_tables["tissues"]))
     assert result.exit_code == 0, result.output
     ds = FeaturizedDataset.load(out)
     assert len(ds.drugs) == 7
@@ -35,24 +25,7 @@ def test_featurize_custom_end_to_end(fixture_tables, tmp_path):
 
 
 def test_featurize_missing_column_is_a_clear_error(fixture_tables, tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "featurize",
-            "--dataset",
-            "custom",
-            "--responses",
-            str(fixture_tables["responses"]),
-            "--omics-file",
-            f"expression={fixture_tables['omics']}",
-            "--drugs",
-            str(fixture_tables["drugs"]),
-            "--response-col",
-            "IC50",
-            "--out",
-            str(tmp_path / "f"),
-        ],
-    )
+    result = featurize_custom(fixture_tables, str(tmp_path / "f"), "--response-col", "IC50")
     assert result.exit_code == 1
     assert "missing column(s) ['IC50']" in result.output
     assert "Traceback" not in result.output
@@ -65,22 +38,7 @@ def test_featurize_semicolon_tables_and_rdkit_reasons(fixture_tables, tmp_path):
             frame.loc[len(frame)] = ["pentavalent", "CN(C)(C)C"]
         frame.to_csv(fixture_tables[key], sep=";", decimal=",", index=False)
     out = tmp_path / "feat"
-    result = runner.invoke(
-        app,
-        [
-            "featurize",
-            "--dataset",
-            "custom",
-            "--responses",
-            str(fixture_tables["responses"]),
-            "--omics-file",
-            f"expression={fixture_tables['omics']}",
-            "--drugs",
-            str(fixture_tables["drugs"]),
-            "--out",
-            str(out),
-        ],
-    )
+    result = featurize_custom(fixture_tables, str(out))
     assert result.exit_code == 0, result.output
     ds = FeaturizedDataset.load(out)
     assert len(ds.drugs) == 7 and len(ds.pairs) == 12 * 7
