@@ -1,9 +1,9 @@
 """Where tensors live: device names, the model's device, and bf16 autocast on CUDA.
 
 Every command takes a device name (``auto``, ``cpu``, ``cuda``); code that runs a model creates
-its tensors on :func:`model_device` of that model, never on the default device. On CUDA, forward
-passes may run under bf16 autocast (:func:`autocast`); on the CPU nothing changes, so CPU results
-stay bit-identical run to run.
+its tensors on :func:`model_device` of that model, never on the default device. On CUDA, training
+steps run under bf16 autocast (:func:`autocast`) unless ``train.precision`` says otherwise;
+predictions and interpretation run in float32 everywhere.
 """
 
 from __future__ import annotations

@@ -54,18 +54,22 @@ class FoldIndices:
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed every generator and, with ``deterministic``, ask torch for deterministic kernels.
+    """Seed every generator (CPU and CUDA) and, with ``deterministic``, ask torch for
+    deterministic kernels.
 
     With two or more CPU threads, the accumulating index/scatter kernels of the backward pass
     (e.g. ``index_put_`` behind ``z_cell[pair_cell]``) otherwise sum in a varying order: two
     GDSC2 runs of one seed differed by 0.19 validation RMSE after one epoch. On the 2-core CPU
-    deterministic kernels cost ~4% of an epoch (benchmarks/RESULTS.md). The trainer asks for
-    them on the CPU only: their cost on CUDA is unmeasured. The switch is process-wide.
+    deterministic kernels cost ~4% of an epoch (benchmarks/RESULTS.md). CUDA's atomic scatters
+    vary the same way (two seeded fixture runs on an H200 differed), so CUDA gets them too, with
+    the cuBLAS workspace setting they need (``CUBLAS_WORKSPACE_CONFIG``, set here unless the
+    user set it; it takes effect if cuBLAS has not started yet). The switch is process-wide.
     """
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # seeds every CUDA device too
     if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
@@ -152,7 +156,7 @@ class Trainer:
         self.device = resolve_device(tc.device)
         # None: bf16 autocast on CUDA only (drp.device.autocast); bf16/fp32 force it on or off
         self.bf16 = {"auto": None, "bf16": True, "fp32": False}[tc.precision]
-        seed_everything(tc.seed, deterministic=self.device.type == "cpu")
+        seed_everything(tc.seed)
         cell_idx, drug_idx = ds.pair_indices(ds.pairs)
         self.cell_idx, self.drug_idx = cell_idx, drug_idx
         self.y = ds.pairs["ln_ic50"].to_numpy(np.float32)
@@ -194,6 +198,8 @@ class Trainer:
             "history": self.history,
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
+            # dropout on CUDA draws from the device's generator, not the CPU one
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "scaler_mean": self.scaler.mean,
             "scaler_scale": self.scaler.scale,
             "target_mean": self.target_mean,
@@ -210,7 +216,9 @@ class Trainer:
         path = self.run_dir / "last.pt"
         if not path.exists():
             return False
-        state = torch.load(path, weights_only=True, map_location=self.device)
+        # generator states must stay CPU byte tensors; load_state_dict moves weights and
+        # optimiser moments to the model's device
+        state = torch.load(path, weights_only=True, map_location="cpu")
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -219,6 +227,8 @@ class Trainer:
         self.history = list(state["history"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if self.device.type == "cuda" and state.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         return True
 
     # ---- loop --------------------------------------------------------------------------

@@ -155,7 +155,9 @@ def _fake_run(run, ds, data, split="drug_blind", k=3, seed=0, fold=0, name="gat"
     test = ds.pairs.iloc[folds[fold].test]
     run.mkdir(parents=True)
     preds = test.rename(columns={"ln_ic50": "y_true"})[["cell_id", "drug_id", "y_true"]]
-    preds.assign(y_pred=preds.y_true + 0.1).to_parquet(run / "predictions_test.parquet")
+    # errors that vary, so a bootstrap interval has width
+    error = np.random.default_rng(seed + fold).normal(0.1, 0.3, len(preds))
+    preds.assign(y_pred=preds.y_true + error).to_parquet(run / "predictions_test.parquet")
     config = {"dataset": str(data), "split": split, "fold": fold, "seed": seed, "k": k}
     (run / "config.json").write_text(json.dumps(config | {"model": {"name": name}}))
     return run

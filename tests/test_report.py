@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,6 @@ import pandas as pd
 import pytest
 
 from drp.report.faithfulness import faithfulness_verdict
-from drp.report.molecules import draw_attention
 from drp.report.render import render_report
 from drp.report.study_dir import load_study, per_drug_pearson
 from tests.study_fixture import write_synthetic_study
@@ -159,7 +159,23 @@ def test_faithfulness_verdicts() -> None:
         faithfulness_verdict(pd.DataFrame({"top_k_delta": [1.0]}))
 
 
+def test_report_without_rdkit_drawing_says_why(tmp_path: Path, monkeypatch) -> None:
+    # as on a headless GPU server whose RDKit cannot load libXrender.so.1
+    import drp.report
+
+    monkeypatch.delattr(drp.report, "molecules", raising=False)
+    monkeypatch.setitem(sys.modules, "drp.report.molecules", None)
+    md, html = render_report(write_synthetic_study(tmp_path / "study"), tmp_path / "out")
+    assert "Molecules were not drawn: RDKit's drawing library does not load" in md.read_text()
+    assert not list((tmp_path / "out").glob("mol_*.png"))
+    assert html.is_file()
+
+
 def test_draw_attention_checks_atom_count() -> None:
+    # RDKit's drawing module needs Cairo/X libraries that some headless machines lack
+    draw_attention = pytest.importorskip(
+        "drp.report.molecules", exc_type=ImportError
+    ).draw_attention
     png = draw_attention("CCO", [0.2, 0.3, 0.5], "ethanol")
     assert png[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="3 atoms but 2"):

@@ -52,8 +52,8 @@ def test_checkpoint_round_trip_and_resume(tiny_dataset, tmp_path):
     fold = _fold(len(tiny_dataset.pairs))
     run = tmp_path / "run"
     train_run(_config(tmp_path, epochs=2), run, ds=tiny_dataset, fold=fold)
-    model, state = load_model(run / "best.pt")
     trainer = Trainer(_config(tmp_path, epochs=2), tiny_dataset, fold, tmp_path / "x")
+    model, state = load_model(run / "best.pt", device=trainer.device)
     trainer.model.load_state_dict(state["state_dict"])
     rows = fold.test
     a = predict_indices(model, trainer.tensors, trainer.cell_idx[rows], trainer.drug_idx[rows])
@@ -197,12 +197,13 @@ def test_seeding_asks_for_deterministic_kernels():
 
 def test_bf16_precision_is_applied_to_training_steps(tiny_dataset, tmp_path):
     fold = _fold(len(tiny_dataset.pairs))
+    cpu = {"device": "cpu"}  # what "auto" precision means depends on the device
     fp32 = train_run(
-        _config(tmp_path, precision="fp32"), tmp_path / "a", ds=tiny_dataset, fold=fold
+        _config(tmp_path, precision="fp32", **cpu), tmp_path / "a", ds=tiny_dataset, fold=fold
     )
-    auto = train_run(_config(tmp_path), tmp_path / "b", ds=tiny_dataset, fold=fold)
+    auto = train_run(_config(tmp_path, **cpu), tmp_path / "b", ds=tiny_dataset, fold=fold)
     bf16 = train_run(
-        _config(tmp_path, precision="bf16"), tmp_path / "c", ds=tiny_dataset, fold=fold
+        _config(tmp_path, precision="bf16", **cpu), tmp_path / "c", ds=tiny_dataset, fold=fold
     )
     assert auto["best_val_rmse"] == fp32["best_val_rmse"]  # auto is fp32 on the CPU
     assert bf16["best_val_rmse"] != fp32["best_val_rmse"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from drp.report import molecules, plots
+from drp.report import plots
 from drp.report.faithfulness import faithfulness_verdict
 from drp.report.study_dir import METRICS, Study, load_study, summary_table
 
@@ -414,6 +414,17 @@ def _molecules_section(study: Study, out_dir: Path) -> list[Block]:
     ]
     if not study.attention:
         return [*blocks, Para("No attention maps were produced by this study.")]
+    try:
+        # RDKit's drawing module links Cairo and X libraries that headless servers may lack
+        from drp.report import molecules
+    except ImportError as err:
+        return [
+            *blocks,
+            Para(
+                f"Molecules were not drawn: RDKit's drawing library does not load on this "
+                f"machine ({err}). The atom weights are in `attention.json` of the study."
+            ),
+        ]
     images = []
     for i, entry in enumerate(study.attention):
         f = entry.get("faithfulness") or {}
