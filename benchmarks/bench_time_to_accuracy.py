@@ -15,7 +15,7 @@ git worktree under ``benchmarks/.old-<commit>/`` on data featurized by its own c
 verified archives, copied from ``data/raw``, no network). Rows go to ``benchmarks/RESULTS.md``.
 
 Usage: ``python benchmarks/bench_time_to_accuracy.py [--old-commit 40dd9e4] [--seeds 0 1 2]
-[--skip-old]``
+[--skip-old] [--device cuda]``
 """
 
 from __future__ import annotations
@@ -89,21 +89,30 @@ def figures(run_dir: Path, target: float) -> dict:
     }
 
 
-def train(loop: str, split: str, seed: int, cwd: Path, env: dict | None, out: Path) -> dict:
+def train(
+    loop: str, split: str, seed: int, cwd: Path, env: dict | None, out: Path, device: str = "cpu"
+) -> dict:
     """One `drp train` (fold 0 of the folds drawn with ``seed``, trained with ``seed``)."""
     if out.exists():
         shutil.rmtree(out)
     args = ["train", "--dataset", "data/featurized/gdsc2", "--split", split, "--fold", "0"]
-    args += ["--seed", str(seed), "--device", "cpu", "--out", str(out)]
+    args += ["--seed", str(seed), "--device", device, "--out", str(out)]
     wall = run([*drp_command(), *args], cwd, env)
     config = json.loads((out / "config.json").read_text())
     label = split if seed == 0 else f"{split} s{seed}"
     return {"loop": loop, "split": label, "wall_s": wall, "commit": config.get("git_commit")}
 
 
-def write_results(rows: list[dict], target: float) -> None:
+def device_label(device: str) -> str:
+    """The card's name on CUDA; the CPU's architecture and thread count otherwise."""
+    if device == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def write_results(rows: list[dict], target: float, device: str = "cpu") -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
-    device = f"cpu: {platform.machine()}, {torch.get_num_threads()} threads"
+    device = device_label(device)
     lines = [
         f"| {stamp} | {r['loop']} | {str(r['commit'])[:12]} | {r['split']} | {device} | "
         f"{r['epochs']} | {_fmt(r['s_to_target'])} ({r['epoch_target'] or '–'}) | "
@@ -146,6 +155,7 @@ def main() -> None:
         "of one loop differ by as much as loops do",
     )
     parser.add_argument("--skip-old", action="store_true", help="time the current loop only")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_time_to_accuracy")
     args = parser.parse_args()
 
@@ -161,7 +171,8 @@ def main() -> None:
         for seed in args.seeds:
             for loop, cwd, env in loops:
                 out = args.out / f"{loop.split()[0]}_{split}_s{seed}"
-                row = train(loop, split, seed, cwd, env, out) | figures(out, args.target)
+                row = train(loop, split, seed, cwd, env, out, args.device)
+                row |= figures(out, args.target)
                 print(json.dumps(row))
                 by_loop.setdefault(loop.split()[0], []).append(row)
                 rows.append(row)
@@ -172,7 +183,7 @@ def main() -> None:
             old, new = (np.nanmedian([r[key] for r in by_loop[k]]) for k in ("old", "new"))
             over = f", median of {len(args.seeds)} seeds" if len(args.seeds) > 1 else ""
             by_loop["new"][-1]["ratio"] = f"{old / new:.2f}x ({key.removeprefix('s_')}{over})"
-    write_results(rows, args.target)
+    write_results(rows, args.target, args.device)
     print(f"wrote {RESULTS}")
 
 

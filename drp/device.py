@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 from torch import nn
 
-__all__ = ["autocast", "model_device", "resolve_device", "same_device"]
+__all__ = ["autocast", "model_device", "native_bf16", "resolve_device", "same_device", "use_bf16"]
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -50,6 +50,28 @@ def same_device(a: torch.device | str, b: torch.device | str) -> bool:
     return (a.index if a.index is not None else current) == (
         b.index if b.index is not None else current
     )
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether ``device`` computes bf16 in hardware: CUDA, or a CPU with AVX512-BF16 or AMX."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return True
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def use_bf16(device: torch.device | str, precision: str) -> bool:
+    """Resolve ``train.precision``: ``auto`` -> bf16 where the hardware has it, else float32.
+
+    On a CPU without bf16 instructions, bf16 is emulated and slower than float32; on the AMD
+    EPYC of the benchmarks (AVX512-BF16) it makes epochs 1.2x faster with accuracy unchanged
+    over three seeds (benchmarks/RESULTS.md).
+    """
+    if precision == "auto":
+        return native_bf16(device)
+    return precision == "bf16"
 
 
 def autocast(

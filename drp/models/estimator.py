@@ -25,7 +25,7 @@ import torch
 from drp.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.config import ModelConfig, RunConfig
 from drp.device import model_device, resolve_device
-from drp.models.model import DRPModel
+from drp.models.model import DRPModel, check_architecture
 from drp.models.registry import DEFAULT_VARIANT, build_model
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ def load_model(checkpoint: Path, device: str | torch.device = "cpu") -> tuple[DR
     device = resolve_device(device)
     state = torch.load(checkpoint, weights_only=True, map_location="cpu")
     hp = state["hyper_parameters"]
+    check_architecture(hp, checkpoint)
     model = build_model(
         ModelConfig(**hp["config"]),
         hp["omics_widths"],

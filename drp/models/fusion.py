@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from drp.models.cell import CellTokenSet
@@ -11,27 +12,63 @@ from drp.models.graphs import GraphBank
 FUSIONS = ("concat", "cross_attention")
 
 
-def mlp_head(in_dim: int, hidden: int, dropout: float) -> nn.Module:
-    """[B, in_dim] -> [B] ln IC50 (in normalised units)."""
-    return nn.Sequential(
-        nn.Linear(in_dim, 2 * hidden),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Linear(2 * hidden, hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, 1),
-    )
+class PairHead(nn.Module):
+    """Regression head over ``[z_drug, z_cell, z_drug * z_cell, *extra]`` -> [B] ln IC50
+    (normalised units).
+
+    The elementwise product hands the MLP the drug x cell interaction that a concatenation
+    alone makes it learn from scratch: on GDSC2 mixed fold 0 the default model reached
+    validation RMSE 1.05 in 11 epochs instead of 13 (benchmarks/RESULTS.md). The first layer
+    is applied factorised: its drug and cell blocks run once per unique entity and are gathered
+    per pair, which is the same arithmetic as on the concatenation, with fewer operations.
+
+    Shapes: z_drug [B_d, D], z_cell [B_c, D], pair_drug / pair_cell [B], extra [B, D_x]
+    -> [B].
+    """
+
+    def __init__(self, hidden: int, dropout: float, extra_dim: int = 0) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.first = nn.Linear(3 * hidden + extra_dim, 2 * hidden)
+        self.rest = nn.Sequential(
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(2 * hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(
+        self,
+        z_drug: Tensor,
+        z_cell: Tensor,
+        pair_drug: Tensor,
+        pair_cell: Tensor,
+        extra: Tensor | None = None,
+    ) -> Tensor:
+        h, w = self.hidden, self.first.weight
+        x = F.linear(z_drug, w[:, :h])[pair_drug] + F.linear(z_cell, w[:, h : 2 * h])[pair_cell]
+        pair = z_drug[pair_drug] * z_cell[pair_cell]
+        if extra is not None:
+            pair = torch.cat([pair, extra], dim=1)
+        x = x + F.linear(pair, w[:, 2 * h :], self.first.bias)
+        return self.rest(x).squeeze(-1)
 
 
 class ConcatFusion(nn.Module):
-    """Concatenate drug and cell vectors. Shapes: [B, D], [B, D] -> [B]."""
+    """Drug and cell vectors side by side (with their product) into the head.
+
+    Shapes: z_drug [B_d, D], z_cell [B_c, D], pair_drug / pair_cell [B] -> [B].
+    """
 
     def __init__(self, hidden: int, dropout: float) -> None:
         super().__init__()
-        self.head = mlp_head(2 * hidden, hidden, dropout)
+        self.head = PairHead(hidden, dropout)
 
-    def forward(self, z_drug: Tensor, z_cell: Tensor) -> Tensor:
-        return self.head(torch.cat([z_drug, z_cell], dim=1)).squeeze(-1)
+    def forward(
+        self, z_drug: Tensor, z_cell: Tensor, pair_drug: Tensor, pair_cell: Tensor
+    ) -> Tensor:
+        return self.head(z_drug, z_cell, pair_drug, pair_cell)
 
 
 class CrossAttentionFusion(nn.Module):
@@ -46,7 +83,7 @@ class CrossAttentionFusion(nn.Module):
 
     Shapes:
         atom_h [N, D], atom_batch [N], atom_weight [N] or None, pair_drug / pair_cell [B],
-        tokens: CellTokenSet of the B_c unique cells, z_drug / z_cell [B, D]
+        tokens: CellTokenSet of the B_c unique cells, z_drug [B_d, D], z_cell [B_c, D]
         -> y [B], token_weight [B, T] (rows sum to 1)
     """
 
@@ -57,7 +94,7 @@ class CrossAttentionFusion(nn.Module):
         self.key = nn.Linear(hidden, key_dim)
         self.value = nn.Linear(hidden, hidden)
         self.norm = nn.LayerNorm(hidden)
-        self.head = mlp_head(3 * hidden, hidden, dropout)
+        self.head = PairHead(hidden, dropout, extra_dim=hidden)
 
     def forward(
         self,
@@ -95,5 +132,5 @@ class CrossAttentionFusion(nn.Module):
         attended = beta @ self.value(tokens.embedding) + (beta * act_pair) @ (
             tokens.scale @ self.value.weight.T
         )  # [B, D]
-        y = self.head(torch.cat([z_drug, z_cell, self.norm(attended)], dim=1)).squeeze(-1)
+        y = self.head(z_drug, z_cell, pair_drug, pair_cell, extra=self.norm(attended))
         return y, beta

@@ -12,6 +12,9 @@ from drp.models.drug import FingerprintDrugEncoder, GraphDrugEncoder
 from drp.models.fusion import ConcatFusion, CrossAttentionFusion
 from drp.models.graphs import GraphSelection
 
+ARCHITECTURE = 2
+"""Checkpoint layout version: 2 = head with the drug x cell product term (:class:`PairHead`)."""
+
 DRUG_ENCODERS = ("graph", "fingerprint")
 """``ModelConfig.drug``: molecular graph (message passing) or Morgan fingerprint MLP."""
 
@@ -56,6 +59,7 @@ class DRPModel(nn.Module):
         super().__init__()
         self.config = config
         self.hyper_parameters = {
+            "architecture": ARCHITECTURE,
             "config": asdict(config),
             "omics_widths": list(omics_widths),
             "atom_dim": atom_dim,
@@ -90,24 +94,30 @@ class DRPModel(nn.Module):
             raise ValueError(f"unknown fusion {config.fusion!r}; use concat or cross_attention")
 
     def forward(self, batch: PairBatch) -> ModelOutput:
-        z_cell_u = self.cell(batch.cells)
-        z_cell = z_cell_u[batch.pair_cell]
+        z_cell = self.cell(batch.cells)  # [B_c, D], once per unique cell
+        pairs = (batch.pair_drug, batch.pair_cell)
         if self.config.drug == "fingerprint":
-            z_drug = self.drug(batch.drugs)[batch.pair_drug]
-            return ModelOutput(self.fusion(z_drug, z_cell))
-        z_drug_u, atom_h, atom_weight = self.drug(batch.drugs)
-        z_drug = z_drug_u[batch.pair_drug]
+            return ModelOutput(self.fusion(self.drug(batch.drugs), z_cell, *pairs))
+        z_drug, atom_h, atom_weight = self.drug(batch.drugs)  # [B_d, D], once per unique drug
         if self.config.fusion == "concat":
-            return ModelOutput(self.fusion(z_drug, z_cell), atom_weight)
+            return ModelOutput(self.fusion(z_drug, z_cell, *pairs), atom_weight)
         tokens = self.tokens(batch.cells)  # once per unique cell
         y, cross = self.fusion(
-            atom_h,
-            batch.drugs.batch,
-            atom_weight,
-            batch.pair_drug,
-            batch.pair_cell,
-            tokens,
-            z_drug,
-            z_cell,
+            atom_h, batch.drugs.batch, atom_weight, *pairs, tokens, z_drug, z_cell
         )
         return ModelOutput(y, atom_weight, cross)
+
+
+def check_architecture(hyper_parameters: dict, source: object) -> None:
+    """Refuse a checkpoint whose layout this version cannot load.
+
+    Raises:
+        ValueError: ``source`` was written by an older drp (e.g. a head without the
+            interaction term); it names the fix (train again).
+    """
+    found = hyper_parameters.get("architecture", 1)
+    if found != ARCHITECTURE:
+        raise ValueError(
+            f"{source}: checkpoint of model architecture {found}, this drp builds "
+            f"{ARCHITECTURE} (head with the drug x cell product term); train the run again"
+        )
