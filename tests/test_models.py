@@ -7,6 +7,8 @@ from torch_geometric.utils import scatter
 from drp.batching import EntityTensors, OmicsScaler
 from drp.config import ModelConfig
 from drp.featurize.molecules import ATOM_DIM, BOND_DIM, smiles_to_graph
+from drp.models.estimator import load_model
+from drp.models.fusion import PairHead
 from drp.models.graphs import GraphBank
 from drp.models.model import PairBatch
 from drp.models.registry import VARIANTS, build_model, variant_config
@@ -128,3 +130,24 @@ def test_factorised_cross_attention_equals_dense_reference():
             alpha = torch.softmax(fusion.query(atom_h[atoms]) @ keys.T / fusion.key_dim**0.5, 1)
             beta = (atom_w[atoms].unsqueeze(1) * alpha).sum(0)
             assert torch.allclose(out.cross_weight[p], beta, atol=1e-5)
+
+
+def test_pair_head_factorised_first_layer_equals_the_concatenation():
+    torch.manual_seed(0)
+    head = PairHead(hidden=8, dropout=0.0, extra_dim=3).eval()
+    z_drug, z_cell, extra = torch.randn(4, 8), torch.randn(5, 8), torch.randn(6, 3)
+    pair_drug, pair_cell = torch.tensor([0, 1, 3, 3, 2, 0]), torch.tensor([4, 0, 0, 2, 1, 4])
+    d, c = z_drug[pair_drug], z_cell[pair_cell]
+    reference = head.rest(head.first(torch.cat([d, c, d * c, extra], dim=1))).squeeze(-1)
+    got = head(z_drug, z_cell, pair_drug, pair_cell, extra)
+    assert got.shape == (6,)
+    assert torch.allclose(got, reference, atol=1e-6)
+
+
+def test_checkpoint_of_an_older_architecture_is_refused_by_name(tmp_path):
+    model = _model("gat_edge")
+    hp = dict(model.hyper_parameters)
+    hp.pop("architecture")  # as written before the product term
+    torch.save({"hyper_parameters": hp, "state_dict": model.state_dict()}, tmp_path / "best.pt")
+    with pytest.raises(ValueError, match="architecture 1.*train the run again"):
+        load_model(tmp_path / "best.pt")
