@@ -43,7 +43,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     warmup_epochs: int = 1
     device: str = "auto"
-    precision: str = "auto"  # auto (bf16 where the hardware has it, else fp32) | bf16 | fp32
+    precision: str = "auto"  # auto (bf16 on CPUs with bf16 instructions, else fp32) | bf16 | fp32
     folds_dir: str = ""  # "" = <dataset>/folds, shared with `drp evaluate`
 
 

@@ -1,9 +1,9 @@
 """Where tensors live: device names, the model's device, and bf16 autocast on CUDA.
 
 Every command takes a device name (``auto``, ``cpu``, ``cuda``); code that runs a model creates
-its tensors on :func:`model_device` of that model, never on the default device. On CUDA, training
-steps run under bf16 autocast (:func:`autocast`) unless ``train.precision`` says otherwise;
-predictions and interpretation run in float32 everywhere.
+its tensors on :func:`model_device` of that model, never on the default device. Training steps run
+under bf16 autocast (:func:`autocast`) where :func:`use_bf16` says so; predictions and
+interpretation run in float32 everywhere.
 """
 
 from __future__ import annotations
@@ -53,21 +53,22 @@ def same_device(a: torch.device | str, b: torch.device | str) -> bool:
 
 
 def native_bf16(device: torch.device | str) -> bool:
-    """Whether ``device`` computes bf16 in hardware: CUDA, or a CPU with AVX512-BF16 or AMX."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return True
+    """Whether ``device`` is a CPU that computes bf16 in hardware (AVX512-BF16 or AMX)."""
+    if torch.device(device).type != "cpu":
+        return False
     cpu = getattr(torch, "cpu", None)
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
 
 
 def use_bf16(device: torch.device | str, precision: str) -> bool:
-    """Resolve ``train.precision``: ``auto`` -> bf16 where the hardware has it, else float32.
+    """Resolve ``train.precision``: ``auto`` -> bf16 on CPUs with bf16 instructions only.
 
-    On a CPU without bf16 instructions, bf16 is emulated and slower than float32; on the AMD
-    EPYC of the benchmarks (AVX512-BF16) it makes epochs 1.2x faster with accuracy unchanged
-    over three seeds (benchmarks/RESULTS.md).
+    Measured on GDSC2 mixed fold 0 (benchmarks/RESULTS.md): on the AMD EPYC of the benchmarks
+    (AVX512-BF16) the step is memory-bound and bf16 makes it 1.2-1.5x faster, with accuracy
+    unchanged over three seeds. On an H200 the step is bound by kernel launches: bf16 epochs
+    took as long as float32 ones (1.05-1.25 s against 0.95-1.08 s), so CUDA stays float32.
+    A CPU without bf16 instructions emulates it, slower than float32.
     """
     if precision == "auto":
         return native_bf16(device)

@@ -43,6 +43,18 @@ FIGURES = [
 ]
 
 
+def _can_draw() -> bool:
+    """RDKit's drawing module loads (it needs Cairo/X libraries headless servers may lack)."""
+    try:
+        import drp.report.molecules  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+CAN_DRAW = _can_draw()
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     root = tmp_path_factory.mktemp("report")
@@ -74,12 +86,8 @@ def test_every_png_exists_and_is_linked(rendered: tuple[Path, Path, Path]) -> No
         assert (out / name).stat().st_size > 1000, name
         assert f"]({name})" in md
     mols = sorted(out.glob("mol_*.png"))
-    assert [p.name.split("_", 2)[2] for p in mols] == [
-        "Lapatinib.png",
-        "Erlotinib.png",
-        "Paclitaxel.png",
-        "Cisplatin.png",
-    ]
+    expected = ["Lapatinib.png", "Erlotinib.png", "Paclitaxel.png", "Cisplatin.png"]
+    assert [p.name.split("_", 2)[2] for p in mols] == (expected if CAN_DRAW else [])
     for p in [*mols, *(out / f for f in FIGURES)]:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -87,7 +95,7 @@ def test_every_png_exists_and_is_linked(rendered: tuple[Path, Path, Path]) -> No
 def test_html_is_self_contained(rendered: tuple[Path, Path, Path]) -> None:
     html = rendered[1].read_text()
     srcs = re.findall(r'src="([^"]*)"', html)
-    assert len(srcs) == len(FIGURES) + 4
+    assert len(srcs) == len(FIGURES) + (4 if CAN_DRAW else 0)
     assert all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "http://" not in html and "https://" not in html
     assert "<link" not in html and "<script" not in html
