@@ -212,3 +212,21 @@ def test_bf16_precision_is_applied_to_training_steps(tiny_dataset, tmp_path):
     assert auto["precision"] == ("bf16" if native_bf16("cpu") else "fp32")
     assert bf16["best_val_rmse"] != fp32["best_val_rmse"]
     assert abs(bf16["best_val_rmse"] - fp32["best_val_rmse"]) < 0.1 * fp32["best_val_rmse"]
+
+
+def test_prediction_encodes_each_drug_once_and_matches_pair_by_pair(tiny_dataset, tmp_path):
+    fold = _fold(len(tiny_dataset.pairs))
+    trainer = Trainer(_config(tmp_path, device="cpu"), tiny_dataset, fold, tmp_path / "x")
+    graphs_encoded = []
+    trainer.model.drug.register_forward_hook(
+        lambda module, inputs, output: graphs_encoded.append(inputs[0].num_graphs)
+    )
+    rows = np.arange(len(tiny_dataset.pairs))
+    cells, drugs = trainer.cell_idx[rows], trainer.drug_idx[rows]
+    together = predict_indices(trainer.model, trainer.tensors, cells, drugs, batch_size=5)
+    assert graphs_encoded == [len(np.unique(drugs))]  # once, though scored 5 pairs at a time
+    alone = [
+        predict_indices(trainer.model, trainer.tensors, cells[i : i + 1], drugs[i : i + 1])
+        for i in range(12)
+    ]
+    assert np.allclose(together[:12], np.concatenate(alone), atol=1e-5)

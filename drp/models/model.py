@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from torch import Tensor, nn
 
 from drp.config import ModelConfig
-from drp.models.cell import CellEncoder, CellTokens
+from drp.models.cell import CellEncoder, CellTokens, CellTokenSet
 from drp.models.drug import FingerprintDrugEncoder, GraphDrugEncoder
 from drp.models.fusion import ConcatFusion, CrossAttentionFusion
 from drp.models.graphs import GraphSelection
@@ -43,6 +43,22 @@ class ModelOutput:
     y: Tensor
     atom_weight: Tensor | None = None
     cross_weight: Tensor | None = None
+
+
+@dataclass
+class Encoded:
+    """Drugs and cells encoded once, ready to score any pairs of them.
+
+    Shapes: z_drug [B_d, D], z_cell [B_c, D]; for the attention readout atom_weight [N]; for
+    cross-attention also atom_h [N, D], atom_batch [N] and the cells' tokens.
+    """
+
+    z_drug: Tensor
+    z_cell: Tensor
+    atom_h: Tensor | None = None
+    atom_batch: Tensor | None = None
+    atom_weight: Tensor | None = None
+    tokens: CellTokenSet | None = None
 
 
 class DRPModel(nn.Module):
@@ -93,19 +109,35 @@ class DRPModel(nn.Module):
         else:
             raise ValueError(f"unknown fusion {config.fusion!r}; use concat or cross_attention")
 
-    def forward(self, batch: PairBatch) -> ModelOutput:
-        z_cell = self.cell(batch.cells)  # [B_c, D], once per unique cell
-        pairs = (batch.pair_drug, batch.pair_cell)
+    def encode(self, drugs: GraphSelection | Tensor, cells: Tensor) -> Encoded:
+        """Encode each drug and each cell once: B_d graphs (or fingerprints) and [B_c, G] omics."""
+        z_cell = self.cell(cells)
         if self.config.drug == "fingerprint":
-            return ModelOutput(self.fusion(self.drug(batch.drugs), z_cell, *pairs))
-        z_drug, atom_h, atom_weight = self.drug(batch.drugs)  # [B_d, D], once per unique drug
+            return Encoded(self.drug(drugs), z_cell)
+        z_drug, atom_h, atom_weight = self.drug(drugs)
         if self.config.fusion == "concat":
-            return ModelOutput(self.fusion(z_drug, z_cell, *pairs), atom_weight)
-        tokens = self.tokens(batch.cells)  # once per unique cell
+            return Encoded(z_drug, z_cell, atom_weight=atom_weight)
+        return Encoded(z_drug, z_cell, atom_h, drugs.batch, atom_weight, self.tokens(cells))
+
+    def score(self, enc: Encoded, pair_drug: Tensor, pair_cell: Tensor) -> ModelOutput:
+        """Predictions for pairs [B] indexing the encoded drugs and cells."""
+        if enc.tokens is None:
+            y = self.fusion(enc.z_drug, enc.z_cell, pair_drug, pair_cell)
+            return ModelOutput(y, enc.atom_weight)
         y, cross = self.fusion(
-            atom_h, batch.drugs.batch, atom_weight, *pairs, tokens, z_drug, z_cell
+            enc.atom_h,
+            enc.atom_batch,
+            enc.atom_weight,
+            pair_drug,
+            pair_cell,
+            enc.tokens,
+            enc.z_drug,
+            enc.z_cell,
         )
-        return ModelOutput(y, atom_weight, cross)
+        return ModelOutput(y, enc.atom_weight, cross)
+
+    def forward(self, batch: PairBatch) -> ModelOutput:
+        return self.score(self.encode(batch.drugs, batch.cells), batch.pair_drug, batch.pair_cell)
 
 
 def check_architecture(hyper_parameters: dict, source: object) -> None:

@@ -1,0 +1,152 @@
+"""New drugs: the default model against ridge, the cell mean and the fingerprint twin on every
+drug-blind fold (structure-grouped).
+
+For each fold of ``--seed``'s drug-blind folds (the fold cache shared with `drp train` and
+`drp evaluate`), every neural variant in ``--models`` is trained as `drp train` would train it
+(early stopping on the fold's validation drugs) and the baselines are fitted on the same training
+pairs; all are scored on the same test pairs. Rows go to ``benchmarks/RESULTS.md`` under
+"## New drugs": mean ± sd over folds of RMSE, Pearson and mean per-cell r, the folds on which a
+model beats the cell mean, and wall time. ``--set`` applies config overrides to the neural
+models (the change being measured) and ``--label`` names the row.
+
+Usage: ``python benchmarks/bench_new_drugs.py [--folds 0 1 2 3 4] [--seed 0]
+[--models gat_edge fingerprint] [--set model.graph_dropout=0.2] [--label NAME]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from drp.config import RunConfig, load_config  # noqa: E402
+from drp.data.splits import load_or_make_folds  # noqa: E402
+from drp.evaluate import fit_predict  # noqa: E402
+from drp.featurize.store import FeaturizedDataset  # noqa: E402
+from drp.metrics import metrics  # noqa: E402
+from drp.models.baselines import BASELINES  # noqa: E402
+from drp.models.estimator import NeuralEstimator  # noqa: E402
+from drp.models.registry import VARIANTS, variant_config  # noqa: E402
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## New drugs"
+DATASET = ROOT / "data" / "featurized" / "gdsc2"
+
+
+def neural(name: str, overrides: list[str], fold: int, seed: int) -> NeuralEstimator:
+    """The variant ``name`` configured as `drp train --split drug_blind` plus ``overrides``."""
+    base = load_config(None, overrides)
+    train = replace(base.train, dataset=str(DATASET), split="drug_blind", fold=fold, seed=seed)
+    config = RunConfig(variant_config(name, base.model), train).validate()
+    return NeuralEstimator(config, name)
+
+
+def run(args: argparse.Namespace) -> pd.DataFrame:
+    ds = FeaturizedDataset.load(DATASET)
+    folds = load_or_make_folds(ds, "drug_blind", 5, args.seed, DATASET / "folds")
+    rows = []
+    for f in args.folds:
+        train, val, test = folds[f].frames(ds.pairs)
+        models = {name: BASELINES[name]() for name in args.baselines}
+        models |= {name: neural(name, args.set, f, args.seed) for name in args.models}
+        for name, model in models.items():
+            start = time.perf_counter()
+            preds = fit_predict(model, ds, train, val, test)
+            row = {"fold": f, "model": name, "wall_s": time.perf_counter() - start}
+            row |= {k: metrics(preds)[k] for k in ("rmse", "pearson", "per_cell_r")}
+            if isinstance(model, NeuralEstimator):
+                row |= {"best_epoch": model.summary_["best_epoch"]}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: mean ± sd over folds, folds beating the cell mean, wall time."""
+    cell_mean = table[table.model == "cell_mean"].set_index("fold").rmse
+    out = []
+    for name, part in table.groupby("model", sort=False):
+        part = part.set_index("fold")
+        beats = int((part.rmse < cell_mean.reindex(part.index)).sum())
+        out.append(
+            {
+                "model": name,
+                "folds": len(part),
+                "rmse": f"{part.rmse.mean():.3f} ± {part.rmse.std():.3f}",
+                "pearson": f"{part.pearson.mean():.3f}",
+                "per_cell_r": f"{part.per_cell_r.mean():.3f}",
+                "beats_cell_mean": "–" if name == "cell_mean" else f"{beats} of {len(part)}",
+                "fold_rmse": " / ".join(f"{x:.2f}" for x in part.rmse),
+                "best_epochs": " / ".join(str(int(x)) for x in part.get("best_epoch", [])) or "–",
+                "wall_s": f"{part.wall_s.sum():.0f}",
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
+    return done.stdout.decode().strip() or "unknown"
+
+
+def write_results(table: pd.DataFrame, label: str, seed: int) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    lines = [
+        f"| {stamp} | {commit()} | {label} | {r.model} | {r.folds} | {r.rmse} | {r.pearson} | "
+        f"{r.per_cell_r} | {r.beats_cell_mean} | {r.fold_rmse} | {r.best_epochs} | {r.wall_s} |\n"
+        for r in summary(table).itertuples()
+    ]
+    header = (
+        f"{SECTION}\n\nWritten by `benchmarks/bench_new_drugs.py`: GDSC2 drug-blind folds "
+        f"(structure-grouped, k = 5, seed {seed}), neural models trained as `drp train` trains "
+        "them (early stopping on the fold's validation drugs), baselines on the same training "
+        "pairs; mean ± sd over folds. `label` names the configuration change measured.\n\n"
+        "| date | commit | label | model | folds | RMSE | Pearson | per-cell r | beats cell mean "
+        "| RMSE per fold | best epochs | wall (s) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    text = RESULTS.read_text()
+    if SECTION not in text:
+        text = text.rstrip("\n") + "\n\n" + header
+    lines_in = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines_in) if line.startswith(SECTION))
+    end = next(i for i in range(start, len(lines_in)) if lines_in[i].startswith("|---")) + 1
+    while end < len(lines_in) and lines_in[end].startswith("|"):
+        end += 1
+    RESULTS.write_text("".join(lines_in[:end]) + "".join(lines) + "".join(lines_in[end:]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models", nargs="+", default=["gat_edge", "fingerprint"])
+    parser.add_argument("--baselines", nargs="*", default=["cell_mean", "ridge"])
+    parser.add_argument("--set", action="append", default=[], help="SECTION.KEY=VALUE")
+    parser.add_argument("--label", default="defaults")
+    args = parser.parse_args()
+    unknown = sorted(set(args.models) - set(VARIANTS))
+    if unknown:
+        sys.exit(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}")
+    if "cell_mean" not in args.baselines:
+        args.baselines = ["cell_mean", *args.baselines]  # the reference every row is beaten on
+    table = run(args)
+    out = ROOT / "runs" / "bench_new_drugs"
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / f"{args.label}_s{args.seed}.csv", index=False)
+    write_results(table, args.label, args.seed)
+    print(summary(table).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
