@@ -87,7 +87,10 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
                 "per_cell_r": f"{part.per_cell_r.mean():.3f}",
                 "beats_cell_mean": "–" if name == "cell_mean" else f"{beats} of {len(part)}",
                 "fold_rmse": " / ".join(f"{x:.2f}" for x in part.rmse),
-                "best_epochs": " / ".join(str(int(x)) for x in part.get("best_epoch", [])) or "–",
+                "best_epochs": " / ".join(
+                    str(int(x)) for x in part.get("best_epoch", pd.Series()).dropna()
+                )
+                or "–",
                 "wall_s": f"{part.wall_s.sum():.0f}",
             }
         )
@@ -134,7 +137,15 @@ def main() -> None:
     parser.add_argument("--baselines", nargs="*", default=["cell_mean", "ridge"])
     parser.add_argument("--set", action="append", default=[], help="SECTION.KEY=VALUE")
     parser.add_argument("--label", default="defaults")
+    parser.add_argument(
+        "--from-csv", type=Path, help="write the rows of a saved run table instead of training"
+    )
     args = parser.parse_args()
+    if args.from_csv:
+        table = pd.read_csv(args.from_csv)
+        write_results(table, args.label, args.seed)
+        print(summary(table).to_string(index=False))
+        return
     unknown = sorted(set(args.models) - set(VARIANTS))
     if unknown:
         sys.exit(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}")
