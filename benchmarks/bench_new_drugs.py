@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
             start = time.perf_counter()
             preds = fit_predict(model, ds, train, val, test)
             row = {"fold": f, "model": name, "wall_s": time.perf_counter() - start}
+            row["commit"] = args.commit
             row |= {k: metrics(preds)[k] for k in ("rmse", "pearson", "per_cell_r")}
             if isinstance(model, NeuralEstimator):
                 row |= {"best_epoch": model.summary_["best_epoch"]}
@@ -104,8 +105,9 @@ def commit() -> str:
 
 def write_results(table: pd.DataFrame, label: str, seed: int) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    code = table["commit"].iloc[0] if "commit" in table else f"{commit()} (rows written)"
     lines = [
-        f"| {stamp} | {commit()} | {label} | {r.model} | {r.folds} | {r.rmse} | {r.pearson} | "
+        f"| {stamp} | {code} | {label} | {r.model} | {r.folds} | {r.rmse} | {r.pearson} | "
         f"{r.per_cell_r} | {r.beats_cell_mean} | {r.fold_rmse} | {r.best_epochs} | {r.wall_s} |\n"
         for r in summary(table).itertuples()
     ]
@@ -151,6 +153,7 @@ def main() -> None:
         sys.exit(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}")
     if "cell_mean" not in args.baselines:
         args.baselines = ["cell_mean", *args.baselines]  # the reference every row is beaten on
+    args.commit = commit()  # of the code that trains, kept in the table for --from-csv
     table = run(args)
     out = ROOT / "runs" / "bench_new_drugs"
     out.mkdir(parents=True, exist_ok=True)
