@@ -10,7 +10,7 @@ model beats the cell mean, and wall time. ``--set`` applies config overrides to 
 models (the change being measured) and ``--label`` names the row.
 
 Usage: ``python benchmarks/bench_new_drugs.py [--folds 0 1 2 3 4] [--seed 0]
-[--models gat_edge fingerprint] [--set model.graph_dropout=0.2] [--label NAME]``
+[--models gat_edge fingerprint] [--set model.graph_dropout=0.2] [--ensemble 3] [--label NAME]``
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,16 +58,22 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     rows = []
     for f in args.folds:
         train, val, test = folds[f].frames(ds.pairs)
-        models = {name: BASELINES[name]() for name in args.baselines}
-        models |= {name: neural(name, args.set, f, args.seed) for name in args.models}
-        for name, model in models.items():
+        models = {name: [BASELINES[name]()] for name in args.baselines}
+        # an ensemble averages the predictions of models trained with seeds seed .. seed + n - 1
+        # on the same fold
+        models |= {
+            name: [neural(name, args.set, f, args.seed + i) for i in range(args.ensemble)]
+            for name in args.models
+        }
+        for name, members in models.items():
             start = time.perf_counter()
-            preds = fit_predict(model, ds, train, val, test)
+            fitted = [fit_predict(m, ds, train, val, test) for m in members]
+            preds = fitted[0].assign(y_pred=np.mean([p.y_pred for p in fitted], axis=0))
             row = {"fold": f, "model": name, "wall_s": time.perf_counter() - start}
             row["commit"] = args.commit
             row |= {k: metrics(preds)[k] for k in ("rmse", "pearson", "per_cell_r")}
-            if isinstance(model, NeuralEstimator):
-                row |= {"best_epoch": model.summary_["best_epoch"]}
+            if isinstance(members[0], NeuralEstimator):
+                row |= {"best_epoch": members[0].summary_["best_epoch"]}
             print(json.dumps(row), flush=True)
             rows.append(row)
     return pd.DataFrame(rows)
@@ -139,6 +146,9 @@ def main() -> None:
     parser.add_argument("--baselines", nargs="*", default=["cell_mean", "ridge"])
     parser.add_argument("--set", action="append", default=[], help="SECTION.KEY=VALUE")
     parser.add_argument("--label", default="defaults")
+    parser.add_argument(
+        "--ensemble", type=int, default=1, help="average N training seeds per neural model"
+    )
     parser.add_argument(
         "--from-csv", type=Path, help="write the rows of a saved run table instead of training"
     )
