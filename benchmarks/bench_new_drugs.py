@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from results_table import add_rows  # benchmarks/, the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,7 +40,6 @@ from drp.models.baselines import BASELINES  # noqa: E402
 from drp.models.estimator import NeuralEstimator  # noqa: E402
 from drp.models.registry import VARIANTS, variant_config  # noqa: E402
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## New drugs"
 DATASET = ROOT / "data" / "featurized" / "gdsc2"
 
@@ -127,15 +127,7 @@ def write_results(table: pd.DataFrame, label: str, seed: int) -> None:
         "| RMSE per fold | best epochs | wall (s) |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
-    text = RESULTS.read_text()
-    if SECTION not in text:
-        text = text.rstrip("\n") + "\n\n" + header
-    lines_in = text.splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines_in) if line.startswith(SECTION))
-    end = next(i for i in range(start, len(lines_in)) if lines_in[i].startswith("|---")) + 1
-    while end < len(lines_in) and lines_in[end].startswith("|"):
-        end += 1
-    RESULTS.write_text("".join(lines_in[:end]) + "".join(lines) + "".join(lines_in[end:]))
+    add_rows(SECTION, header, "".join(lines))
 
 
 def main() -> None:

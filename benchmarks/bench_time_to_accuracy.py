@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from results_table import RESULTS, add_rows  # benchmarks/, the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Time to accuracy"
 
 
@@ -131,22 +131,7 @@ def write_results(rows: list[dict], target: float, device: str = "cpu") -> None:
         "s to best (epoch) | s total | best val RMSE | test RMSE | ratio |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    if SECTION not in text:
-        text = text.rstrip("\n") + "\n\n" + header
-    RESULTS.write_text(_append_to_table(text, "".join(lines)))
-
-
-def _append_to_table(text: str, rows: str) -> str:
-    """``text`` with ``rows`` added at the end of the section's results table, so notes
-    written below the table stay below it."""
-    lines = text.splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.startswith(SECTION))
-    header = next(i for i in range(start, len(lines)) if lines[i].startswith("| date | loop"))
-    end = header
-    while end < len(lines) and lines[end].startswith("|"):
-        end += 1
-    return "".join(lines[:end]) + rows + "".join(lines[end:])
+    add_rows(SECTION, header, "".join(lines))
 
 
 def _fmt(x: float) -> str:
