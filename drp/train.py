@@ -175,7 +175,10 @@ class Trainer:
             config.model, widths, atom_dim, bond_dim, ds.fingerprints.shape[1]
         ).to(self.device)
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay
+            self.model.parameters(),
+            lr=tc.lr,
+            betas=(0.9, tc.adam_beta2),
+            weight_decay=tc.weight_decay,
         )
         steps = self.steps_per_epoch()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -2,11 +2,13 @@ from dataclasses import replace
 
 import pytest
 import torch
+from torch_geometric.nn import GATConv
 from torch_geometric.utils import scatter
 
 from drp.batching import EntityTensors, OmicsScaler
 from drp.config import ModelConfig
 from drp.featurize.molecules import ATOM_DIM, BOND_DIM, smiles_to_graph
+from drp.models.drug import BondGATConv
 from drp.models.estimator import load_model
 from drp.models.fusion import PairHead
 from drp.models.graphs import GraphBank
@@ -77,6 +79,25 @@ def test_bond_features_change_gat_edge_but_not_gat():
         assert (not torch.allclose(a, b, atol=1e-6)) == should_change, variant
 
 
+@pytest.mark.parametrize("edge_dim", [BOND_DIM, None])
+def test_bond_gat_conv_equals_pyg_gat_conv(edge_dim):
+    """The contracted bond term and dtype casts change the cost, not the layer's output."""
+    sel = GraphBank(GRAPHS).select(torch.arange(4))
+    torch.manual_seed(0)
+    kwargs = dict(heads=4, edge_dim=edge_dim, add_self_loops=True, fill_value="mean")
+    fast, reference = BondGATConv(32, 8, **kwargs), GATConv(32, 8, **kwargs)
+    reference.load_state_dict(fast.state_dict())
+    x = torch.randn(sel.x.shape[0], 32)
+    edge_attr = sel.edge_attr if edge_dim else None
+    with torch.no_grad():
+        got = fast(x, sel.edge_index, edge_attr)
+        want = reference(x, sel.edge_index, edge_attr)
+        assert torch.allclose(got, want, atol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = fast(x, sel.edge_index, edge_attr)
+    assert (half.float() - want).abs().max() < 0.1 * want.abs().max()
+
+
 def test_unique_entity_batching_equals_per_pair_encoding(tiny_dataset):
     scaler = OmicsScaler.fit(torch.from_numpy(tiny_dataset.omics_matrix()))
     tensors = EntityTensors.from_dataset(tiny_dataset, ["expression"], scaler)
@@ -139,6 +160,7 @@ def test_pair_head_factorised_first_layer_equals_the_concatenation():
     pair_drug, pair_cell = torch.tensor([0, 1, 3, 3, 2, 0]), torch.tensor([4, 0, 0, 2, 1, 4])
     d, c = z_drug[pair_drug], z_cell[pair_cell]
     reference = head.rest(head.first(torch.cat([d, c, d * c, extra], dim=1))).squeeze(-1)
+    reference = reference + head.main_effects(torch.cat([d, c], dim=1)).squeeze(-1)
     got = head(z_drug, z_cell, pair_drug, pair_cell, extra)
     assert got.shape == (6,)
     assert torch.allclose(got, reference, atol=1e-6)

@@ -12,8 +12,9 @@ from drp.models.drug import FingerprintDrugEncoder, GraphDrugEncoder
 from drp.models.fusion import ConcatFusion, CrossAttentionFusion
 from drp.models.graphs import GraphSelection
 
-ARCHITECTURE = 2
-"""Checkpoint layout version: 2 = head with the drug x cell product term (:class:`PairHead`)."""
+ARCHITECTURE = 3
+"""Checkpoint layout version: 2 = head with the drug x cell product term (:class:`PairHead`);
+3 = GAT layers (:class:`BondGATConv`) and the head's linear main-effects path."""
 
 DRUG_ENCODERS = ("graph", "fingerprint")
 """``ModelConfig.drug``: molecular graph (message passing) or Morgan fingerprint MLP."""
@@ -151,5 +152,5 @@ def check_architecture(hyper_parameters: dict, source: object) -> None:
     if found != ARCHITECTURE:
         raise ValueError(
             f"{source}: checkpoint of model architecture {found}, this drp builds "
-            f"{ARCHITECTURE} (head with the drug x cell product term); train the run again"
+            f"{ARCHITECTURE} (GAT layers, head with product term and main effects); train the run again"
         )
