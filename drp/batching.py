@@ -70,20 +70,18 @@ class EntityTensors:
         device: torch.device | str = "cpu",
     ) -> EntityTensors:
         raw = torch.from_numpy(ds.omics_matrix(list(omics_names)))
+        fingerprints = torch.from_numpy(ds.fingerprints.astype(np.float32)).to(device)
         return cls(
             scaler.transform(raw).to(device),
-            torch.from_numpy(ds.fingerprints.astype(np.float32)).to(device),
-            GraphBank(ds.graphs, device),
+            fingerprints,
+            GraphBank(ds.graphs, device, fingerprints),
             torch.device(device),
         )
 
     def with_drugs(self, graphs: list[Data], fingerprints: np.ndarray) -> EntityTensors:
         """The same cells with another set of drugs (e.g. new SMILES)."""
-        return replace(
-            self,
-            graphs=GraphBank(graphs, self.device),
-            fingerprints=torch.from_numpy(fingerprints.astype(np.float32)).to(self.device),
-        )
+        fps = torch.from_numpy(fingerprints.astype(np.float32)).to(self.device)
+        return replace(self, graphs=GraphBank(graphs, self.device, fps), fingerprints=fps)
 
     def batch(self, cell_idx: Tensor, drug_idx: Tensor, drug_kind: str = "graph") -> PairBatch:
         """Pairs [B] of (cell, drug) dataset indices -> a PairBatch over unique entities."""

@@ -21,13 +21,26 @@ from drp.models.model import DRPModel, PairBatch
 
 # Every tensor below is made on the model's device (graphs and cells may come from the CPU);
 # interpretation runs in float32 even on CUDA (no autocast): weights and deltas are the result.
+# ``fingerprint`` ([bits], the drug's Morgan bits) is needed by hybrid models only; occluded
+# copies of a graph keep the intact molecule's fingerprint, so for a hybrid model occlusion
+# measures what the graph part reads.
 
 
-def _predict_graphs(model: DRPModel, graphs: list[Data], omics: torch.Tensor) -> torch.Tensor:
+def _bank(graphs: list[Data], device: torch.device, fingerprint: torch.Tensor | None) -> GraphBank:
+    fps = None if fingerprint is None else fingerprint.reshape(1, -1).expand(len(graphs), -1)
+    return GraphBank(graphs, device, fps)
+
+
+def _predict_graphs(
+    model: DRPModel,
+    graphs: list[Data],
+    omics: torch.Tensor,
+    fingerprint: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Predictions for every (graph, cell): [n_graphs, n_cells] (normalised units)."""
     device = model_device(model)
     omics = omics.to(device)
-    bank = GraphBank(graphs, device)
+    bank = _bank(graphs, device, fingerprint)
     n_g, n_c = len(graphs), omics.shape[0]
     pair_drug = torch.arange(n_g, device=device).repeat_interleave(n_c)
     pair_cell = torch.arange(n_c, device=device).repeat(n_g)
@@ -36,11 +49,15 @@ def _predict_graphs(model: DRPModel, graphs: list[Data], omics: torch.Tensor) ->
 
 
 @torch.no_grad()
-def atom_attention(model: DRPModel, graph: Data) -> np.ndarray:
+def atom_attention(
+    model: DRPModel, graph: Data, fingerprint: torch.Tensor | None = None
+) -> np.ndarray:
     """Attention-pooling weight of each atom: [num_atoms] float32, sums to 1."""
     model.eval()
     device = model_device(model)
-    sel = GraphBank([graph], device).select(torch.zeros(1, dtype=torch.long, device=device))
+    sel = _bank([graph], device, fingerprint).select(
+        torch.zeros(1, dtype=torch.long, device=device)
+    )
     _, _, weight = model.drug(sel)
     if weight is None:
         raise ValueError("this model has no attention pooling")
@@ -56,24 +73,19 @@ def occlude(graph: Data, atoms: np.ndarray) -> Data:
     )
 
 
-def saliency(model: DRPModel, graph: Data, omics: torch.Tensor) -> np.ndarray:
+def saliency(
+    model: DRPModel, graph: Data, omics: torch.Tensor, fingerprint: torch.Tensor | None = None
+) -> np.ndarray:
     """Gradient x input of the mean prediction over ``omics`` cells, per atom: [num_atoms]."""
     model.eval()
     device = model_device(model)
     omics = omics.to(device)
     # the leaf lives on the model's device, so its gradient is computed there
     x = graph.x.detach().to(device, copy=True).requires_grad_(True)
-    bank = GraphBank(
-        [
-            Data(
-                x=x,
-                edge_index=graph.edge_index,
-                edge_attr=graph.edge_attr,
-                num_nodes=graph.num_nodes,
-            )
-        ],
-        device,
+    leaf = Data(
+        x=x, edge_index=graph.edge_index, edge_attr=graph.edge_attr, num_nodes=graph.num_nodes
     )
+    bank = _bank([leaf], device, fingerprint)
     n_c = omics.shape[0]
     sel = bank.select(torch.zeros(1, dtype=torch.long, device=device))
     pair_drug = torch.zeros(n_c, dtype=torch.long, device=device)
@@ -93,6 +105,7 @@ def faithfulness(
     fraction: float = 0.2,
     n_random: int = 5,
     seed: int = 0,
+    fingerprint: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """Occlusion faithfulness of attention pooling for one drug over cells ``cell_idx``.
 
@@ -102,17 +115,17 @@ def faithfulness(
     model.eval()
     n_atoms = graph.num_nodes
     k = max(1, math.ceil(fraction * n_atoms))
-    weight = atom_attention(model, graph)
+    weight = atom_attention(model, graph, fingerprint)
     top = np.argsort(-weight)[:k]
     rng = np.random.default_rng(seed)
     randoms = [rng.choice(n_atoms, size=k, replace=False) for _ in range(n_random)]
     graphs = [graph, occlude(graph, top), *[occlude(graph, r) for r in randoms]]
     cells = torch.tensor(np.asarray(cell_idx), dtype=torch.long, device=tensors.omics.device)
     omics = tensors.omics[cells].to(model_device(model))
-    pred = _predict_graphs(model, graphs, omics) * target_std
+    pred = _predict_graphs(model, graphs, omics, fingerprint) * target_std
     delta = (pred[1:] - pred[0]).abs().mean(1).cpu().numpy()
     with torch.enable_grad():
-        sal = saliency(model, graph, omics)
+        sal = saliency(model, graph, omics, fingerprint)
     rho = spearmanr(weight, sal).statistic if n_atoms > 2 and np.ptp(sal) > 0 else float("nan")
     return {
         "k": k,

@@ -273,14 +273,20 @@ def write_attention(
                 cells = rng.choice(cells, max_cells, replace=False)
             d = ds.drug_index[drug_id]
             score = faithfulness(
-                model, ds.graphs[d], tensors, cells, estimator.target_std_, seed=seed
+                model,
+                ds.graphs[d],
+                tensors,
+                cells,
+                estimator.target_std_,
+                seed=seed,
+                fingerprint=tensors.fingerprints[d],
             )
             rows.append({"drug_id": drug_id, "split": split, **score})
         for drug_id in SHOWCASE_DRUGS:
             if drug_id not in ds.drug_index or any(s["drug_id"] == drug_id for s in showcase):
                 continue
             d = ds.drug_index[drug_id]
-            weights = atom_attention(model, ds.graphs[d])
+            weights = atom_attention(model, ds.graphs[d], tensors.fingerprints[d])
             smiles, ordered = smiles_in_graph_order(ds.drugs.smiles.iloc[d], weights)
             faith = next((r for r in rows if r["drug_id"] == drug_id and r["split"] == split), None)
             if faith is None:
@@ -292,6 +298,7 @@ def write_attention(
                     cells,
                     estimator.target_std_,
                     seed=seed,
+                    fingerprint=tensors.fingerprints[d],
                 )
             showcase.append(
                 {

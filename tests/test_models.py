@@ -1,5 +1,6 @@
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from torch_geometric.nn import GATConv
@@ -8,6 +9,7 @@ from torch_geometric.utils import scatter
 from drp.batching import EntityTensors, OmicsScaler
 from drp.config import ModelConfig
 from drp.featurize.molecules import ATOM_DIM, BOND_DIM, smiles_to_graph
+from drp.interpret import atom_attention, saliency
 from drp.models.drug import BondGATConv
 from drp.models.estimator import load_model
 from drp.models.fusion import PairHead
@@ -48,7 +50,8 @@ def test_graph_bank_select_matches_pyg_batch():
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_every_variant_has_shapes_and_gradients(variant):
     model = _model(variant).train()
-    bank, cells, pd_, pc, fps = _batch(GraphBank(GRAPHS))
+    _, cells, pd_, pc, fps = _batch(GraphBank(GRAPHS))
+    bank = GraphBank(GRAPHS, fingerprints=fps)
     drugs = fps if model.config.drug == "fingerprint" else bank.select(torch.arange(4))
     out = model(PairBatch(drugs, cells, pd_, pc))
     assert out.y.shape == (6,)
@@ -96,6 +99,28 @@ def test_bond_gat_conv_equals_pyg_gat_conv(edge_dim):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             half = fast(x, sel.edge_index, edge_attr)
     assert (half.float() - want).abs().max() < 0.1 * want.abs().max()
+
+
+def test_hybrid_drug_vector_reads_graph_and_fingerprint():
+    _, _, _, _, fps = _batch(GraphBank(GRAPHS))
+    sel = GraphBank(GRAPHS, fingerprints=fps).select(torch.tensor([2, 0]))
+    model = _model("hybrid")
+    with torch.no_grad():
+        z, _, weight = model.drug(sel)
+        other_bits = replace(sel, fingerprint=1.0 - sel.fingerprint)
+        other_bonds = replace(sel, edge_attr=torch.rand_like(sel.edge_attr))
+        assert not torch.allclose(z, model.drug(other_bits)[0], atol=1e-6)
+        assert not torch.allclose(z, model.drug(other_bonds)[0], atol=1e-6)
+        # the pooling weights stay the graph's: the fingerprint does not move them
+        assert torch.equal(weight, model.drug(other_bits)[2])
+    with pytest.raises(ValueError, match="fingerprints="):
+        model.drug(GraphBank(GRAPHS).select(torch.tensor([0])))
+    # interpretation hands the drug's fingerprint to the graph it occludes or differentiates
+    weight = atom_attention(model, GRAPHS[2], fps[2])
+    assert np.allclose(
+        weight, model.drug(sel)[2][: GRAPHS[2].num_nodes].detach().numpy(), atol=1e-6
+    )
+    assert saliency(model, GRAPHS[2], torch.randn(3, 20), fps[2]).shape == weight.shape
 
 
 def test_unique_entity_batching_equals_per_pair_encoding(tiny_dataset):

@@ -87,8 +87,12 @@ def _make_conv(kind: str, hidden: int, heads: int, bond_dim: int, dropout: float
 class GraphDrugEncoder(nn.Module):
     """L message-passing layers with residuals and LayerNorm, then a readout.
 
+    With ``fingerprint_bits`` (the hybrid drug input) a fingerprint MLP's output is added to
+    the pooled graph vector; the atom states and pooling weights remain the graph's.
+
     Shapes:
         input: GraphSelection with x [N, atom_dim], edge_attr [E, bond_dim], batch [N]
+        (and fingerprint [num_graphs, bits] for the hybrid input)
         output: z [num_graphs, hidden], atom_h [N, hidden], atom_weight [N] (None unless
         pool == "attention"; sums to 1 within each graph)
     """
@@ -103,6 +107,8 @@ class GraphDrugEncoder(nn.Module):
         conv: str = "gat_edge",
         pool: str = "attention",
         dropout: float = 0.1,
+        fingerprint_bits: int = 0,
+        fingerprint_dropout: float = 0.1,
     ) -> None:
         super().__init__()
         if pool not in POOLS:
@@ -117,6 +123,11 @@ class GraphDrugEncoder(nn.Module):
         if pool == "attention":
             gate = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
             self.pool = AttentionalAggregation(gate_nn=gate, nn=nn.Linear(hidden, hidden))
+        self.fingerprint = (
+            FingerprintDrugEncoder(fingerprint_bits, hidden, fingerprint_dropout)
+            if fingerprint_bits
+            else None
+        )
 
     def forward(self, g: GraphSelection) -> tuple[Tensor, Tensor, Tensor | None]:
         h = self.input(g.x)
@@ -136,6 +147,13 @@ class GraphDrugEncoder(nn.Module):
             z = global_max_pool(h, g.batch, g.num_graphs)
         else:
             z = global_add_pool(h, g.batch, g.num_graphs)
+        if self.fingerprint is not None:
+            if g.fingerprint is None:
+                raise ValueError(
+                    "the hybrid drug encoder reads each graph's fingerprint too: build the "
+                    "GraphBank with fingerprints="
+                )
+            z = z + self.fingerprint(g.fingerprint)
         return z, h, weight
 
 

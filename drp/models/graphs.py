@@ -14,7 +14,8 @@ class GraphSelection:
     """A disjoint union of selected graphs.
 
     Shapes:
-        x: [N, F_atom]; edge_index: [2, E]; edge_attr: [E, F_bond]; batch: [N] graph of each atom.
+        x: [N, F_atom]; edge_index: [2, E]; edge_attr: [E, F_bond]; batch: [N] graph of each atom;
+        fingerprint: [num_graphs, bits] when the bank holds fingerprints (hybrid drug input).
     """
 
     x: Tensor
@@ -22,12 +23,25 @@ class GraphSelection:
     edge_attr: Tensor
     batch: Tensor
     num_graphs: int
+    fingerprint: Tensor | None = None
 
 
 class GraphBank:
-    """All drug graphs of a dataset, concatenated; :meth:`select` gathers any subset."""
+    """All drug graphs of a dataset, concatenated; :meth:`select` gathers any subset.
 
-    def __init__(self, graphs: list[Data], device: torch.device | str = "cpu") -> None:
+    ``fingerprints`` ([num_graphs, bits], optional) travel with the graphs for the hybrid drug
+    encoder, which reads both.
+    """
+
+    def __init__(
+        self,
+        graphs: list[Data],
+        device: torch.device | str = "cpu",
+        fingerprints: Tensor | None = None,
+    ) -> None:
+        if fingerprints is not None and len(fingerprints) != len(graphs):
+            raise ValueError(f"{len(fingerprints)} fingerprints for {len(graphs)} graphs")
+        self.fingerprint = None if fingerprints is None else fingerprints.float().to(device)
         atoms = torch.tensor([g.num_nodes for g in graphs], dtype=torch.long)
         edges = torch.tensor([g.edge_index.shape[1] for g in graphs], dtype=torch.long)
         self.atom_count = atoms.to(device)
@@ -50,6 +64,8 @@ class GraphBank:
             "edge_attr",
         ):
             setattr(self, name, getattr(self, name).to(device))
+        if self.fingerprint is not None:
+            self.fingerprint = self.fingerprint.to(device)
         return self
 
     @staticmethod
@@ -71,6 +87,7 @@ class GraphBank:
         # stored edge indices are local to each graph; offset them into the union
         edge_index = self.edge_index[:, edge_ids] + new_ptr[graph_of_edge]
         batch = torch.repeat_interleave(torch.arange(len(idx), device=idx.device), n_atoms)
+        fingerprint = None if self.fingerprint is None else self.fingerprint[idx]
         return GraphSelection(
-            self.x[node_ids], edge_index, self.edge_attr[edge_ids], batch, len(idx)
+            self.x[node_ids], edge_index, self.edge_attr[edge_ids], batch, len(idx), fingerprint
         )

@@ -16,8 +16,9 @@ ARCHITECTURE = 3
 """Checkpoint layout version: 2 = head with the drug x cell product term (:class:`PairHead`);
 3 = GAT layers (:class:`BondGATConv`) and the head's linear main-effects path."""
 
-DRUG_ENCODERS = ("graph", "fingerprint")
-"""``ModelConfig.drug``: molecular graph (message passing) or Morgan fingerprint MLP."""
+DRUG_ENCODERS = ("graph", "fingerprint", "hybrid")
+"""``ModelConfig.drug``: molecular graph (message passing), Morgan fingerprint MLP, or hybrid
+(the graph encoder's vector plus a fingerprint MLP's; the graph twins keep the fingerprint part)."""
 
 
 @dataclass
@@ -84,7 +85,7 @@ class DRPModel(nn.Module):
             "fp_bits": fp_bits,
         }
         h = config.hidden
-        if config.drug == "graph":
+        if config.drug in ("graph", "hybrid"):
             self.drug = GraphDrugEncoder(
                 atom_dim,
                 bond_dim,
@@ -94,13 +95,15 @@ class DRPModel(nn.Module):
                 config.conv,
                 config.pool,
                 config.graph_dropout,
+                fingerprint_bits=fp_bits if config.drug == "hybrid" else 0,
+                fingerprint_dropout=config.dropout,
             )
         elif config.drug == "fingerprint":
             if config.fusion != "concat":
                 raise ValueError("cross-attention fusion needs atoms: use drug = 'graph'")
             self.drug = FingerprintDrugEncoder(fp_bits, h, config.dropout)
         else:
-            raise ValueError(f"unknown drug encoder {config.drug!r}; use graph or fingerprint")
+            raise ValueError(f"unknown drug encoder {config.drug!r}; choose from {DRUG_ENCODERS}")
         self.cell = CellEncoder(omics_widths, h, config.cell_block_hidden, config.dropout)
         if config.fusion == "concat":
             self.fusion = ConcatFusion(h, config.dropout)

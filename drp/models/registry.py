@@ -22,6 +22,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "pool_max": {"pool": "max"},
     "cross_attention": {"fusion": "cross_attention"},
     "fingerprint": {"drug": "fingerprint"},
+    "hybrid": {"drug": "hybrid"},
 }
 
 
