@@ -37,25 +37,27 @@ PRESETS = {
         ("drug_mean", "mean_effects"),
     ),
     "quick": Preset(
-        "6 variants x 3 splits x 2 of 5 folds x 1 seed, 5 epochs each (patience 2): fits "
-        "30 minutes on a 2-core CPU, but the graph models are under-trained next to the "
-        "default 20-epoch `drp train`, and two folds give the paired tests little power; "
-        "GCN, max pooling, tissue-blind and more seeds only in 'full'",
+        "6 variants x 3 splits x 2 of 5 folds x 1 seed, each trained like `drp train` (20 "
+        "epochs, patience 4), so the models are converged: about 40 minutes on a 2-core CPU "
+        "(mixed runs ~80 s, blind runs stop earlier). Two folds give the paired tests little "
+        "power; GCN, max pooling, the hybrid input, tissue-blind and more seeds only in 'full'",
         ("gat_edge", "gat", "gin", "pool_mean", "cross_attention", "fingerprint"),
         ("mixed", "cell_blind", "drug_blind"),
         (0, 1),
         (0,),
-        5,
-        2,
+        20,
+        4,
     ),
     "full": Preset(
-        "8 variants x 4 splits x 5 folds x 3 seeds, up to 40 epochs: for a GPU or a long run",
+        f"{len(ALL_VARIANTS)} variants x 4 splits x 5 folds x 3 seeds, each trained like "
+        "`drp train` (20 epochs, patience 4): runs of ~1 min on a 2-core CPU (about 9 hours in "
+        "all), ~20 s on an H200 GPU",
         ALL_VARIANTS,
         ("mixed", "cell_blind", "drug_blind", "tissue_blind"),
         (0, 1, 2, 3, 4),
         (0, 1, 2),
-        40,
-        6,
+        20,
+        4,
     ),
 }
 
