@@ -4,7 +4,8 @@ Trains the default configuration (``drp train`` defaults) on each fold (seed 0, 
 cache), scores it and the additive mean-effects baseline on the same test pairs, prints the
 table and appends it to benchmarks/RESULTS.md. About 2.5 minutes a fold on the 2-core CPU.
 
-Usage: ``python benchmarks/bench_accuracy.py [--dataset data/featurized/gdsc2] [--folds 0 1 2 3 4]``
+Usage: ``python benchmarks/bench_accuracy.py [--dataset data/featurized/gdsc2] [--folds 0 1 2 3 4]
+[--variant hybrid]`` (``--variant``: a registered model variant instead of the default).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 from drp.config import RunConfig
 from drp.evaluate import evaluate_with_baselines
 from drp.featurize.store import FeaturizedDataset
+from drp.models.registry import DEFAULT_VARIANT, variant_config
 from drp.train import train_run
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -31,16 +33,17 @@ def main() -> None:
     parser.add_argument("--dataset", default="data/featurized/gdsc2")
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--runs", default="runs/accuracy")
+    parser.add_argument("--variant", default=DEFAULT_VARIANT)
     args = parser.parse_args()
     ds = FeaturizedDataset.load(Path(args.dataset))
-    base = RunConfig()
+    base = RunConfig(model=variant_config(args.variant))
     run_dirs = []
     for fold in args.folds:
         cfg = replace(base, train=replace(base.train, dataset=args.dataset, fold=fold))
-        run_dir = Path(args.runs) / f"gat_edge_mixed_f{fold}"
+        run_dir = Path(args.runs) / f"{args.variant}_mixed_f{fold}"
         if not (run_dir / "predictions_test.parquet").exists():  # written last
             summary = train_run(
-                cfg, run_dir, ds=ds, resume=(run_dir / "last.pt").exists(), name="gat_edge"
+                cfg, run_dir, ds=ds, resume=(run_dir / "last.pt").exists(), name=args.variant
             )
             print(
                 f"fold {fold}: best val RMSE {summary['best_val_rmse']:.3f} "
@@ -65,7 +68,7 @@ def write_results(summary: pd.DataFrame, folds: list[int]) -> None:
     lines = [
         f"\n## Accuracy: GDSC2 mixed split, folds {folds} (seed 0), "
         f"{datetime.now(UTC):%Y-%m-%d}, commit {commit}\n",
-        "Written by `benchmarks/bench_accuracy.py`: default model (`drp train` defaults) and "
+        "Written by `benchmarks/bench_accuracy.py`: a model variant (`drp train` defaults) and "
         "the additive mean-effects baseline on identical test pairs; mean ± sd over folds.\n",
         "| model | RMSE | Pearson | mean per-drug r | mean per-cell r |",
         "|---|---|---|---|---|",
