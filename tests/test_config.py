@@ -15,7 +15,10 @@ from drp.config import ModelConfig, RunConfig, TrainConfig, load_config
         ("model.conv=bad", "model.conv='bad' is not one of ['gat_edge', 'gat', 'gcn', 'gin']"),
         ("model.pool=median", "model.pool='median' is not one of"),
         ("model.fusion=sum", "model.fusion='sum' is not one of"),
-        ("model.drug=smiles", "model.drug='smiles' is not one of ['graph', 'fingerprint', 'hybrid']"),
+        (
+            "model.drug=smiles",
+            "model.drug='smiles' is not one of ['graph', 'fingerprint', 'hybrid']",
+        ),
         ("model.hidden=130", "model.hidden=130 must be divisible by model.heads=4"),
         ("model.dropout=1.5", "model.dropout=1.5 must be in [0, 1)"),
         ("model.layers=0", "model.layers=0 must be >= 1"),
