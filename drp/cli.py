@@ -54,7 +54,7 @@ def main(
         ),
     ] = False,
 ) -> None:
-    """drp: featurize, train, evaluate, study, report, predict."""
+    """drp: featurize, train, evaluate, study, report, predict, screen."""
 
 
 def fail(message: str) -> typer.Exit:
@@ -336,6 +336,71 @@ def predict(
             result = predictor.predict_smiles(new, cell_list)
     _write_table(result, out)
     console.print(f"[green]wrote[/] {len(result):,} predictions to {out}")
+
+
+@app.command()
+def screen(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory from `drp train`.")],
+    library: Annotated[
+        Path,
+        typer.Option(
+            help="Compound library: .csv/.tsv/.parquet (drug_id, smiles), .smi (SMILES name "
+            "per line) or .sdf."
+        ),
+    ],
+    cells: Annotated[
+        str | None, typer.Option(help="Comma-separated cell ids (default: all cells).")
+    ] = None,
+    tissue: Annotated[str | None, typer.Option(help="Screen the cells of one tissue.")] = None,
+    top: Annotated[int, typer.Option(help="Compounds kept per cell and per tissue.")] = 10,
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (default screens/<run>_<library>).")
+    ] = None,
+    ad_threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Out of domain below this max Tanimoto to a training drug (default "
+            "drp.screen.AD_THRESHOLD, provisional)."
+        ),
+    ] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Compounds scored together.")] = None,
+    device: Annotated[str, typer.Option(help=f"Device: {_listing(DEVICES)}.")] = "cpu",
+) -> None:
+    """Rank a compound library against cell lines: predictions, top-K tables, applicability
+    domain, and a screen.md/screen.html summary."""
+    from drp.predict import Predictor
+    from drp.progress import make_progress
+    from drp.screen import AD_THRESHOLD, CHUNK_SIZE, read_library
+    from drp.screen import screen as run_screen
+
+    _check_choice("--device", device, DEVICES)
+    if top < 1:
+        raise fail(f"--top must be >= 1, got {top}")
+    threshold = AD_THRESHOLD if ad_threshold is None else ad_threshold
+    target = out or Path("screens") / f"{run_dir.name}_{library.stem}"
+    with user_errors():
+        read_library(library)  # a bad library fails before the model loads
+        predictor = Predictor.from_run(run_dir, device)
+        with make_progress() as progress:
+            task = progress.add_task(f"screening {library.name}", total=None, info="")
+            result = run_screen(
+                predictor,
+                library,
+                target,
+                run_dir=run_dir,
+                cells=[c.strip() for c in cells.split(",")] if cells else None,
+                tissue=tissue,
+                top_k=top,
+                chunk_size=chunk_size or CHUNK_SIZE,
+                ad_threshold=threshold,
+                on_chunk=lambda done, total: progress.update(task, completed=done, total=total),
+                command=" ".join(["drp", *sys.argv[1:]]),
+            )
+    console.print(
+        f"[green]screened[/] {result.n_scored:,} of {result.n_read:,} molecules "
+        f"({len(result.invalid):,} invalid, see invalid.csv; {result.n_out_of_domain:,} out of "
+        f"domain) x {len(result.cell_ids):,} cells -> {target / 'screen.html'}"
+    )
 
 
 @app.command()

@@ -90,6 +90,16 @@ class Predictor:
             f if f is not None else normalize_cell_id(n) for f, n in zip(found, names, strict=True)
         ]
 
+    def resolve_cells(self, names: list[str] | None) -> list[str]:
+        """The dataset's ids of user-given cell names (every cell when None or empty).
+
+        Raises:
+            PredictionError: a name matches no cell of the dataset.
+        """
+        cell_ids = self._cell_ids(names) if names else list(self.ds.cells.cell_id)
+        self._check_ids(pd.Series(cell_ids), None)
+        return cell_ids
+
     def predict_pairs(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """``pairs`` with cell_id, drug_id -> adds ``ln_ic50_pred``."""
         for col in ("cell_id", "drug_id"):
@@ -136,8 +146,7 @@ class Predictor:
             names.append(name)
         if problems:
             raise PredictionError("invalid SMILES: " + "; ".join(problems))
-        cell_ids = self._cell_ids(cells) if cells else list(self.ds.cells.cell_id)
-        self._check_ids(pd.Series(cell_ids), None)
+        cell_ids = self.resolve_cells(cells)
         tensors = self.tensors.with_drugs(graphs, np.stack(fps))
         c_idx = np.array([self.ds.cell_index[c] for c in cell_ids])
         c = np.repeat(c_idx, len(names))

@@ -260,6 +260,48 @@ def tanimoto_matrix(fingerprints: np.ndarray) -> np.ndarray:
     return np.divide(common, union, out=np.zeros_like(common), where=union > 0)
 
 
+def tanimoto_cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Tanimoto similarity of every bit vector of ``a`` [n, bits] to every one of ``b``
+    [m, bits] -> [n, m] float64 (0 where both are empty)."""
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    common = x @ y.T
+    union = x.sum(axis=1)[:, None] + y.sum(axis=1)[None, :] - common
+    return np.divide(common, union, out=np.zeros_like(common), where=union > 0)
+
+
+def read_sdf(path: str) -> list[tuple[str, str | None, str]]:
+    """Records of an SD file as ``(name, smiles or None, reason)``, in file order.
+
+    The name is the record's title line (RDKit ``_Name``), else ``mol_<i>`` (``i`` counts
+    records from 1). A record RDKit cannot read gets ``None`` and RDKit's logged reason; a
+    read record gets its SMILES (to be standardised like any other) and an empty reason.
+    """
+    supplier = Chem.SDMolSupplier(str(path), sanitize=True, removeHs=True)
+    records = []
+    for i in range(len(supplier)):
+        captured = io.StringIO()
+        rdBase.LogToPythonStderr()
+        RDLogger.EnableLog("rdApp.error")
+        try:
+            with contextlib.redirect_stderr(captured):
+                mol = supplier[i]
+        finally:
+            RDLogger.DisableLog("rdApp.*")
+        title = (supplier.GetItemText(i).splitlines() or [""])[0].strip()
+        if mol is None:
+            log = captured.getvalue()
+            reason = _rdkit_reason(log, "") if log.strip() else "RDKit could not read the record"
+            records.append((title or f"mol_{i + 1}", None, reason))
+            continue
+        name = mol.GetProp("_Name").strip() if mol.HasProp("_Name") else ""
+        smiles = Chem.MolToSmiles(mol)
+        if not smiles:
+            records.append((name or f"mol_{i + 1}", None, "record has no atoms"))
+            continue
+        records.append((name or f"mol_{i + 1}", smiles, ""))
+    return records
+
+
 def cluster_structures(
     fingerprints: np.ndarray, keys: list[str], similarity: float = CLUSTER_SIMILARITY
 ) -> np.ndarray:

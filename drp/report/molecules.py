@@ -1,4 +1,4 @@
-"""Molecule drawings with atoms coloured by attention weight (RDKit ``rdMolDraw2D``).
+"""Molecule drawings (RDKit ``rdMolDraw2D``): atoms coloured by attention weight, or plain.
 
 The design keeps RDKit inside ``drp.featurize``; drawing is the one exception, because a
 picture of the molecule is the point of this section. Only drawing functions are used here.
@@ -74,5 +74,26 @@ def draw_attention(
         highlightAtomRadii=radii,
         highlightBonds=[],
     )
+    drawer.FinishDrawing()
+    return drawer.GetDrawingText()
+
+
+def draw_molecule(smiles: str, legend: str = "", size: tuple[int, int] = (300, 240)) -> bytes:
+    """PNG of ``smiles`` with ``legend`` under it (no highlighting).
+
+    Raises:
+        ValueError: the SMILES does not parse.
+    """
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise ValueError(f"cannot parse SMILES {smiles!r}")
+    rdDepictor.SetPreferCoordGen(True)
+    rdDepictor.Compute2DCoords(mol)
+    drawer = rdMolDraw2D.MolDraw2DCairo(*size)
+    opts = drawer.drawOptions()
+    opts.legendFontSize = 14
+    opts.clearBackground = True
+    opts.fixedBondLength = 28
+    rdMolDraw2D.PrepareAndDrawMolecule(drawer, mol, legend=legend)
     drawer.FinishDrawing()
     return drawer.GetDrawingText()

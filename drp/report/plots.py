@@ -237,3 +237,20 @@ def faithfulness_plot(frame: pd.DataFrame) -> Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def similarity_histogram(similarity: np.ndarray, threshold: float) -> Figure:
+    """Histogram of each compound's max Tanimoto similarity to the training drugs [n], with
+    the applicability-domain ``threshold`` marked."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    sim = np.asarray(similarity, dtype=float)
+    if sim.size == 0:
+        return _empty(fig, ax, "no scored compounds")
+    ax.hist(sim, bins=np.linspace(0.0, 1.0, 41), color="#4c72b0", edgecolor="white")
+    ax.axvline(threshold, color="#d73027", ls="--", lw=1.2, label=f"threshold {threshold:.2f}")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("max Tanimoto similarity to a training drug (Morgan r=2, 2048 bits)")
+    ax.set_ylabel("compounds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,618 @@
+"""Screen a compound library against cell lines with a trained run, at library scale.
+
+``screen`` reads a library (CSV/TSV/parquet with ``drug_id, smiles``; ``.smi`` with one
+``SMILES name`` per line; ``.sdf``), standardises each molecule as ``drp featurize`` does, and
+scores compounds ``chunk_size`` at a time against the chosen cells: each chunk's drugs and the
+cells are encoded once (:func:`drp.batching.predict_indices`), its predictions are appended to
+``predictions.parquet`` and folded into running top-K tables, so memory stays bounded by one
+chunk whatever the library's size. Invalid molecules are counted and kept with RDKit's reason.
+
+Applicability domain: each compound's Morgan fingerprint is compared with those of the run's
+training drugs (:func:`training_drugs`); ``max_tanimoto`` is the similarity to the nearest one
+and ``out_of_domain`` is ``max_tanimoto < ad_threshold``. :func:`applicability_curve` and
+:func:`pick_ad_threshold` measure a threshold from drug-blind test predictions.
+
+Output directory::
+
+    predictions.parquet   cell_id, drug_id, ln_ic50_pred (float32), one row per scored pair
+    compounds.csv         per scored compound: input and standardised SMILES, nearest training
+                          drug, max_tanimoto, out_of_domain, mean/min prediction, best cell
+    invalid.csv           drug_id, input, reason: every molecule that was not scored
+    top_per_cell.csv      per cell: the K compounds with the lowest predicted ln IC50
+    top_per_tissue.csv    per tissue: the K compounds with the lowest mean over its cells
+    screen.json           counts, settings and provenance
+    screen.md, screen.html (+ PNGs)   the summary (``drp.report.screen``)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from drp.batching import predict_indices
+from drp.data.sources import sha256_file
+from drp.data.splits import SPLITS, fold_cache_path, load_or_make_folds
+from drp.data.tables import read_table
+from drp.featurize.molecules import (
+    InvalidSmilesError,
+    mol_to_graph,
+    morgan_fingerprint,
+    read_sdf,
+    standardise,
+    tanimoto_cross,
+)
+from drp.featurize.store import FeaturizedDataset
+from drp.predict import PredictionError, Predictor
+
+AD_THRESHOLD = 0.35
+"""Provisional applicability-domain threshold on the max Tanimoto similarity (Morgan radius 2,
+2,048 bits) to a training drug: below it a compound is flagged ``out_of_domain``. Not yet
+measured: it is to be set from drug-blind folds with :func:`applicability_curve` and
+:func:`pick_ad_threshold` (the similarity above which per-drug RMSE stays below a reference)."""
+CHUNK_SIZE = 1024
+"""Compounds scored per chunk: 1,024 x 921 GDSC2 cells is ~0.94M pairs per chunk."""
+TOP_K = 10
+LIBRARY_FORMATS = (".csv", ".tsv", ".txt", ".parquet", ".smi", ".sdf")
+
+Record = tuple[str, str | None, str]
+"""(name, SMILES or None when unreadable, reason it is unreadable)."""
+
+
+# --------------------------------------------------------------------------- reading
+def read_library(path: Path) -> list[Record]:
+    """Records of a compound library, in file order.
+
+    CSV/TSV/parquet need columns ``drug_id, smiles`` (as ``drp predict --smiles-file``); a
+    ``.smi`` line is ``SMILES [name]`` (blank lines and ``#`` comments skipped, a first line
+    ``smiles ...`` taken as a header, a missing name becomes ``mol_<line>``); an ``.sdf``
+    record is named by its title line, else ``mol_<i>``.
+
+    Raises:
+        PredictionError: missing file, unknown format, missing columns, no records, or
+            duplicate names (a name must identify one compound in the outputs).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PredictionError(f"{path}: library file not found")
+    suffix = path.suffix.lower()
+    if suffix not in LIBRARY_FORMATS:
+        raise PredictionError(
+            f"{path}: unknown library format {suffix or '(no suffix)'!r}; "
+            f"use one of {', '.join(LIBRARY_FORMATS)}"
+        )
+    if suffix == ".sdf":
+        records = read_sdf(str(path))
+    elif suffix == ".smi":
+        records = _read_smi(path)
+    else:
+        table = read_table(path)
+        if not {"drug_id", "smiles"} <= set(table.columns):
+            raise PredictionError(
+                f"{path} needs columns drug_id, smiles; has {list(table.columns)}"
+            )
+        records = [
+            (str(name), "" if pd.isna(smi) else str(smi), "")
+            for name, smi in zip(table.drug_id, table.smiles, strict=True)
+        ]
+    if not records:
+        raise PredictionError(f"{path}: the library holds no molecules")
+    names = pd.Series([r[0] for r in records])
+    dup = sorted(set(names[names.duplicated()]))
+    if dup:
+        raise PredictionError(
+            f"{path}: duplicate compound names {dup[:10]} ({len(dup)} in all); "
+            "give each compound its own name"
+        )
+    return records
+
+
+def _read_smi(path: Path) -> list[Record]:
+    records = []
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines, start=1):
+        parts = line.split(maxsplit=1)
+        if not parts or parts[0].startswith("#"):
+            continue
+        if not records and parts[0].lower() == "smiles":
+            continue  # header
+        name = parts[1].strip() if len(parts) > 1 else f"mol_{i}"
+        records.append((name, parts[0], ""))
+    return records
+
+
+# --------------------------------------------------------------------------- training drugs
+@dataclass(frozen=True)
+class TrainingDrugs:
+    """The drugs a run was trained on: ``ids`` in dataset order, ``source`` a sentence saying
+    how they were found, ``recovered`` False when they are all drugs of the dataset instead."""
+
+    ids: list[str]
+    source: str
+    recovered: bool
+
+
+def training_drugs(run_dir: Path, ds: FeaturizedDataset) -> TrainingDrugs:
+    """The drugs in the run's training pairs (``ds``: the run's own dataset).
+
+    The run's ``config.json`` names split, k, seed and fold; the fold is read from the fold
+    cache ``drp train`` used (``train.folds_dir`` or ``<dataset>/folds``), else rebuilt in
+    memory from those settings (folds are a deterministic function of them). Validation pairs
+    are not counted as training. When the fold cannot be recovered, every drug of ``ds`` is
+    returned and the sentence says so.
+    """
+    everything = list(ds.drugs.drug_id)
+    fallback = f"all {len(everything)} drugs of dataset {ds.name!r}"
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        return TrainingDrugs(
+            everything, f"{fallback} (the run has no config.json naming its fold)", False
+        )
+    config = json.loads(path.read_text())
+    split, k, seed, fold = (config.get(key) for key in ("split", "k", "seed", "fold"))
+    if split not in SPLITS or None in (k, seed, fold):
+        return TrainingDrugs(
+            everything,
+            f"{fallback} (the run records no within-dataset fold: split {split!r})",
+            False,
+        )
+    train_cfg = config.get("train") or {}
+    folds_dir = Path(train_cfg.get("folds_dir") or Path(config.get("dataset", ".")) / "folds")
+    cache = fold_cache_path(folds_dir, ds.name, split, k, seed)
+    try:
+        if cache.exists():
+            folds, how = load_or_make_folds(ds, split, k, seed, folds_dir), f"fold cache {cache}"
+        else:
+            folds = load_or_make_folds(ds, split, k, seed, None)
+            how = "no fold cache found; folds rebuilt in memory from the run's settings"
+        rows = folds[fold].train
+    except (ValueError, KeyError, IndexError) as exc:
+        return TrainingDrugs(
+            everything, f"{fallback} (the run's fold could not be recovered: {exc})", False
+        )
+    kept = set(ds.pairs.drug_id.iloc[rows])
+    drugs = [d for d in everything if d in kept]
+    if not drugs:
+        return TrainingDrugs(
+            everything, f"{fallback} (the run's fold has no training pairs)", False
+        )
+    source = (
+        f"the {len(drugs)} drugs of the training pairs of {split} fold {fold} "
+        f"(k={k}, seed {seed}; {how})"
+    )
+    return TrainingDrugs(drugs, source, True)
+
+
+# --------------------------------------------------------------------------- selection
+def select_cells(
+    predictor: Predictor, cells: Sequence[str] | None, tissue: str | None
+) -> list[str]:
+    """Cell ids to screen: the given ids, the cells of one tissue (case-insensitive), or all.
+
+    Raises:
+        PredictionError: both given, an unknown cell id, or an unknown tissue.
+    """
+    if cells and tissue:
+        raise PredictionError("give --cells or --tissue, not both")
+    if not tissue:
+        return predictor.resolve_cells(list(cells) if cells else None)
+    frame = predictor.ds.cells
+    tissues = frame["tissue"].astype("string")
+    mask = (tissues.str.lower() == tissue.strip().lower()).fillna(False).to_numpy(bool)
+    if not mask.any():
+        known = sorted(tissues.dropna().unique())
+        raise PredictionError(
+            f"unknown tissue {tissue!r}; tissues of dataset {predictor.ds.name!r}: "
+            f"{', '.join(known) if known else '(none recorded)'}"
+        )
+    return list(frame["cell_id"][mask])
+
+
+# --------------------------------------------------------------------------- running top-K
+class RunningTopK:
+    """The ``k`` lowest values seen so far in each of ``groups`` rows, with their column ids.
+
+    Shapes: values [groups, <=k] float64, index [groups, <=k] int64, lowest first. Ties keep
+    the earlier id, so the result does not depend on how the columns were chunked.
+    """
+
+    def __init__(self, groups: int, k: int) -> None:
+        self.k = k
+        self.values = np.zeros((groups, 0), np.float64)
+        self.index = np.zeros((groups, 0), np.int64)
+
+    def update(self, values: np.ndarray, index: np.ndarray) -> None:
+        """Fold in ``values`` [groups, n] of columns ``index`` [n] (ids above those seen)."""
+        vals = np.concatenate([self.values, values], axis=1)
+        idx = np.concatenate([self.index, np.broadcast_to(index, values.shape)], axis=1)
+        order = np.argsort(vals, axis=1, kind="stable")[:, : self.k]
+        self.values = np.take_along_axis(vals, order, axis=1)
+        self.index = np.take_along_axis(idx, order, axis=1)
+
+
+# --------------------------------------------------------------------------- screening
+@dataclass
+class ScreenResult:
+    """Counts and tables of a finished screen (the large pair table stays on disk)."""
+
+    out_dir: Path
+    n_read: int
+    invalid: pd.DataFrame  # drug_id, input, reason
+    compounds: pd.DataFrame  # one row per scored compound
+    top_per_cell: pd.DataFrame
+    top_per_tissue: pd.DataFrame
+    cell_ids: list[str]
+    ad_threshold: float
+    train_drugs_source: str
+    meta: dict
+
+    @property
+    def n_scored(self) -> int:
+        return len(self.compounds)
+
+    @property
+    def n_out_of_domain(self) -> int:
+        return int(self.compounds["out_of_domain"].sum())
+
+
+def _featurize_chunk(records: Sequence[Record], invalid: list[tuple[str, str, str]]):
+    """Standardised graphs, fingerprints [n, bits], names, input and standardised SMILES of
+    the readable records; the others are appended to ``invalid`` with their reason."""
+    graphs, fps, names, inputs, standard = [], [], [], [], []
+    for name, smiles, reason in records:
+        if smiles is None:
+            invalid.append((name, "", reason))
+            continue
+        try:
+            mol = standardise(smiles)
+        except InvalidSmilesError as exc:
+            invalid.append((name, smiles, str(exc)))
+            continue
+        graphs.append(mol_to_graph(mol.mol))
+        fps.append(morgan_fingerprint(mol.mol))
+        names.append(name)
+        inputs.append(smiles)
+        standard.append(mol.smiles)
+    return graphs, fps, names, inputs, standard
+
+
+def screen(
+    predictor: Predictor,
+    library: Path,
+    out_dir: Path,
+    *,
+    run_dir: Path | None = None,
+    cells: Sequence[str] | None = None,
+    tissue: str | None = None,
+    top_k: int = TOP_K,
+    chunk_size: int = CHUNK_SIZE,
+    ad_threshold: float = AD_THRESHOLD,
+    on_chunk: Callable[[int, int], None] | None = None,
+    report: bool = True,
+    command: str = "",
+) -> ScreenResult:
+    """Score every valid compound of ``library`` against the chosen cells; write ``out_dir``.
+
+    Args:
+        predictor: a trained run bound to its own dataset (``Predictor.from_run``).
+        library: the library file (see :func:`read_library`).
+        out_dir: output directory (see the module docstring), created when the first chunk
+            is scored.
+        run_dir: the run, for its training drugs (default ``predictor.estimator.run_dir``).
+        cells, tissue: the cells to screen (default all; see :func:`select_cells`).
+        top_k: compounds kept per cell and per tissue.
+        chunk_size: compounds encoded and scored together.
+        ad_threshold: ``out_of_domain`` = max Tanimoto to a training drug below this.
+        on_chunk: called with (records done, records in all) after each chunk.
+        report: also write ``screen.md`` / ``screen.html``.
+        command: the command line, recorded in ``screen.json``.
+
+    Raises:
+        PredictionError: an unusable library or selection, bad settings, or no valid molecule.
+    """
+    if top_k < 1 or chunk_size < 1:
+        raise PredictionError(f"top_k and chunk_size must be >= 1, got {top_k} and {chunk_size}")
+    if not 0.0 <= ad_threshold <= 1.0:
+        raise PredictionError(
+            f"the AD threshold is a Tanimoto similarity in [0, 1], got {ad_threshold}"
+        )
+    start = time.perf_counter()
+    library, out_dir = Path(library), Path(out_dir)
+    records = read_library(library)
+    ds = predictor.ds
+    cell_ids = select_cells(predictor, cells, tissue)
+    c_idx = np.array([ds.cell_index[c] for c in cell_ids], np.int64)
+    run_dir = Path(run_dir or predictor.estimator.run_dir or ".")
+    trained = training_drugs(run_dir, ds)
+    train_fps = ds.fingerprints[[ds.drug_index[d] for d in trained.ids]]
+    train_names = np.array(trained.ids, dtype=object)
+
+    tissue_of = ds.cells["tissue"].iloc[c_idx].astype("string").to_numpy()
+    tissue_names = sorted({str(t) for t in tissue_of if not pd.isna(t)})
+    tissue_rows = [np.flatnonzero(tissue_of == t) for t in tissue_names]
+    top_cell = RunningTopK(len(cell_ids), top_k)
+    top_tissue = RunningTopK(len(tissue_names), top_k)
+
+    base = predictor.tensors
+    cell_array = pa.array(cell_ids, pa.string())
+    invalid: list[tuple[str, str, str]] = []
+    compounds: list[pd.DataFrame] = []
+    writer: pq.ParquetWriter | None = None
+    parquet_path = out_dir / "predictions.parquet"
+    n_scored = 0
+    try:
+        for begin in range(0, len(records), chunk_size):
+            chunk = records[begin : begin + chunk_size]
+            graphs, fps, names, inputs, standard = _featurize_chunk(chunk, invalid)
+            if names:
+                n, fp = len(names), np.stack(fps)
+                c = np.repeat(c_idx, n)
+                d = np.tile(np.arange(n), len(c_idx))
+                tensors = base.with_drugs(graphs, fp)
+                pred = predictor.estimator.unscale(predict_indices(predictor.model, tensors, c, d))
+                matrix = pred.reshape(len(c_idx), n)  # [cells, compounds of the chunk]
+                cell_take = pa.array(np.repeat(np.arange(len(c_idx), dtype=np.int32), n))
+                drug_take = pa.array(np.tile(np.arange(n, dtype=np.int32), len(c_idx)))
+                table = pa.table(
+                    {
+                        "cell_id": cell_array.take(cell_take),
+                        "drug_id": pa.array(names, pa.string()).take(drug_take),
+                        "ln_ic50_pred": pa.array(pred.astype(np.float32)),
+                    }
+                )
+                if writer is None:
+                    out_dir.mkdir(parents=True, exist_ok=True)
+                    writer = pq.ParquetWriter(parquet_path, table.schema)
+                writer.write_table(table)
+
+                ids = np.arange(n_scored, n_scored + n)
+                top_cell.update(matrix, ids)
+                if tissue_names:
+                    means = np.stack([matrix[rows].mean(axis=0) for rows in tissue_rows])
+                    top_tissue.update(means, ids)
+                sim = tanimoto_cross(fp, train_fps)  # [n, n_train]
+                nearest = sim.argmax(axis=1)
+                best = sim[np.arange(n), nearest]
+                compounds.append(
+                    pd.DataFrame(
+                        {
+                            "drug_id": names,
+                            "smiles": inputs,
+                            "smiles_standardised": standard,
+                            "nearest_train_drug": train_names[nearest],
+                            "max_tanimoto": best,
+                            "out_of_domain": best < ad_threshold,
+                            "mean_ln_ic50_pred": matrix.mean(axis=0),
+                            "min_ln_ic50_pred": matrix.min(axis=0),
+                            "best_cell": np.asarray(cell_ids, dtype=object)[matrix.argmin(axis=0)],
+                        }
+                    )
+                )
+                n_scored += n
+            if on_chunk is not None:
+                on_chunk(min(begin + chunk_size, len(records)), len(records))
+    finally:
+        if writer is not None:
+            writer.close()
+
+    invalid_frame = pd.DataFrame(invalid, columns=["drug_id", "input", "reason"])
+    if n_scored == 0:
+        reasons = "; ".join(f"{r.drug_id}: {r.reason}" for r in invalid_frame.head(5).itertuples())
+        raise PredictionError(
+            f"{library}: no valid molecule among {len(records):,} records ({reasons}"
+            + (", ..." if len(invalid_frame) > 5 else "")
+            + ")"
+        )
+    compound_frame = pd.concat(compounds, ignore_index=True)
+    per_cell = _top_table(top_cell, compound_frame, "cell_id", cell_ids, "ln_ic50_pred")
+    per_tissue = _top_table(top_tissue, compound_frame, "tissue", tissue_names, "mean_ln_ic50_pred")
+    per_tissue.insert(
+        1,
+        "n_cells",
+        per_tissue["tissue"].map(dict(zip(tissue_names, map(len, tissue_rows), strict=True))),
+    )
+
+    compound_frame.to_csv(out_dir / "compounds.csv", index=False)
+    invalid_frame.to_csv(out_dir / "invalid.csv", index=False)
+    per_cell.to_csv(out_dir / "top_per_cell.csv", index=False)
+    per_tissue.to_csv(out_dir / "top_per_tissue.csv", index=False)
+    meta = _provenance(predictor, run_dir, library, records, invalid_frame, compound_frame)
+    meta |= {
+        "cells": len(cell_ids),
+        "cells_without_tissue": int(sum(pd.isna(t) for t in tissue_of)),
+        "tissue": tissue,
+        "pairs": n_scored * len(cell_ids),
+        "top_k": top_k,
+        "chunk_size": chunk_size,
+        "ad_threshold": ad_threshold,
+        "ad_threshold_provisional": ad_threshold == AD_THRESHOLD,
+        "train_drugs": trained.source,
+        "train_drugs_recovered": trained.recovered,
+        "command": command,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    (out_dir / "screen.json").write_text(json.dumps(meta, indent=2, default=str))
+    result = ScreenResult(
+        out_dir,
+        len(records),
+        invalid_frame,
+        compound_frame,
+        per_cell,
+        per_tissue,
+        cell_ids,
+        ad_threshold,
+        trained.source,
+        meta,
+    )
+    if report:
+        from drp.report.screen import write_screen_report
+
+        write_screen_report(result)
+    return result
+
+
+def _top_table(
+    top: RunningTopK, compounds: pd.DataFrame, group: str, labels: list[str], value: str
+) -> pd.DataFrame:
+    """Long table ``group, rank, drug_id, value, max_tanimoto, out_of_domain`` from ``top``."""
+    kept = top.index.shape[1]
+    idx = top.index.ravel()
+    return pd.DataFrame(
+        {
+            group: np.repeat(np.asarray(labels, dtype=object), kept),
+            "rank": np.tile(np.arange(1, kept + 1), len(labels)),
+            "drug_id": compounds["drug_id"].to_numpy()[idx],
+            value: top.values.ravel(),
+            "max_tanimoto": compounds["max_tanimoto"].to_numpy()[idx],
+            "out_of_domain": compounds["out_of_domain"].to_numpy()[idx],
+        }
+    )
+
+
+def _provenance(
+    predictor: Predictor,
+    run_dir: Path,
+    library: Path,
+    records: list[Record],
+    invalid: pd.DataFrame,
+    compounds: pd.DataFrame,
+) -> dict:
+    from drp.train import git_commit, hardware
+
+    return {
+        "run_dir": str(run_dir.resolve()),
+        "model": predictor.estimator.name,
+        "dataset": predictor.ds.name,
+        "library": str(library.resolve()),
+        "library_sha256": sha256_file(library),
+        "read": len(records),
+        "invalid": len(invalid),
+        "scored": len(compounds),
+        "out_of_domain": int(compounds["out_of_domain"].sum()),
+        "git_commit": git_commit(),
+        "hardware": hardware(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+# --------------------------------------------------------------------------- AD threshold
+def applicability_curve(
+    similarity: np.ndarray,
+    abs_error: np.ndarray,
+    bins: Sequence[float] | np.ndarray,
+    drug_ids: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Per-drug RMSE binned by similarity to the training drugs.
+
+    Args:
+        similarity: [n] max Tanimoto of each test drug (or each pair's drug) to the training
+            drugs of its fold.
+        abs_error: [n] |prediction - measurement| of each pair, or each drug's RMSE.
+        bins: [b + 1] increasing bin edges over [0, 1]; the last bin includes its upper edge.
+        drug_ids: [n] the drug of each pair; pairs are first pooled into per-drug RMSE
+            (``sqrt(mean(abs_error**2))``). Without it every element is one drug.
+
+    Returns:
+        One row per bin: ``sim_lo, sim_hi, n_drugs, rmse`` (mean of the per-drug RMSEs in
+        the bin, NaN when empty) and ``rmse_sd``.
+
+    Raises:
+        ValueError: mismatched lengths, unsorted bins, or a drug with several similarities.
+    """
+    sim = np.asarray(similarity, dtype=float)
+    err = np.asarray(abs_error, dtype=float)
+    edges = np.asarray(bins, dtype=float)
+    if sim.shape != err.shape or sim.ndim != 1:
+        raise ValueError(f"similarity {sim.shape} and abs_error {err.shape} must be equal 1-D")
+    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"bins must be at least two increasing edges, got {edges}")
+    if drug_ids is not None:
+        frame = pd.DataFrame({"drug": np.asarray(drug_ids), "sim": sim, "sq": err**2})
+        per = frame.groupby("drug", sort=False).agg(
+            sim=("sim", "first"), spread=("sim", "std"), mse=("sq", "mean")
+        )
+        if (per["spread"].fillna(0) > 1e-9).any():
+            raise ValueError("a drug has more than one similarity value")
+        sim, rmse = per["sim"].to_numpy(), np.sqrt(per["mse"].to_numpy())
+    else:
+        rmse = np.abs(err)
+    which = np.digitize(sim, edges[1:-1], right=False)  # bin of each drug, 0 .. b-1
+    inside = (sim >= edges[0]) & (sim <= edges[-1])
+    rows = []
+    for b in range(len(edges) - 1):
+        part = rmse[inside & (which == b)]
+        rows.append(
+            {
+                "sim_lo": edges[b],
+                "sim_hi": edges[b + 1],
+                "n_drugs": len(part),
+                "rmse": float(part.mean()) if len(part) else np.nan,
+                "rmse_sd": float(part.std(ddof=1)) if len(part) > 1 else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def pick_ad_threshold(
+    curve: pd.DataFrame, reference_rmse: float, min_drugs: int = 1
+) -> float | None:
+    """The lowest bin edge ``sim_lo`` above which every bin's per-drug RMSE is below
+    ``reference_rmse`` (e.g. the mixed-split RMSE, or the drug-mean baseline's).
+
+    Bins with fewer than ``min_drugs`` drugs are skipped. Returns None when even the most
+    similar bin is not below the reference (no similarity makes predictions trustworthy).
+    """
+    threshold = None
+    for row in curve.sort_values("sim_lo", ascending=False).itertuples():
+        if row.n_drugs < min_drugs or not np.isfinite(row.rmse):
+            continue
+        if row.rmse >= reference_rmse:
+            break
+        threshold = float(row.sim_lo)
+    return threshold
+
+
+def heldout_drug_applicability(run_dir: Path) -> pd.DataFrame:
+    """Per test drug of a finished run: ``drug_id, max_tanimoto`` (to the run's training
+    drugs), ``nearest_train_drug, n_pairs, rmse`` (over its test pairs). With a drug-blind run
+    this feeds :func:`applicability_curve` (``similarity=max_tanimoto, abs_error=rmse``).
+
+    Raises:
+        PredictionError: no ``predictions_test.parquet`` or ``config.json``, or the run's
+            training drugs cannot be recovered (the similarities would be meaningless).
+    """
+    run_dir = Path(run_dir)
+    if (
+        not (run_dir / "predictions_test.parquet").exists()
+        or not (run_dir / "config.json").exists()
+    ):
+        raise PredictionError(f"{run_dir} lacks predictions_test.parquet or config.json")
+    config = json.loads((run_dir / "config.json").read_text())
+    ds = FeaturizedDataset.load(Path(config["dataset"]))
+    trained = training_drugs(run_dir, ds)
+    if not trained.recovered:
+        raise PredictionError(f"{run_dir}: training drugs not recovered: {trained.source}")
+    preds = pd.read_parquet(run_dir / "predictions_test.parquet")
+    preds["sq"] = (preds["y_pred"] - preds["y_true"]) ** 2
+    per = preds.groupby("drug_id", sort=True).agg(n_pairs=("sq", "size"), mse=("sq", "mean"))
+    test_fps = ds.fingerprints[[ds.drug_index[d] for d in per.index]]
+    train_fps = ds.fingerprints[[ds.drug_index[d] for d in trained.ids]]
+    sim = tanimoto_cross(test_fps, train_fps)
+    nearest = sim.argmax(axis=1)
+    return pd.DataFrame(
+        {
+            "drug_id": per.index.to_numpy(),
+            "max_tanimoto": sim[np.arange(len(per)), nearest],
+            "nearest_train_drug": np.asarray(trained.ids, dtype=object)[nearest],
+            "n_pairs": per["n_pairs"].to_numpy(),
+            "rmse": np.sqrt(per["mse"].to_numpy()),
+        }
+    )
