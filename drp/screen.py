@@ -203,7 +203,8 @@ def select_cells(
     if cells and tissue:
         raise PredictionError("give --cells or --tissue, not both")
     if not tissue:
-        return predictor.resolve_cells(list(cells) if cells else None)
+        # a cell named twice is screened once
+        return list(dict.fromkeys(predictor.resolve_cells(list(cells) if cells else None)))
     frame = predictor.ds.cells
     tissues = frame["tissue"].astype("string")
     mask = (tissues.str.lower() == tissue.strip().lower()).fillna(False).to_numpy(bool)

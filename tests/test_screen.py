@@ -15,6 +15,7 @@ from drp.config import ModelConfig, RunConfig, TrainConfig
 from drp.featurize.molecules import morgan_fingerprint, standardise, tanimoto_cross
 from drp.predict import PredictionError, Predictor
 from drp.screen import (
+    AD_THRESHOLD,
     RunningTopK,
     applicability_curve,
     heldout_drug_applicability,
@@ -198,6 +199,8 @@ def test_cells_and_tissue_select_and_unknown_ones_fail(predictor, tmp_path):
     assert set(pd.read_parquet(tmp_path / "a" / "predictions.parquet").cell_id) == set(
         result.cell_ids
     )
+    twice = screen(predictor, lib, tmp_path / "t", cells=["CELL-01", "CELL01"], report=False)
+    assert twice.cell_ids == [ids[1]] and len(twice.top_per_cell) == len(LIBRARY)
     result = screen(predictor, lib, tmp_path / "b", tissue="LUNG", report=False)
     lung = predictor.ds.cells[predictor.ds.cells.tissue == "lung"].cell_id
     assert result.cell_ids == list(lung) and set(result.top_per_tissue.tissue) == {"lung"}
@@ -312,3 +315,12 @@ def test_cli_bad_library_is_a_one_line_error(run, tmp_path, monkeypatch):
         assert len(lines) == 1 and lines[0].startswith("error: "), result.output
         assert message in lines[0]
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_default_threshold_is_reported_as_provisional(predictor, tmp_path):
+    lib = _csv(tmp_path / "lib.csv", LIBRARY)
+    result = screen(predictor, lib, tmp_path / "out", top_k=2)
+    assert result.ad_threshold == AD_THRESHOLD and result.meta["ad_threshold_provisional"]
+    md = (tmp_path / "out" / "screen.md").read_text()
+    assert "**provisional**" in md and f"below {AD_THRESHOLD:.2f}" in md
+    assert md.count("![") == min(len(LIBRARY), 8) + 1  # histogram + drawn molecules
