@@ -253,11 +253,7 @@ and the camptothecins, while ~170 drugs stay singletons."""
 
 def tanimoto_matrix(fingerprints: np.ndarray) -> np.ndarray:
     """Pairwise Tanimoto similarity of bit vectors [n, bits] -> [n, n] float64 (empty = 0)."""
-    bits = fingerprints.astype(np.float64)
-    common = bits @ bits.T
-    counts = bits.sum(axis=1)
-    union = counts[:, None] + counts[None, :] - common
-    return np.divide(common, union, out=np.zeros_like(common), where=union > 0)
+    return tanimoto_cross(fingerprints, fingerprints)
 
 
 def tanimoto_cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
