@@ -12,7 +12,7 @@ from typing import Any
 class ModelConfig:
     """Architecture; every attention component has a non-attention twin selected here."""
 
-    drug: str = "graph"  # graph | fingerprint | hybrid (graph + fingerprint)
+    drug: str = "hybrid"  # hybrid (graph + fingerprint) | graph | fingerprint
     conv: str = "gat_edge"  # gat_edge | gat | gcn | gin
     pool: str = "attention"  # attention | mean | max | sum
     fusion: str = "concat"  # concat | cross_attention

@@ -40,7 +40,7 @@ PRESETS = {
         "6 variants x 3 splits x 2 of 5 folds x 1 seed, each trained like `drp train` (20 "
         "epochs, patience 4), so the models are converged: about 40 minutes on a 2-core CPU "
         "(mixed runs ~80 s, blind runs stop earlier). Two folds give the paired tests little "
-        "power; GCN, max pooling, the hybrid input, tissue-blind and more seeds only in 'full'",
+        "power; GCN, max pooling, the graph-only twin, tissue-blind and more seeds only in 'full'",
         ("gat_edge", "gat", "gin", "pool_mean", "cross_attention", "fingerprint"),
         ("mixed", "cell_blind", "drug_blind"),
         (0, 1),

@@ -45,7 +45,10 @@ COMPARISONS = [
     Comparison("attention pooling vs mean pooling", "gat_edge", "pool_mean"),
     Comparison("attention pooling vs max pooling", "gat_edge", "pool_max"),
     Comparison("cross-attention fusion vs concat", "cross_attention", "gat_edge"),
-    Comparison("molecular graph (GAT) vs fingerprint MLP", "gat_edge", "fingerprint"),
+    Comparison(
+        "graph + fingerprint (hybrid GAT) vs fingerprint MLP alone", "gat_edge", "fingerprint"
+    ),
+    Comparison("graph + fingerprint (hybrid GAT) vs the graph alone", "gat_edge", "graph_only"),
 ]
 METRIC_DIRECTIONS = {"rmse": "lower", "per_drug_r": "higher", "per_cell_r": "higher"}
 SHOWCASE_DRUGS = ("Lapatinib", "Erlotinib", "Paclitaxel", "Cisplatin", "Gefitinib", "Docetaxel")

@@ -207,9 +207,12 @@ def test_interpret_predict_and_attention_make_tensors_on_the_model_device(tiny_d
         assert len(predictor.predict_matrix()) == len(ds.cells) * len(ds.drugs)
         smiles = predictor.predict_smiles({"aspirin_again": "CC(=O)Oc1ccccc1C(=O)O"})
         assert len(smiles) == len(ds.cells)
-        weight = atom_attention(model, ds.graphs[0])
-        sal = saliency(model, ds.graphs[0], tensors.omics[:4])
-        score = faithfulness(model, ds.graphs[0], tensors, np.arange(4), 1.0, n_random=2)
+        fp = tensors.fingerprints[0]
+        weight = atom_attention(model, ds.graphs[0], fp)
+        sal = saliency(model, ds.graphs[0], tensors.omics[:4], fp)
+        score = faithfulness(
+            model, ds.graphs[0], tensors, np.arange(4), 1.0, n_random=2, fingerprint=fp
+        )
         preset = Preset("t", ("gat_edge",), ("mixed",), (0,), (0,), 1, 1, (), k=3)
         write_attention(study, preset, ds, folds, max_cells=4, device="cpu")
     assert audit.violations == []

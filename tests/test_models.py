@@ -19,6 +19,12 @@ from drp.models.registry import VARIANTS, build_model, variant_config
 from tests.conftest import SMILES
 
 GRAPHS = [smiles_to_graph(SMILES[n]) for n in ("aspirin", "cisplatin", "erlotinib", "imatinib")]
+FPS = torch.rand(4, 2048, generator=torch.Generator().manual_seed(2)).round()
+
+
+def _bank() -> GraphBank:
+    """The four drugs with their fingerprints (the default, hybrid, encoder reads both)."""
+    return GraphBank(GRAPHS, fingerprints=FPS)
 
 
 def _model(variant: str, widths=(20,), **overrides):
@@ -32,12 +38,11 @@ def _batch(bank: GraphBank, n_pairs: int = 6) -> PairBatch:
     cells = torch.randn(3, 20, generator=g)
     pair_drug = torch.tensor([0, 1, 2, 3, 0, 2])[:n_pairs]
     pair_cell = torch.tensor([0, 0, 1, 2, 2, 1])[:n_pairs]
-    fps = torch.rand(4, 2048, generator=g).round()
-    return bank, cells, pair_drug, pair_cell, fps
+    return bank, cells, pair_drug, pair_cell, FPS
 
 
 def test_graph_bank_select_matches_pyg_batch():
-    bank = GraphBank(GRAPHS)
+    bank = _bank()
     sel = bank.select(torch.tensor([2, 0]))
     assert sel.num_graphs == 2
     assert sel.x.shape[0] == GRAPHS[2].num_nodes + GRAPHS[0].num_nodes
@@ -50,8 +55,7 @@ def test_graph_bank_select_matches_pyg_batch():
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_every_variant_has_shapes_and_gradients(variant):
     model = _model(variant).train()
-    _, cells, pd_, pc, fps = _batch(GraphBank(GRAPHS))
-    bank = GraphBank(GRAPHS, fingerprints=fps)
+    bank, cells, pd_, pc, fps = _batch(_bank())
     drugs = fps if model.config.drug == "fingerprint" else bank.select(torch.arange(4))
     out = model(PairBatch(drugs, cells, pd_, pc))
     assert out.y.shape == (6,)
@@ -63,7 +67,7 @@ def test_every_variant_has_shapes_and_gradients(variant):
 
 def test_attention_pooling_weights_sum_to_one_per_graph():
     model = _model("gat_edge")
-    sel = GraphBank(GRAPHS).select(torch.arange(4))
+    sel = _bank().select(torch.arange(4))
     _, _, weight = model.drug(sel)
     assert weight.shape == (sel.x.shape[0],)
     sums = scatter(weight, sel.batch, reduce="sum")
@@ -72,7 +76,7 @@ def test_attention_pooling_weights_sum_to_one_per_graph():
 
 
 def test_bond_features_change_gat_edge_but_not_gat():
-    bank = GraphBank(GRAPHS)
+    bank = _bank()
     sel = bank.select(torch.arange(4))
     perturbed = replace(sel, edge_attr=torch.rand_like(sel.edge_attr))
     for variant, should_change in (("gat_edge", True), ("gat", False), ("gin", True)):
@@ -85,7 +89,7 @@ def test_bond_features_change_gat_edge_but_not_gat():
 @pytest.mark.parametrize("edge_dim", [BOND_DIM, None])
 def test_bond_gat_conv_equals_pyg_gat_conv(edge_dim):
     """The contracted bond term and dtype casts change the cost, not the layer's output."""
-    sel = GraphBank(GRAPHS).select(torch.arange(4))
+    sel = _bank().select(torch.arange(4))
     torch.manual_seed(0)
     kwargs = dict(heads=4, edge_dim=edge_dim, add_self_loops=True, fill_value="mean")
     fast, reference = BondGATConv(32, 8, **kwargs), GATConv(32, 8, **kwargs)
@@ -102,9 +106,9 @@ def test_bond_gat_conv_equals_pyg_gat_conv(edge_dim):
 
 
 def test_hybrid_drug_vector_reads_graph_and_fingerprint():
-    _, _, _, _, fps = _batch(GraphBank(GRAPHS))
+    _, _, _, _, fps = _batch(_bank())
     sel = GraphBank(GRAPHS, fingerprints=fps).select(torch.tensor([2, 0]))
-    model = _model("hybrid")
+    model = _model("gat_edge")
     with torch.no_grad():
         z, _, weight = model.drug(sel)
         other_bits = replace(sel, fingerprint=1.0 - sel.fingerprint)
@@ -114,7 +118,7 @@ def test_hybrid_drug_vector_reads_graph_and_fingerprint():
         # the pooling weights stay the graph's: the fingerprint does not move them
         assert torch.equal(weight, model.drug(other_bits)[2])
     with pytest.raises(ValueError, match="fingerprints="):
-        model.drug(GraphBank(GRAPHS).select(torch.tensor([0])))
+        model.drug(GraphBank(GRAPHS).select(torch.tensor([0])))  # no fingerprints
     # interpretation hands the drug's fingerprint to the graph it occludes or differentiates
     weight = atom_attention(model, GRAPHS[2], fps[2])
     assert np.allclose(
@@ -143,7 +147,7 @@ def test_unique_entity_batching_equals_per_pair_encoding(tiny_dataset):
 
 def test_cross_attention_token_weights_are_distributions():
     model = _model("cross_attention")
-    bank, cells, pd_, pc, _ = _batch(GraphBank(GRAPHS))
+    bank, cells, pd_, pc, _ = _batch(_bank())
     sel = bank.select(torch.arange(4))
     out = model(PairBatch(sel, cells, pd_, pc))
     tokens = ModelConfig().cell_tokens
@@ -162,7 +166,7 @@ def test_unknown_options_are_clear_errors():
 def test_factorised_cross_attention_equals_dense_reference():
     """The per-atom factorisation gives the same attention as keys/values on dense tokens."""
     model = _model("cross_attention")
-    bank, cells, pd_, pc, _ = _batch(GraphBank(GRAPHS))
+    bank, cells, pd_, pc, _ = _batch(_bank())
     sel = bank.select(torch.arange(4))
     with torch.no_grad():
         out = model(PairBatch(sel, cells, pd_, pc))

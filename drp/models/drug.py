@@ -151,7 +151,7 @@ class GraphDrugEncoder(nn.Module):
             if g.fingerprint is None:
                 raise ValueError(
                     "the hybrid drug encoder reads each graph's fingerprint too: build the "
-                    "GraphBank with fingerprints="
+                    "GraphBank with fingerprints=, or pass fingerprint= to drp.interpret"
                 )
             z = z + self.fingerprint(g.fingerprint)
         return z, h, weight

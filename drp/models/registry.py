@@ -12,7 +12,9 @@ if TYPE_CHECKING:  # the model (torch, PyG) is imported only when built: the CLI
 
 DEFAULT_VARIANT = "gat_edge"
 
-#: variant name -> the ModelConfig fields it changes from the default (edge-aware GAT).
+#: variant name -> the ModelConfig fields it changes from the default: the edge-aware GAT with
+#: the fingerprint MLP beside it (``drug = hybrid``). Every graph twin keeps the fingerprint
+#: part, so a comparison of twins measures the graph component alone; ``graph_only`` drops it.
 VARIANTS: dict[str, dict[str, str]] = {
     "gat_edge": {},
     "gat": {"conv": "gat"},
@@ -22,7 +24,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "pool_max": {"pool": "max"},
     "cross_attention": {"fusion": "cross_attention"},
     "fingerprint": {"drug": "fingerprint"},
-    "hybrid": {"drug": "hybrid"},
+    "graph_only": {"drug": "graph"},
 }
 
 
