@@ -360,7 +360,7 @@ def screen(
         float | None,
         typer.Option(
             help="Out of domain below this max Tanimoto to a training drug (default "
-            "drp.screen.AD_THRESHOLD, provisional)."
+            "drp.screen.AD_THRESHOLD, measured on drug-blind folds)."
         ),
     ] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Compounds scored together.")] = None,

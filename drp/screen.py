@@ -53,11 +53,19 @@ from drp.featurize.molecules import (
 from drp.featurize.store import FeaturizedDataset
 from drp.predict import PredictionError, Predictor
 
-AD_THRESHOLD = 0.35
-"""Provisional applicability-domain threshold on the max Tanimoto similarity (Morgan radius 2,
-2,048 bits) to a training drug: below it a compound is flagged ``out_of_domain``. Not yet
-measured: it is to be set from drug-blind folds with :func:`applicability_curve` and
-:func:`pick_ad_threshold` (the similarity above which per-drug RMSE stays below a reference)."""
+AD_THRESHOLD = 0.2
+"""Applicability-domain threshold on the max Tanimoto similarity (Morgan radius 2, 2,048 bits)
+to a training drug: below it a compound is flagged ``out_of_domain``. Measured on the five
+GDSC2 drug-blind folds of the default model (``benchmarks/bench_applicability.py``): the 27
+held-out drugs below 0.2 had mean per-drug RMSE 2.59 against 2.01 for the 201 above, but the
+difference is not significant (Mann-Whitney p = 0.15) and similarity does not rank errors
+overall (Spearman -0.01), so the flag is a weak warning. See :data:`AD_CAVEAT`."""
+AD_CAVEAT = (
+    "On GDSC2 drug-blind folds, held-out drugs below this similarity had larger errors (mean "
+    "per-drug RMSE 2.59 against 2.01, 27 against 201 drugs), but not significantly (p = 0.15), "
+    "and similarity did not rank errors overall (Spearman -0.01): treat the flag as a weak "
+    "warning, and a compound above it as no safer than any new drug."
+)
 CHUNK_SIZE = 1024
 """Compounds scored per chunk: 1,024 x 921 GDSC2 cells is ~0.94M pairs per chunk."""
 TOP_K = 10
@@ -434,7 +442,7 @@ def screen(
         "top_k": top_k,
         "chunk_size": chunk_size,
         "ad_threshold": ad_threshold,
-        "ad_threshold_provisional": ad_threshold == AD_THRESHOLD,
+        "ad_threshold_default": ad_threshold == AD_THRESHOLD,
         "train_drugs": trained.source,
         "train_drugs_recovered": trained.recovered,
         "command": command,

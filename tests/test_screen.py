@@ -301,7 +301,7 @@ def test_cli_screen_writes_files_and_report(run, tmp_path):
     assert "data:image/png;base64," in html and "Provenance" in html and "0.30" in html
     md = (out / "screen.md").read_text()
     assert "| invalid (not scored) | 1 |" in md and "broken" in md
-    assert "Top compounds per tissue" in md and "provisional" not in md
+    assert "Top compounds per tissue" in md and "weak warning" not in md
 
 
 def test_cli_bad_library_is_a_one_line_error(run, tmp_path, monkeypatch):
@@ -317,10 +317,10 @@ def test_cli_bad_library_is_a_one_line_error(run, tmp_path, monkeypatch):
         assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-def test_default_threshold_is_reported_as_provisional(predictor, tmp_path):
+def test_default_threshold_is_reported_with_its_caveat(predictor, tmp_path):
     lib = _csv(tmp_path / "lib.csv", LIBRARY)
     result = screen(predictor, lib, tmp_path / "out", top_k=2)
-    assert result.ad_threshold == AD_THRESHOLD and result.meta["ad_threshold_provisional"]
+    assert result.ad_threshold == AD_THRESHOLD and result.meta["ad_threshold_default"]
     md = (tmp_path / "out" / "screen.md").read_text()
-    assert "**provisional**" in md and f"below {AD_THRESHOLD:.2f}" in md
+    assert "weak warning" in md and f"below {AD_THRESHOLD:.2f}" in md
     assert md.count("![") == min(len(LIBRARY), 8) + 1  # histogram + drawn molecules

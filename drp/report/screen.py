@@ -75,11 +75,9 @@ def _invalid(result: ScreenResult) -> list[Block]:
 
 def _domain(result: ScreenResult) -> list[Block]:
     out = result.out_dir
-    provisional = (
-        " This threshold is **provisional**: it has not yet been measured from drug-blind folds."
-        if result.meta.get("ad_threshold_provisional")
-        else ""
-    )
+    from drp.screen import AD_CAVEAT  # drp.screen imports this module
+
+    caveat = " " + AD_CAVEAT if result.meta.get("ad_threshold_default") else ""
     fig = plots.similarity_histogram(
         result.compounds["max_tanimoto"].to_numpy(), result.ad_threshold
     )
@@ -90,7 +88,7 @@ def _domain(result: ScreenResult) -> list[Block]:
             "Each compound's Morgan fingerprint (radius 2, 2,048 bits) is compared with the "
             f"training drugs: {result.train_drugs_source}. A compound whose nearest training "
             f"drug has Tanimoto similarity below {result.ad_threshold:.2f} is flagged "
-            f"`out_of_domain`; its predictions extrapolate.{provisional}"
+            f"`out_of_domain`; its predictions extrapolate.{caveat}"
         ),
         Image(path, "similarity histogram", "Max Tanimoto similarity to a training drug."),
     ]
