@@ -344,9 +344,10 @@ def screen(
     train_fps = ds.fingerprints[[ds.drug_index[d] for d in trained.ids]]
     train_names = np.array(trained.ids, dtype=object)
 
-    tissue_of = ds.cells["tissue"].iloc[c_idx].astype("string").to_numpy()
-    tissue_names = sorted({str(t) for t in tissue_of if not pd.isna(t)})
-    tissue_rows = [np.flatnonzero(tissue_of == t) for t in tissue_names]
+    # cells without a tissue (NaN) are ranked per cell but belong to no tissue table
+    tissue_of = ds.cells["tissue"].iloc[c_idx].astype("string").reset_index(drop=True)
+    tissue_names = sorted(tissue_of.dropna().unique())
+    tissue_rows = [np.flatnonzero(tissue_of.eq(t).fillna(False).to_numpy()) for t in tissue_names]
     top_cell = RunningTopK(len(cell_ids), top_k)
     top_tissue = RunningTopK(len(tissue_names), top_k)
 
@@ -436,7 +437,7 @@ def screen(
     meta = _provenance(predictor, run_dir, library, records, invalid_frame, compound_frame)
     meta |= {
         "cells": len(cell_ids),
-        "cells_without_tissue": int(sum(pd.isna(t) for t in tissue_of)),
+        "cells_without_tissue": int(tissue_of.isna().sum()),
         "tissue": tissue,
         "pairs": n_scored * len(cell_ids),
         "top_k": top_k,

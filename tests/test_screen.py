@@ -172,6 +172,21 @@ def test_top_k_tables_hold_k_lowest_rows_per_cell_and_tissue(predictor, tmp_path
     assert result.top_per_cell["rank"].max() == 3
 
 
+def test_cells_without_a_tissue_are_ranked_per_cell_only(predictor, tmp_path, monkeypatch):
+    """Real GDSC cells can lack a tissue (NaN); they must not break the tissue tables."""
+    cells = predictor.ds.cells.copy()
+    cells.loc[cells.index[0], "tissue"] = np.nan
+    monkeypatch.setattr(predictor.ds, "cells", cells)
+    lib = _csv(tmp_path / "lib.csv", LIBRARY)
+    result = screen(predictor, lib, tmp_path / "out", top_k=2, report=False)
+    assert result.meta["cells_without_tissue"] == 1
+    assert set(result.top_per_cell.cell_id) == set(cells.cell_id)
+    assert set(result.top_per_tissue.tissue) == set(cells.tissue.dropna())
+    lost = cells.cell_id.iloc[0]
+    counts = result.top_per_tissue.drop_duplicates("tissue").set_index("tissue").n_cells
+    assert counts.sum() == len(cells) - 1, lost
+
+
 def test_invalid_smiles_are_counted_with_reason_and_the_rest_scored(predictor, tmp_path):
     lib = _csv(
         tmp_path / "lib.csv", {**LIBRARY, "broken": "C1CC(", "bad_valence": "C(C)(C)(C)(C)C"}
