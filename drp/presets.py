@@ -38,8 +38,8 @@ PRESETS = {
     ),
     "quick": Preset(
         "6 variants x 3 splits x 2 of 5 folds x 1 seed, each trained like `drp train` (20 "
-        "epochs, patience 4), so the models are converged: about 40 minutes on a 2-core CPU "
-        "(mixed runs ~80 s, blind runs stop earlier). Two folds give the paired tests little "
+        "epochs, patience 4), so the models are converged: about 50 minutes on a 2-core CPU, "
+        "estimated from run times (mixed ~100 s, blind runs stop earlier). Two folds give the paired tests little "
         "power; GCN, max pooling, the graph-only twin, tissue-blind and more seeds only in 'full'",
         ("gat_edge", "gat", "gin", "pool_mean", "cross_attention", "fingerprint"),
         ("mixed", "cell_blind", "drug_blind"),
