@@ -15,7 +15,7 @@ from drp.data.tables import (
     responses_from_frame,
 )
 from drp.featurize.pipeline import build_dataset, custom_tables
-from drp.featurize.store import FeaturizedDataset
+from drp.featurize.store import FeaturizedDataset, StoreError
 from drp.models.baselines import _cell_features
 from tests.conftest import N_CELLS, N_GENES, SMILES, make_dataset
 
@@ -51,6 +51,26 @@ def test_round_trip(tiny_dataset, tmp_path):
         assert (a.edge_attr == b.edge_attr).all()
     assert np.array_equal(loaded.fingerprints, tiny_dataset.fingerprints)
     assert "pairs.parquet" in loaded.manifest["files"]
+
+
+def test_torn_or_changed_store_is_refused_and_rewriting_keeps_the_fold_cache(
+    tiny_dataset, tmp_path
+):
+    root = tmp_path / "ds"
+    tiny_dataset.save(root)
+    (root / "folds").mkdir()
+    (root / "folds" / "cache.parquet").write_text("kept")
+    tiny_dataset.save(root)  # a second write replaces the files, not the folder
+    assert (root / "folds" / "cache.parquet").read_text() == "kept"
+    assert not [p for p in root.iterdir() if p.name.startswith(".tmp-")]
+    FeaturizedDataset.load(root)
+    pairs = pd.read_parquet(root / "pairs.parquet")
+    pairs.iloc[:-1].to_parquet(root / "pairs.parquet", index=False)  # as if a write tore
+    with pytest.raises(StoreError, match="pairs.parquet missing or not matching manifest.json"):
+        FeaturizedDataset.load(root)
+    (root / "graphs.pt").unlink()
+    with pytest.raises(StoreError, match="graphs.pt"):
+        FeaturizedDataset.load(root)
 
 
 def test_nan_inf_and_nonpositive_responses_are_counted():

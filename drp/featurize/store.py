@@ -14,11 +14,20 @@ Layout::
     graphs.pt            concatenated graph tensors (loaded with weights_only=True)
     fingerprints.npy     [n_drugs, 2048] uint8 Morgan bits (row order = drugs.parquet)
     drops.csv            every dropped item with stage, source and reason
+
+Writes are atomic per file and ordered: everything is written to a temporary folder inside the
+store, the old manifest is removed, each file is moved in with ``os.replace``, and the manifest
+comes last. :meth:`FeaturizedDataset.load` checks every file against the manifest's SHA-256, so a
+store torn by a crash, or read while another process rewrites it, is refused with a clear error
+instead of being half-read. Sub-folders (the fold cache) are left alone.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -86,25 +95,34 @@ class FeaturizedDataset:
 
     # ---- persistence -------------------------------------------------------------------
     def save(self, root: Path) -> None:
+        """Write the store to ``root`` (see the module docstring for the atomic order)."""
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
-        self.pairs.to_parquet(root / "pairs.parquet", index=False)
-        self.replicates.to_parquet(root / "replicates.parquet", index=False)
-        self.cells.to_parquet(root / "cells.parquet", index=False)
-        for name, frame in self.omics.items():
-            frame.to_parquet(root / f"omics_{name}.parquet")
-        self.drugs.to_parquet(root / "drugs.parquet", index=False)
-        torch.save(_pack_graphs(self.graphs), root / "graphs.pt")
-        np.save(root / "fingerprints.npy", self.fingerprints)
-        self.drops.to_csv(root / "drops.csv", index=False)
-        manifest = dict(self.manifest, name=self.name, omics=list(self.omics))
-        manifest["files"] = {
-            p.name: sha256_file(p)
-            for p in sorted(root.iterdir())
-            if p.is_file() and p.name != "manifest.json"
-        }
-        (root / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        tmp = root / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            self._write_files(tmp)
+            manifest = dict(self.manifest, name=self.name, omics=list(self.omics))
+            manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+            (root / "manifest.json").unlink(missing_ok=True)  # readers now see no dataset
+            for name in manifest["files"]:
+                os.replace(tmp / name, root / name)
+            os.replace(tmp / "manifest.json", root / "manifest.json")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         self.manifest = manifest
+
+    def _write_files(self, folder: Path) -> None:
+        self.pairs.to_parquet(folder / "pairs.parquet", index=False)
+        self.replicates.to_parquet(folder / "replicates.parquet", index=False)
+        self.cells.to_parquet(folder / "cells.parquet", index=False)
+        for name, frame in self.omics.items():
+            frame.to_parquet(folder / f"omics_{name}.parquet")
+        self.drugs.to_parquet(folder / "drugs.parquet", index=False)
+        torch.save(_pack_graphs(self.graphs), folder / "graphs.pt")
+        np.save(folder / "fingerprints.npy", self.fingerprints)
+        self.drops.to_csv(folder / "drops.csv", index=False)
 
     @classmethod
     def load(cls, root: Path) -> FeaturizedDataset:
@@ -114,6 +132,7 @@ class FeaturizedDataset:
                 f"{root} is not a featurized dataset (no manifest.json); run `drp featurize` first"
             )
         manifest = json.loads((root / "manifest.json").read_text())
+        _verify_files(root, manifest.get("files", {}))
         omics = {n: pd.read_parquet(root / f"omics_{n}.parquet") for n in manifest["omics"]}
         packed = torch.load(root / "graphs.pt", weights_only=True)
         return cls(
@@ -127,6 +146,25 @@ class FeaturizedDataset:
             replicates=pd.read_parquet(root / "replicates.parquet"),
             drops=pd.read_csv(root / "drops.csv"),
             manifest=manifest,
+        )
+
+
+class StoreError(ValueError):
+    """A featurized store whose files do not match its manifest (torn or modified)."""
+
+
+def _verify_files(root: Path, checksums: dict[str, str]) -> None:
+    """Refuse a store whose files are missing or differ from the manifest's SHA-256."""
+    bad = [
+        name
+        for name, digest in checksums.items()
+        if not (root / name).is_file() or sha256_file(root / name) != digest
+    ]
+    if bad:
+        raise StoreError(
+            f"{root}: {', '.join(bad)} missing or not matching manifest.json (the store was "
+            "torn by an interrupted write, or changed after featurizing); run `drp featurize` "
+            "for this dataset again"
         )
 
 
