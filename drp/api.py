@@ -191,8 +191,8 @@ def training_config(
     """The config ``drp train`` would use, and the run's model name.
 
     ``variant`` replaces the model section by a named variant; the keyword arguments that are
-    not None override ``[train]``. The name is the variant, else ``hybrid`` (the default
-    variant) when the model is the default one, else ``custom``.
+    not None override ``[train]``. The name is the variant, else ``DEFAULT_VARIANT``
+    when the model is that variant's, else ``custom``.
 
     Raises:
         ValueError: invalid config or unknown variant.
