@@ -1,3 +1,39 @@
-"""drp: drug-response prediction with edge-aware graph attention, and a study of whether attention helps."""
+"""drp: drug-response prediction with edge-aware graph attention, and a study of whether attention helps.
+
+The Python API (:mod:`drp.api`) is re-exported lazily, so ``import drp`` stays light::
+
+    import drp
+
+    run = drp.load_run("runs/hybrid_mixed_f0_s0")
+    run.predict(cells=["A549"], smiles={"aspirin": "CC(=O)Oc1ccccc1C(=O)O"})
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+__all__ = ["Run", "__version__", "evaluate", "load_dataset", "load_run", "train"]
+_API = frozenset(__all__) - {"__version__"}
+
+if TYPE_CHECKING:
+    from drp.api import Run, evaluate, load_dataset, load_run, train
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: ``drp.load_run`` and friends import :mod:`drp.api` on first use.
+
+    ``train`` and ``evaluate`` are also submodules; those are returned, made callable as
+    :func:`drp.api.train` and :func:`drp.api.evaluate` (see :mod:`drp._callable`).
+    """
+    if name in ("train", "evaluate"):
+        return import_module(f"drp.{name}")
+    if name in _API:
+        return getattr(import_module("drp.api"), name)
+    raise AttributeError(f"module 'drp' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

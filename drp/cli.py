@@ -18,10 +18,11 @@ import typer
 from rich.markup import escape
 
 from drp import __version__
+from drp.api import DATA_DIR, dataset_path
 from drp.config import DEVICES
 from drp.data.splits import SPLITS
 from drp.models.baselines import BASELINES, DEFAULT_BASELINES
-from drp.models.registry import DEFAULT_VARIANT, VARIANTS
+from drp.models.registry import VARIANTS
 from drp.presets import PRESETS
 from drp.progress import console
 
@@ -31,7 +32,6 @@ app = typer.Typer(
     help="Drug-response prediction on GDSC with edge-aware graph attention.",
 )
 
-DATA_DIR = Path("data")
 CROSS = "cross_dataset"
 
 
@@ -180,16 +180,6 @@ def featurize(
     )
 
 
-def dataset_path(dataset: str | Path, data_dir: Path = DATA_DIR) -> Path:
-    """A built-in name (gdsc2) means data/featurized/<name>; anything else is a path."""
-    path = Path(dataset)
-    if not path.exists() and "/" not in str(dataset):
-        path = data_dir / "featurized" / str(dataset)
-    if not (path / "manifest.json").exists():
-        raise fail(f"no featurized dataset at {path}: run `drp featurize --dataset {dataset}`")
-    return path
-
-
 def _write_table(frame, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":
@@ -226,38 +216,27 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from last.pt.")] = False,
 ) -> None:
     """Train a model on one fold; writes a run directory with checkpoints and predictions."""
-    from dataclasses import replace
-
+    from drp.api import default_run_dir, training_config
+    from drp.api import train as train_api
     from drp.config import load_config
-    from drp.models.registry import variant_config
     from drp.progress import make_progress
-    from drp.train import train_run
 
     with user_errors():
         cfg = load_config(config, set_)
         if variant:
             _check_choice("--variant", variant, VARIANTS)
-            cfg = replace(cfg, model=variant_config(variant, cfg.model))
-        updates = {
-            k: v
-            for k, v in {
-                "split": split,
-                "fold": fold,
-                "seed": seed,
-                "epochs": epochs,
-                "device": device,
-            }.items()
-            if v is not None
-        }
-        if dataset:
-            updates["dataset"] = str(dataset_path(dataset))
-        cfg = replace(cfg, train=replace(cfg.train, **updates)).validate()
-        dataset_path(cfg.train.dataset)
+        cfg, name = training_config(
+            cfg,
+            variant=variant,
+            dataset=dataset,
+            split=split,
+            fold=fold,
+            seed=seed,
+            epochs=epochs,
+            device=device,
+        )
     tc = cfg.train
-    name = variant or (
-        DEFAULT_VARIANT if cfg.model == variant_config(DEFAULT_VARIANT) else "custom"
-    )
-    run_dir = out or Path("runs") / f"{name}_{tc.split}_f{tc.fold}_s{tc.seed}"
+    run_dir = out or default_run_dir(cfg, name)
     with make_progress() as progress:
         task = progress.add_task(
             f"training {name} ({tc.split}, fold {tc.fold})", total=tc.epochs, info=""
@@ -271,14 +250,14 @@ def train(
             )
 
         with user_errors():
-            summary = train_run(
+            summary = train_api(
                 cfg,
                 run_dir,
                 resume=resume,
                 on_epoch=on_epoch,
                 command=" ".join(sys.argv),
                 name=name,
-            )
+            ).summary
     console.print(
         f"[green]done[/]: best val RMSE {summary['best_val_rmse']:.3f} at epoch "
         f"{summary['best_epoch']} ({summary['epochs_run']} epochs); run in {run_dir}"
@@ -310,19 +289,20 @@ def predict(
     ] = None,
 ) -> None:
     """Predict ln IC50 for pairs, the whole matrix, or new drugs given as SMILES."""
+    from drp.api import load_run
     from drp.data.tables import read_table
-    from drp.predict import PredictionError, Predictor
+    from drp.predict import PredictionError
 
     chosen = sum([pairs is not None, matrix, bool(smiles) or smiles_file is not None])
     if chosen != 1:
         raise fail("choose exactly one of --pairs, --matrix, --smiles/--smiles-file")
     _check_choice("--device", device, DEVICES)
     with user_errors():
-        predictor = Predictor.from_run(run_dir, device, dataset)
+        run = load_run(run_dir, device, dataset)
         if pairs is not None:
-            result = predictor.predict_pairs(read_table(pairs))
+            result = run.predictor.predict_pairs(read_table(pairs))
         elif matrix:
-            result = predictor.predict_matrix()
+            result = run.predictor.predict_matrix()
         else:
             new = dict(s.split("=", 1) for s in smiles if "=" in s)
             if len(new) != len(smiles):
@@ -333,7 +313,7 @@ def predict(
                     raise PredictionError(f"{smiles_file} needs columns drug_id, smiles")
                 new.update(zip(table.drug_id.astype(str), table.smiles.astype(str), strict=True))
             cell_list = [c.strip() for c in cells.split(",")] if cells else None
-            result = predictor.predict_smiles(new, cell_list)
+            result = run.predict(cells=cell_list, smiles=new)
     _write_table(result, out)
     console.print(f"[green]wrote[/] {len(result):,} predictions to {out}")
 

@@ -183,6 +183,14 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
             if section not in data:
                 raise ValueError(f"{path}: unknown section [{section}]; use [model] or [train]")
             data[section].update(values)
+    return RunConfig.from_dict(apply_overrides(data, overrides))
+
+
+def apply_overrides(
+    data: dict[str, dict[str, Any]], overrides: list[str] | None
+) -> dict[str, dict[str, Any]]:
+    """``data`` (sections ``model`` and ``train``) with ``section.key=value`` items set;
+    ``data`` itself is updated. Raises ValueError on a malformed item or unknown section."""
     for item in overrides or []:
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise ValueError(f"override {item!r} must look like section.key=value")
@@ -191,4 +199,4 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         if section not in data:
             raise ValueError(f"override {item!r}: unknown section {section!r}")
         data[section][name] = value
-    return RunConfig.from_dict(data)
+    return data

@@ -21,11 +21,23 @@ from drp.featurize.store import FeaturizedDataset
 from drp.models.estimator import NeuralEstimator, load_model
 from drp.models.model import DRPModel
 
-__all__ = ["PredictionError", "Predictor", "load_model"]
+__all__ = ["PredictionError", "Predictor", "check_run", "load_model"]
 
 
 class PredictionError(ValueError):
     """Unknown ids or unusable inputs; the message names them."""
+
+
+def check_run(run_dir: Path) -> Path:
+    """``run_dir`` as a Path when it holds a trained model (``best.pt``).
+
+    Raises:
+        PredictionError: no ``best.pt`` (not a finished ``drp train`` run).
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "best.pt").exists():
+        raise PredictionError(f"{run_dir} has no best.pt: is it a finished `drp train` run?")
+    return run_dir
 
 
 @dataclass
@@ -53,9 +65,7 @@ class Predictor:
             PredictionError: no finished run, CUDA asked for but absent, or ``dataset`` lacks
                 the run's omics.
         """
-        run_dir = Path(run_dir)
-        if not (run_dir / "best.pt").exists():
-            raise PredictionError(f"{run_dir} has no best.pt: is it a finished `drp train` run?")
+        run_dir = check_run(run_dir)
         config = json.loads((run_dir / "config.json").read_text())
         ds = FeaturizedDataset.load(Path(dataset or config["dataset"]))
         try:

@@ -417,3 +417,8 @@ def train_run(
     )
     fit_predict(estimator, ds, train, val, test, run_dir=run_dir)
     return estimator.summary_
+
+
+from drp._callable import make_callable  # noqa: E402
+
+make_callable(__name__)  # `drp.train(...)` is drp.api.train

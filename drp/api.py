@@ -1,0 +1,324 @@
+"""The Python API: load a dataset, train a run, load it, predict, evaluate.
+
+The ``drp`` command is a thin layer over these functions. Heavy modules (torch, PyG, RDKit)
+are imported inside the functions, so importing this module stays cheap::
+
+    import drp
+
+    run = drp.load_run("runs/hybrid_mixed_f0_s0")
+    run.predict(cells=["A549"], drugs=["1003"])  # DataFrame: cell_id, drug_id, ln_ic50_pred
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from drp.config import DEVICES, RunConfig, apply_overrides, load_config
+from drp.models.baselines import DEFAULT_BASELINES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from drp.featurize.store import FeaturizedDataset
+    from drp.predict import Predictor
+
+__all__ = [
+    "DATA_DIR",
+    "Run",
+    "dataset_path",
+    "default_run_dir",
+    "evaluate",
+    "load_dataset",
+    "load_run",
+    "train",
+    "training_config",
+]
+
+DATA_DIR = Path("data")
+COLUMNS = ["cell_id", "drug_id", "ln_ic50_pred"]
+
+
+def dataset_path(dataset: str | Path, data_dir: Path = DATA_DIR) -> Path:
+    """A built-in name (``gdsc2``) means ``<data_dir>/featurized/<name>``; anything else is a
+    path.
+
+    Raises:
+        FileNotFoundError: no ``manifest.json`` there (the dataset is not featurized).
+    """
+    path = Path(dataset)
+    if not path.exists() and "/" not in str(dataset):
+        path = Path(data_dir) / "featurized" / str(dataset)
+    if not (path / "manifest.json").exists():
+        raise FileNotFoundError(
+            f"no featurized dataset at {path}: run `drp featurize --dataset {dataset}`"
+        )
+    return path
+
+
+def load_dataset(name_or_path: str | Path, data_dir: Path = DATA_DIR) -> FeaturizedDataset:
+    """A featurized dataset by built-in name (``gdsc2``) or directory (see :func:`dataset_path`)."""
+    from drp.featurize.store import FeaturizedDataset
+
+    return FeaturizedDataset.load(dataset_path(name_or_path, data_dir))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+@dataclass
+class Run:
+    """A trained run directory. The model and its dataset load on first use (:attr:`predictor`).
+
+    Attributes:
+        path: the run directory (``best.pt``, ``config.json``, ``summary.json``, ...).
+        config: the run's ``config.json`` (resolved config plus provenance).
+        summary: the run's ``summary.json`` (best epoch, best val RMSE, ...); ``{}`` if absent.
+        device: where the model runs: ``auto``, ``cpu`` or ``cuda``.
+        dataset: featurized dataset to predict on (default: the run's own).
+    """
+
+    path: Path
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    device: str = "cpu"
+    dataset: Path | None = None
+
+    @cached_property
+    def predictor(self) -> Predictor:
+        """The run's best model bound to its dataset (:class:`drp.predict.Predictor`)."""
+        from drp.predict import Predictor
+
+        return Predictor.from_run(self.path, self.device, self.dataset)
+
+    def predict(
+        self,
+        cells: Sequence[str] | None = None,
+        drugs: Sequence[str] | None = None,
+        smiles: dict[str, str] | None = None,
+    ) -> pd.DataFrame:
+        """ln IC50 predictions, long format with columns ``cell_id, drug_id, ln_ic50_pred``.
+
+        Args:
+            cells: cell ids (default: every cell of the dataset).
+            drugs: known drug ids (default: every drug), crossed with ``cells``.
+            smiles: new drugs as ``{name: SMILES}``, crossed with ``cells``; not with ``drugs``.
+
+        Raises:
+            ValueError: both ``drugs`` and ``smiles`` given.
+            drp.predict.PredictionError: unknown ids or invalid SMILES (a ValueError).
+        """
+        import pandas as pd
+
+        if drugs is not None and smiles is not None:
+            raise ValueError(
+                "give known drugs by id (drugs=...) or new drugs as SMILES (smiles=...), not both"
+            )
+        p = self.predictor
+        if smiles is not None:
+            return p.predict_smiles(dict(smiles), list(cells) if cells else None)
+        if cells is None and drugs is None:
+            return p.predict_matrix()[COLUMNS]
+        cell_ids = list(cells) if cells is not None else list(p.ds.cells.cell_id)
+        drug_ids = list(drugs) if drugs is not None else list(p.ds.drugs.drug_id)
+        pairs = pd.DataFrame(
+            {
+                "cell_id": [c for c in cell_ids for _ in drug_ids],
+                "drug_id": [d for _ in cell_ids for d in drug_ids],
+            }
+        )
+        return p.predict_pairs(pairs)[COLUMNS]
+
+
+def load_run(run_dir: str | Path, device: str = "cpu", dataset: str | Path | None = None) -> Run:
+    """A trained run directory from :func:`train` or ``drp train``.
+
+    Args:
+        run_dir: the run directory.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        dataset: featurized dataset directory to predict on (default: the run's own; another
+            dataset's cells and drugs are looked up by id).
+
+    Raises:
+        drp.predict.PredictionError: no ``best.pt`` (not a finished run).
+        ValueError: unknown ``device``.
+    """
+    from drp.predict import check_run
+
+    if device not in DEVICES:
+        raise ValueError(f"device {device!r} is not one of {list(DEVICES)}")
+    path = check_run(Path(run_dir))
+    return Run(
+        path=path,
+        config=_read_json(path / "config.json"),
+        summary=_read_json(path / "summary.json"),
+        device=device,
+        dataset=None if dataset is None else Path(dataset),
+    )
+
+
+def _as_config(config: RunConfig | dict | str | Path | None, overrides: Sequence[str]) -> RunConfig:
+    """A validated RunConfig from a RunConfig, a ``{"model": ..., "train": ...}`` dict or a
+    TOML path (None: the defaults), with ``section.key=value`` ``overrides`` applied."""
+    if config is None or isinstance(config, str | Path):
+        return load_config(None if config is None else Path(config), list(overrides))
+    data = config.to_dict() if isinstance(config, RunConfig) else config
+    unknown = sorted(set(data) - {"model", "train"})
+    if unknown:
+        raise ValueError(f"unknown config section(s) {unknown}; use 'model' and 'train'")
+    sections = {s: dict(data.get(s, {})) for s in ("model", "train")}
+    return RunConfig.from_dict(apply_overrides(sections, list(overrides)))
+
+
+def training_config(
+    config: RunConfig | dict | str | Path | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    variant: str | None = None,
+    dataset: str | Path | None = None,
+    data_dir: Path = DATA_DIR,
+    split: str | None = None,
+    fold: int | None = None,
+    seed: int | None = None,
+    epochs: int | None = None,
+    device: str | None = None,
+) -> tuple[RunConfig, str]:
+    """The config ``drp train`` would use, and the run's model name.
+
+    ``variant`` replaces the model section by a named variant; the keyword arguments that are
+    not None override ``[train]``. The name is the variant, else ``DEFAULT_VARIANT``
+    when the model is that variant's, else ``custom``.
+
+    Raises:
+        ValueError: invalid config or unknown variant.
+        FileNotFoundError: the dataset is not featurized.
+    """
+    from drp.models.registry import DEFAULT_VARIANT, variant_config
+
+    cfg = _as_config(config, overrides)
+    if variant:
+        cfg = replace(cfg, model=variant_config(variant, cfg.model))
+    updates = {
+        k: v
+        for k, v in {
+            "split": split,
+            "fold": fold,
+            "seed": seed,
+            "epochs": epochs,
+            "device": device,
+        }.items()
+        if v is not None
+    }
+    if dataset:
+        updates["dataset"] = str(dataset_path(dataset, data_dir))
+    cfg = replace(cfg, train=replace(cfg.train, **updates)).validate()
+    dataset_path(cfg.train.dataset, data_dir)
+    name = variant or (
+        DEFAULT_VARIANT if cfg.model == variant_config(DEFAULT_VARIANT) else "custom"
+    )
+    return cfg, name
+
+
+def default_run_dir(config: RunConfig, name: str) -> Path:
+    """``runs/<name>_<split>_f<fold>_s<seed>``."""
+    tc = config.train
+    return Path("runs") / f"{name}_{tc.split}_f{tc.fold}_s{tc.seed}"
+
+
+def train(
+    config: RunConfig | dict | str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    variant: str | None = None,
+    dataset: str | Path | None = None,
+    split: str | None = None,
+    fold: int | None = None,
+    seed: int | None = None,
+    epochs: int | None = None,
+    device: str | None = None,
+    resume: bool = False,
+    name: str | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+    command: str = "drp.train (Python API)",
+) -> Run:
+    """Train one model on one fold, as ``drp train`` does, and return the loaded run.
+
+    Args:
+        config: RunConfig, ``{"model": {...}, "train": {...}}`` dict, TOML path, or None.
+        out: run directory (default ``runs/<name>_<split>_f<fold>_s<seed>``).
+        overrides, variant, dataset, split, fold, seed, epochs, device: as in
+            :func:`training_config`.
+        resume: continue an interrupted run from its ``last.pt``.
+        name: model name recorded in the run (default from :func:`training_config`).
+        on_epoch: called with each epoch's history row (``epoch, train_loss, val_rmse, ...``).
+        command: what ``config.json`` records as the command.
+
+    Raises:
+        ValueError: invalid config; FileNotFoundError: dataset not featurized;
+        FileExistsError: ``out`` holds a run and ``resume`` is False.
+    """
+    from drp.train import train_run
+
+    cfg, default_name = training_config(
+        config,
+        overrides=overrides,
+        variant=variant,
+        dataset=dataset,
+        split=split,
+        fold=fold,
+        seed=seed,
+        epochs=epochs,
+        device=device,
+    )
+    name = name or default_name
+    run_dir = Path(out) if out is not None else default_run_dir(cfg, name)
+    train_run(cfg, run_dir, resume=resume, on_epoch=on_epoch, command=command, name=name)
+    return load_run(run_dir)
+
+
+def evaluate(
+    runs: Sequence[str | Path],
+    baselines: Sequence[str] | None = DEFAULT_BASELINES,
+    *,
+    dataset: str | Path | None = None,
+    n_boot: int = 0,
+    per_fold: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Metrics of training runs beside baselines fitted on exactly the runs' folds.
+
+    Args:
+        runs: run directories (``config.json`` + ``predictions_test.parquet``).
+        baselines: baseline names (see ``drp.models.baselines.BASELINES``; default those of
+            ``drp evaluate --baselines``); empty: runs only.
+        dataset: featurized dataset of the runs (default: read from them).
+        n_boot: bootstrap resamples for 95% CIs (0: none).
+        per_fold: one row per model, fold and subset instead of the mean over folds.
+        log: progress messages.
+
+    Returns:
+        The metrics table: mean and sd over folds per model and subset (``metrics_summary.csv``
+        of ``drp evaluate``), or with ``per_fold`` the rows of ``metrics.csv``.
+    """
+    import pandas as pd
+
+    from drp.evaluate import evaluate_runs, evaluate_with_baselines, summarise
+
+    run_dirs = [Path(r) for r in runs]
+    if not run_dirs:
+        raise ValueError("nothing to evaluate: give at least one run directory")
+    if not baselines:
+        table = evaluate_runs(run_dirs, n_boot=n_boot)
+    else:
+        given = None if dataset is None else dataset_path(dataset)
+        table, _ = evaluate_with_baselines(
+            run_dirs, baselines, dataset=given, n_boot=n_boot, log=log
+        )
+    table = pd.DataFrame(table)
+    return table if per_fold else summarise(table)
