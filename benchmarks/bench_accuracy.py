@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from drp.config import RunConfig
-from drp.evaluate import evaluate_with_baselines
+from drp.evaluation import evaluate_with_baselines
 from drp.featurize.store import FeaturizedDataset
 from drp.models.registry import DEFAULT_VARIANT, variant_config
-from drp.train import train_run
+from drp.training import train_run
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 COLUMNS = ["rmse", "pearson", "per_drug_r", "per_cell_r"]

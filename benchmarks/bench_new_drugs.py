@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from drp.config import RunConfig, load_config  # noqa: E402
 from drp.data.splits import load_or_make_folds  # noqa: E402
-from drp.evaluate import fit_predict  # noqa: E402
+from drp.evaluation import fit_predict  # noqa: E402
 from drp.featurize.store import FeaturizedDataset  # noqa: E402
 from drp.metrics import metrics  # noqa: E402
 from drp.models.baselines import BASELINES  # noqa: E402

@@ -23,13 +23,9 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    """PEP 562: ``drp.load_run`` and friends import :mod:`drp.api` on first use.
-
-    ``train`` and ``evaluate`` are also submodules; those are returned, made callable as
-    :func:`drp.api.train` and :func:`drp.api.evaluate` (see :mod:`drp._callable`).
-    """
-    if name in ("train", "evaluate"):
-        return import_module(f"drp.{name}")
+    """PEP 562: ``drp.load_run`` and friends import :mod:`drp.api` on first use (the loop
+    and the scoring live in :mod:`drp.training` and :mod:`drp.evaluation`, so no submodule
+    shadows ``drp.train`` or ``drp.evaluate``)."""
     if name in _API:
         return getattr(import_module("drp.api"), name)
     raise AttributeError(f"module 'drp' has no attribute {name!r}")

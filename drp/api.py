@@ -263,7 +263,7 @@ def train(
         ValueError: invalid config; FileNotFoundError: dataset not featurized;
         FileExistsError: ``out`` holds a run and ``resume`` is False.
     """
-    from drp.train import train_run
+    from drp.training import train_run
 
     cfg, default_name = training_config(
         config,
@@ -308,7 +308,7 @@ def evaluate(
     """
     import pandas as pd
 
-    from drp.evaluate import evaluate_runs, evaluate_with_baselines, summarise
+    from drp.evaluation import evaluate_runs, evaluate_with_baselines, summarise
 
     run_dirs = [Path(r) for r in runs]
     if not run_dirs:

@@ -442,7 +442,7 @@ def _evaluate_provenance(ds, path: Path, ceiling: dict | None) -> dict:
     import sys
     from datetime import UTC, datetime
 
-    from drp.train import git_commit, hardware
+    from drp.training import git_commit, hardware
 
     return {
         "noise_ceiling": ceiling,
@@ -516,7 +516,7 @@ def evaluate(
     """Score run directories and baselines on identical folds; write metrics.csv/json."""
     import pandas as pd
 
-    from drp.evaluate import (
+    from drp.evaluation import (
         check_baselines,
         evaluate_cross_dataset,
         evaluate_runs,

@@ -495,7 +495,7 @@ def _provenance(
     invalid: pd.DataFrame,
     compounds: pd.DataFrame,
 ) -> dict:
-    from drp.train import git_commit, hardware
+    from drp.training import git_commit, hardware
 
     return {
         "run_dir": str(run_dir.resolve()),

@@ -26,7 +26,7 @@ import torch
 from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.data.tables import summarise_drops
-from drp.evaluate import fit_predict
+from drp.evaluation import fit_predict
 from drp.featurize.molecules import smiles_in_graph_order
 from drp.featurize.store import FeaturizedDataset
 from drp.interpret import atom_attention, faithfulness
@@ -36,7 +36,7 @@ from drp.models.estimator import NeuralEstimator
 from drp.models.registry import DEFAULT_VARIANT, variant_config
 from drp.presets import ALL_VARIANTS, PRESETS, Preset, preset_by_name  # noqa: F401 (re-exported)
 from drp.stats import Comparison, compare
-from drp.train import git_commit, hardware
+from drp.training import git_commit, hardware
 
 COMPARISONS = [
     Comparison("bond-aware attention vs plain attention", "gat_edge", "gat"),
@@ -153,7 +153,7 @@ def _run_baselines(
     runs: Path,
 ) -> None:
     """Fit the preset's baselines on one fold and write their run directories (the same
-    :func:`~drp.evaluate.fit_predict` path as the neural variants; scored in :func:`collect`)."""
+    :func:`~drp.evaluation.fit_predict` path as the neural variants; scored in :func:`collect`)."""
     train, val, test = folds(split, seed, fold).frames(ds.pairs)
     for name in preset.baselines:
         run_dir = runs / run_name(name, split, fold, seed)

@@ -163,9 +163,8 @@ def test_import_drp_stays_light_and_names_stay_callable():
         "import sys, drp\n"
         "assert 'torch' not in sys.modules\n"
         "assert callable(drp.load_run) and 'torch' not in sys.modules\n"
-        "import drp.train, drp.evaluate\n"
-        "assert callable(drp.train) and callable(drp.evaluate)\n"
-        "assert drp.train.train_run and drp.evaluate.evaluate_runs\n"
+        "import drp.api, drp.training, drp.evaluation\n"
+        "assert drp.train is drp.api.train and drp.evaluate is drp.api.evaluate\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

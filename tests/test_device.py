@@ -25,7 +25,7 @@ from drp.models.graphs import GraphBank
 from drp.models.registry import VARIANTS, build_model, variant_config
 from drp.predict import Predictor
 from drp.study import Preset, StudyFolds, run_name, run_study, write_attention
-from drp.train import FoldIndices, train_run
+from drp.training import FoldIndices, train_run
 
 runner = CliRunner()
 DEVICES = [

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from drp.cli import app
 from drp.data.splits import load_or_make_folds
-from drp.evaluate import evaluate_runs, run_baselines, write_metrics
+from drp.evaluation import evaluate_runs, run_baselines, write_metrics
 from drp.featurize.store import FeaturizedDataset
 from drp.metrics import (
     aggregate_folds,
@@ -208,7 +208,7 @@ def test_ci_unit_is_the_splits_unit_even_without_bootstrap(tiny_dataset, tmp_pat
 def test_cross_dataset_new_drugs_resample_structures_not_ids():
     from types import SimpleNamespace
 
-    from drp.evaluate import score_predictions
+    from drp.evaluation import score_predictions
 
     frame = _frame(n_cells=6, n_drugs=4).assign(subset="new_drug")
     # D0/D1 are one structure under two ids (renamed into the training id space), D2/D3 others
@@ -352,7 +352,7 @@ def test_cli_evaluate_cross_dataset_reports_subsets(tiny_dataset, tmp_path):
 
 def test_cli_evaluate_trained_run_cross_dataset_and_on_its_own_fold(tiny_dataset, tmp_path):
     from drp.config import ModelConfig, RunConfig, TrainConfig
-    from drp.train import train_run
+    from drp.training import train_run
 
     data, target_dir = _cross_fixture(tiny_dataset, tmp_path)
     expected = _expected_subsets(data, target_dir)

@@ -24,7 +24,7 @@ from drp.screen import (
     screen,
     training_drugs,
 )
-from drp.train import train_run
+from drp.training import train_run
 from tests.conftest import make_dataset, write_fixture_tables
 
 runner = CliRunner()

@@ -25,12 +25,12 @@ def test_study_dir_knows_every_registered_baseline(tmp_path):
 
 
 def test_study_runs_resumes_and_reports(tiny_dataset, tmp_path, monkeypatch):
-    import drp.evaluate
+    import drp.evaluation
 
     def no_scoring(*args, **kwargs):
         raise AssertionError("the study scores run directories in collect(), not while fitting")
 
-    monkeypatch.setattr(drp.evaluate, "score_predictions", no_scoring)
+    monkeypatch.setattr(drp.evaluation, "score_predictions", no_scoring)
     ds_dir = tmp_path / "ds"
     tiny_dataset.save(ds_dir)
     preset = Preset(

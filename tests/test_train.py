@@ -11,7 +11,7 @@ from drp.cli import app
 from drp.config import ModelConfig, RunConfig, TrainConfig, load_config
 from drp.device import native_bf16
 from drp.predict import Predictor, load_model
-from drp.train import FoldIndices, Trainer, train_run
+from drp.training import FoldIndices, Trainer, train_run
 
 runner = CliRunner()
 
@@ -189,7 +189,7 @@ def test_predictor_uses_run_scaler_from_any_directory(tiny_dataset, tmp_path, mo
 
 
 def test_seeding_asks_for_deterministic_kernels():
-    from drp.train import seed_everything
+    from drp.training import seed_everything
 
     torch.use_deterministic_algorithms(False)
     seed_everything(0)

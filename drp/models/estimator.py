@@ -1,7 +1,7 @@
 """The neural model behind the shared model contract: ``fit(ds, train, val) -> self`` and
 ``predict(ds, pairs) -> [n_pairs]`` ln IC50, as the baselines (:mod:`drp.models.baselines`).
 
-:class:`NeuralEstimator` owns training (:class:`drp.train.Trainer`), the omics scaler and the
+:class:`NeuralEstimator` owns training (:class:`drp.training.Trainer`), the omics scaler and the
 target scaling fitted on the training pairs, and the checkpoint. ``predict`` looks features up
 **by id** in the dataset it is given, which may be another featurized dataset than the one it
 was fitted on (CCLE after GDSC2): its omics columns are aligned by feature name to the training
@@ -155,7 +155,7 @@ class NeuralEstimator:
             FileExistsError: ``run_dir`` already holds a run and ``resume`` is False.
             KeyError: a pair's cell or drug has no features in ``ds``.
         """
-        from drp.train import FoldIndices, Trainer, write_run_config
+        from drp.training import FoldIndices, Trainer, write_run_config
 
         if val is None or len(val) == 0:
             train, val = _holdout(train, self.config.train.seed)

@@ -149,7 +149,7 @@ def summary_table(results: pd.DataFrame, variants: list[str], metrics: list[str]
 def per_drug_pearson(pred: pd.DataFrame, min_cells: int = 3) -> pd.Series:
     """Pearson r between observed and predicted response within each drug.
 
-    Follows the convention of ``drp.evaluate``: drugs with fewer than ``min_cells`` cells or a
+    Follows the convention of ``drp.evaluation``: drugs with fewer than ``min_cells`` cells or a
     constant observed response are skipped (r undefined); a constant prediction gives r = 0
     (it ranks nothing).
     """

@@ -749,8 +749,3 @@ def evaluate_cross_dataset(
         )
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     return table, cross
-
-
-from drp._callable import make_callable  # noqa: E402
-
-make_callable(__name__)  # `drp.evaluate(...)` is drp.api.evaluate

@@ -398,7 +398,7 @@ def train_run(
     Raises:
         FileExistsError: ``run_dir`` holds a run and ``resume`` is False.
     """
-    from drp.evaluate import fit_predict
+    from drp.evaluation import fit_predict
     from drp.models.estimator import NeuralEstimator
 
     config.validate()
@@ -417,8 +417,3 @@ def train_run(
     )
     fit_predict(estimator, ds, train, val, test, run_dir=run_dir)
     return estimator.summary_
-
-
-from drp._callable import make_callable  # noqa: E402
-
-make_callable(__name__)  # `drp.train(...)` is drp.api.train
