@@ -101,18 +101,35 @@ class Run:
         cells: Sequence[str] | None = None,
         drugs: Sequence[str] | None = None,
         smiles: dict[str, str] | None = None,
+        interval: float | None = None,
     ) -> pd.DataFrame:
-        """ln IC50 predictions, long format with columns ``cell_id, drug_id, ln_ic50_pred``.
+        """ln IC50 predictions, long format with columns ``cell_id, drug_id, ln_ic50_pred``
+        (and ``lo, hi, interval_from`` with ``interval``).
 
         Args:
             cells: cell ids (default: every cell of the dataset).
             drugs: known drug ids (default: every drug), crossed with ``cells``.
             smiles: new drugs as ``{name: SMILES}``, crossed with ``cells``; not with ``drugs``.
+            interval: coverage (0.50-0.99) of a split-conformal interval calibrated on the run's
+                validation pairs (:mod:`drp.intervals`).
 
         Raises:
             ValueError: both ``drugs`` and ``smiles`` given.
             drp.predict.PredictionError: unknown ids or invalid SMILES (a ValueError).
         """
+        from drp.intervals import add_interval
+
+        result = self._predict(cells, drugs, smiles)
+        if interval is None:
+            return result
+        return add_interval(result, self.path, interval, new_drugs=smiles is not None)
+
+    def _predict(
+        self,
+        cells: Sequence[str] | None,
+        drugs: Sequence[str] | None,
+        smiles: dict[str, str] | None,
+    ) -> pd.DataFrame:
         import pandas as pd
 
         if drugs is not None and smiles is not None:

@@ -287,13 +287,22 @@ def predict(
             "another dataset's features are looked up by id)."
         ),
     ] = None,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            help="Add lo/hi: a split-conformal interval at this coverage (0.50-0.99), "
+            "calibrated on the run's validation pairs."
+        ),
+    ] = None,
 ) -> None:
     """Predict ln IC50 for pairs, the whole matrix, or new drugs given as SMILES."""
     from drp.api import load_run
     from drp.data.tables import read_table
+    from drp.intervals import add_interval
     from drp.predict import PredictionError
 
-    chosen = sum([pairs is not None, matrix, bool(smiles) or smiles_file is not None])
+    chosen_smiles = bool(smiles) or smiles_file is not None
+    chosen = sum([pairs is not None, matrix, chosen_smiles])
     if chosen != 1:
         raise fail("choose exactly one of --pairs, --matrix, --smiles/--smiles-file")
     _check_choice("--device", device, DEVICES)
@@ -314,6 +323,8 @@ def predict(
                 new.update(zip(table.drug_id.astype(str), table.smiles.astype(str), strict=True))
             cell_list = [c.strip() for c in cells.split(",")] if cells else None
             result = run.predict(cells=cell_list, smiles=new)
+        if interval is not None:
+            result = add_interval(result, run.path, interval, new_drugs=chosen_smiles)
     _write_table(result, out)
     console.print(f"[green]wrote[/] {len(result):,} predictions to {out}")
 

@@ -32,6 +32,7 @@ from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.device import autocast, resolve_device, use_bf16
 from drp.featurize.store import FeaturizedDataset
+from drp.intervals import write_calibration
 from drp.models.model import PairBatch, check_architecture
 from drp.models.registry import build_model
 
@@ -337,6 +338,8 @@ class Trainer:
             frame["y_true"] = self.y[rows]
             frame["y_pred"] = self.predict_rows(rows)
             frame.to_parquet(self.run_dir / f"predictions_{name}.parquet", index=False)
+            if name == "val":
+                write_calibration(self.run_dir, frame, self.config.train.split)
         summary = {
             "best_epoch": self.best_epoch,
             "best_val_rmse": self.best_rmse,

@@ -1,0 +1,53 @@
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from drp.intervals import add_interval, conformal_quantiles, write_calibration
+from tests.test_api import run, store  # noqa: F401 (module fixtures: a 1-epoch mixed run)
+
+
+def test_conformal_quantile_is_the_ceil_n_plus_one_order_statistic():
+    res = np.arange(1.0, 20.0)  # n = 19: level 0.9 -> ceil(20 * 0.9) = 18th smallest
+    q = conformal_quantiles(res)
+    assert q["0.90"] == 18.0 and q["0.50"] == 10.0
+    assert math.isinf(conformal_quantiles(np.array([1.0, 2.0]))["0.90"])  # too few pairs
+    with pytest.raises(ValueError, match="at least one"):
+        conformal_quantiles(np.array([]))
+
+
+def test_intervals_cover_exchangeable_pairs_at_their_level(tmp_path):
+    rng = np.random.default_rng(0)
+    val = pd.DataFrame({"y_true": rng.normal(size=2000), "y_pred": 0.0, "drug_id": "d"})
+    write_calibration(tmp_path, val.assign(cell_id="c"), "mixed")
+    test = pd.DataFrame({"ln_ic50_pred": np.zeros(20000)})
+    truth = rng.normal(size=20000)
+    for level in (0.8, 0.9):
+        out = add_interval(test, tmp_path, level)
+        covered = ((out.lo <= truth) & (truth <= out.hi)).mean()
+        assert abs(covered - level) < 0.02
+    assert (out.interval_from == "mixed").all()
+
+
+def test_interval_errors_are_clear(tmp_path):
+    frame = pd.DataFrame({"ln_ic50_pred": [1.0]})
+    with pytest.raises(ValueError, match="no calibration.json"):
+        add_interval(frame, tmp_path, 0.9)
+    val = pd.DataFrame({"y_true": [0.0, 1.0], "y_pred": 0.0, "drug_id": "d", "cell_id": "c"})
+    write_calibration(tmp_path, val, "mixed")
+    with pytest.raises(ValueError, match="0.50, 0.51"):
+        add_interval(frame, tmp_path, 0.925)
+    with pytest.raises(ValueError, match="need a run trained with --split drug_blind"):
+        add_interval(frame, tmp_path, 0.9, new_drugs=True)
+
+
+def test_a_trained_run_is_calibrated_on_its_validation_pairs(run):  # noqa: F811
+    record = json.loads((run.path / "calibration.json").read_text())
+    val = pd.read_parquet(run.path / "predictions_val.parquet")
+    assert record["n_pairs"] == len(val) and record["split"] == "mixed"
+    got = run.predict(cells=list(val.cell_id[:2]), drugs=list(val.drug_id[:1]), interval=0.9)
+    q = record["quantiles"]["0.90"]
+    np.testing.assert_allclose(got.hi - got.ln_ic50_pred, q)
+    np.testing.assert_allclose(got.ln_ic50_pred - got.lo, q)
