@@ -27,29 +27,24 @@ from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.data.tables import summarise_drops
 from drp.evaluation import fit_predict
+from drp.evidence import is_finished, read_cells, read_samples, write_cell
 from drp.featurize.molecules import smiles_in_graph_order
 from drp.featurize.store import FeaturizedDataset
 from drp.interpret import atom_attention, faithfulness
-from drp.metrics import metrics, noise_ceiling
+from drp.metrics import noise_ceiling
 from drp.models.baselines import BASELINES
 from drp.models.estimator import NeuralEstimator
 from drp.models.registry import DEFAULT_VARIANT, variant_config
-from drp.presets import ALL_VARIANTS, PRESETS, Preset, preset_by_name  # noqa: F401 (re-exported)
-from drp.stats import Comparison, compare
+from drp.presets import (  # noqa: F401 (re-exported)
+    ALL_VARIANTS,
+    PRESETS,
+    QUESTIONS,
+    Preset,
+    preset_by_name,
+)
+from drp.stats import compare
 from drp.training import git_commit, hardware
 
-COMPARISONS = [
-    Comparison("bond-aware attention vs plain attention", "gat_edge", "gat"),
-    Comparison("attention message passing vs GIN (no attention)", "gat_edge", "gin"),
-    Comparison("attention message passing vs GCN (no attention)", "gat_edge", "gcn"),
-    Comparison("attention pooling vs mean pooling", "gat_edge", "pool_mean"),
-    Comparison("attention pooling vs max pooling", "gat_edge", "pool_max"),
-    Comparison("cross-attention fusion vs concat", "cross_attention", "gat_edge"),
-    Comparison(
-        "graph + fingerprint (hybrid GAT) vs fingerprint MLP alone", "gat_edge", "fingerprint"
-    ),
-    Comparison("graph + fingerprint (hybrid GAT) vs the graph alone", "gat_edge", "graph_only"),
-]
 METRIC_DIRECTIONS = {"rmse": "lower", "per_drug_r": "higher", "per_cell_r": "higher"}
 SHOWCASE_DRUGS = ("Lapatinib", "Erlotinib", "Paclitaxel", "Cisplatin", "Gefitinib", "Docetaxel")
 
@@ -82,26 +77,30 @@ def run_study(
     log: Callable[[str], None] = print,
     progress: Callable | None = None,
 ) -> Path:
-    """Run (or resume) the grid and write the study directory; returns its path."""
+    """Run (or resume) the grid and write the study directory; returns its path.
+
+    A cell whose compact record (``cells/<run>.json``) exists is finished and skipped, so a
+    study resumes from its committed evidence alone; an interrupted cell resumes from its
+    ``last.pt``. The baselines of a fold are fitted before the fold's first model.
+    """
     base = base or RunConfig()
     ds = FeaturizedDataset.load(dataset_dir)
     study = Path(out_root) / name
     runs = study / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     folds = StudyFolds(ds, preset.k, Path(base.train.folds_dir or Path(dataset_dir) / "folds"))
-    jobs = [
-        (v, s, f, seed)
-        for s in preset.splits
-        for seed in preset.seeds
-        for f in preset.folds
-        for v in preset.variants
-    ]
+    cells = preset.cells()
     started = time.perf_counter()
     _write_study_json(study, name, preset, preset_name, ds, dataset_dir, base)
-    for i, (variant, split, fold, seed) in enumerate(jobs):
-        run_dir = runs / run_name(variant, split, fold, seed)
-        if (run_dir / "predictions_test.parquet").exists():
+    baselines_done: set[tuple[str, int, int]] = set()
+    for i, (variant, split, fold, seed) in enumerate(cells):
+        if (split, fold, seed) not in baselines_done:
+            _run_baselines(ds, preset, split, fold, seed, folds, study)
+            baselines_done.add((split, fold, seed))
+        run = run_name(variant, split, fold, seed)
+        if is_finished(study, run):
             continue
+        run_dir = runs / run
         cfg = RunConfig(
             model=variant_config(variant, base.model),
             train=replace(
@@ -126,18 +125,25 @@ def run_study(
             command=" ".join(sys.argv),
             run_info={"counts": {"test": len(test)}},
         )
-        # metrics come later from the run directories (collect); the trainer wrote val already
-        fit_predict(estimator, ds, train, val, test, run_dir=run_dir)
+        pred = fit_predict(estimator, ds, train, val, test, run_dir=run_dir)
         summary = estimator.summary_
+        history = run_dir / "history.csv"
+        write_cell(
+            study,
+            run,
+            {"variant": variant, "split": split, "fold": fold, "seed": seed, "kind": "model"},
+            pred,
+            summary,
+            pd.read_csv(history) if history.exists() else None,
+            censored=test.get("censored"),
+            sample=variant == DEFAULT_VARIANT,
+            seed=seed,
+        )
         log(
-            f"[{i + 1}/{len(jobs)}] {run_name(variant, split, fold, seed)}: val RMSE "
+            f"[{i + 1}/{len(cells)}] {run}: val RMSE "
             f"{summary['best_val_rmse']:.3f} ({summary['epochs_run']} epochs, "
             f"{time.perf_counter() - t0:.0f} s)"
         )
-    for split in preset.splits:
-        for seed in preset.seeds:
-            for fold in preset.folds:
-                _run_baselines(ds, preset, split, fold, seed, folds, runs)
     collect(study, preset, ds, folds)
     log(f"study {name} finished in {time.perf_counter() - started:.0f} s")
     return study
@@ -150,89 +156,59 @@ def _run_baselines(
     fold: int,
     seed: int,
     folds: StudyFolds,
-    runs: Path,
+    study: Path,
 ) -> None:
-    """Fit the preset's baselines on one fold and write their run directories (the same
-    :func:`~drp.evaluation.fit_predict` path as the neural variants; scored in :func:`collect`)."""
+    """Fit the preset's baselines on one fold (the same :func:`~drp.evaluation.fit_predict`
+    path as the neural variants) and write their compact records."""
     train, val, test = folds(split, seed, fold).frames(ds.pairs)
     for name in preset.baselines:
-        run_dir = runs / run_name(name, split, fold, seed)
-        if (run_dir / "predictions_test.parquet").exists():
+        run = run_name(name, split, fold, seed)
+        if is_finished(study, run):
             continue
         t0 = time.perf_counter()
-        run_dir.mkdir(parents=True, exist_ok=True)
-        # summary.json first: predictions_test.parquet, written last, marks the cell finished
-        (run_dir / "summary.json").write_text(json.dumps({"kind": "baseline"}))
-        fit_predict(BASELINES[name](), ds, train, val, test, run_dir=run_dir)
-        (run_dir / "summary.json").write_text(
-            json.dumps({"kind": "baseline", "train_seconds": time.perf_counter() - t0})
+        pred = fit_predict(BASELINES[name](), ds, train, val, test)
+        write_cell(
+            study,
+            run,
+            {"variant": name, "split": split, "fold": fold, "seed": seed, "kind": "baseline"},
+            pred,
+            {"train_seconds": time.perf_counter() - t0},
+            censored=test.get("censored"),
         )
 
 
 def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFolds) -> None:
-    """Turn finished run directories into results.csv, comparisons.csv, predictions/,
-    history/, attention.json and faithfulness.csv."""
-    rows, pooled = [], {}
-    (study / "predictions").mkdir(exist_ok=True)
-    (study / "history").mkdir(exist_ok=True)
-    n_train, n_test = {}, {}
-    for split in preset.splits:
-        for seed in preset.seeds:
-            for fold in preset.folds:
-                fi = folds(split, seed, fold)
-                n_train.setdefault(split, len(fi.train) + len(fi.val))
-                n_test.setdefault(split, len(fi.test))
-                for variant in (*preset.variants, *preset.baselines):
-                    run_dir = study / "runs" / run_name(variant, split, fold, seed)
-                    pred_path = run_dir / "predictions_test.parquet"
-                    if not pred_path.exists():
-                        continue
-                    pred = pd.read_parquet(pred_path)
-                    summary_path = run_dir / "summary.json"
-                    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-                    m = metrics(pred)
-                    rows.append(
-                        {
-                            "variant": variant,
-                            "split": split,
-                            "fold": fold,
-                            "seed": seed,
-                            **{
-                                k: m[k]
-                                for k in (
-                                    "rmse",
-                                    "mae",
-                                    "r2",
-                                    "pearson",
-                                    "spearman",
-                                    "per_drug_r",
-                                    "per_cell_r",
-                                )
-                            },
-                            "n_test": m["n"],
-                            "epochs": summary.get("epochs_run", 0),
-                            "train_seconds": summary.get("train_seconds", float("nan")),
-                        }
-                    )
-                    if seed == preset.seeds[0]:
-                        pooled.setdefault((variant, split), []).append(pred.assign(fold=fold))
-                    history = run_dir / "history.csv"
-                    if history.exists():
-                        (study / "history" / f"{run_dir.name}.csv").write_text(history.read_text())
-    results = pd.DataFrame(rows)
+    """Turn the finished cells' records into results.csv, comparisons.csv, predictions/ and
+    history/; with the default model's checkpoints present, also attention.json and
+    faithfulness.csv (otherwise those committed with the evidence are kept)."""
+    cells = read_cells(study)
+    if cells.empty:
+        return
+    results = cells.drop(columns=["run"]).rename(columns={"n": "n_test"})
     results.to_csv(study / "results.csv", index=False)
-    for (variant, split), frames in pooled.items():
-        pd.concat(frames).to_parquet(
-            study / "predictions" / f"{variant}__{split}.parquet", index=False
-        )
+    (study / "predictions").mkdir(exist_ok=True)
+    for (variant, split), frame in read_samples(study).items():
+        frame.to_parquet(study / "predictions" / f"{variant}__{split}.parquet", index=False)
+    n_train, n_test = fold_sizes(preset, folds)
     present = set(results.variant)
-    comparisons = [c for c in COMPARISONS if c.attention in present and c.twin in present]
+    comparisons = [q for q in preset.declared() if q.attention in present and q.twin in present]
     if comparisons:
         compare(results, comparisons, METRIC_DIRECTIONS, n_train, n_test).to_csv(
             study / "comparisons.csv", index=False
         )
-    if DEFAULT_VARIANT in preset.variants:
+    if DEFAULT_VARIANT in preset.variants and (study / "runs").is_dir():
         write_attention(study, preset, ds, folds)
+
+
+def fold_sizes(preset: Preset, folds: StudyFolds) -> tuple[dict[str, int], dict[str, int]]:
+    """Per split: the pairs a model is fitted on (training part, validation excluded) and the
+    test pairs of one fold (fold 0 of the first seed), for the variance correction."""
+    n_train, n_test = {}, {}
+    for split, fold, seed in preset.fold_keys():
+        if split not in n_train:
+            fi = folds(split, seed, fold)
+            n_train[split], n_test[split] = len(fi.train), len(fi.test)
+    return n_train, n_test
 
 
 def write_attention(
@@ -316,6 +292,8 @@ def write_attention(
                     },
                 }
             )
+    if not rows:  # no checkpoint here: keep the tables committed with the evidence
+        return
     pd.DataFrame(rows).to_csv(study / "faithfulness.csv", index=False)
     (study / "attention.json").write_text(json.dumps(showcase, indent=2))
 

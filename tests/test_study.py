@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pandas as pd
 from typer.testing import CliRunner
@@ -61,13 +62,28 @@ def test_study_runs_resumes_and_reports(tiny_dataset, tmp_path, monkeypatch):
     # drug-blind test drugs are unseen in training: every test drug of fold 0 is scored
     assert faith[faith.split == "drug_blind"].drug_id.nunique() >= 2
     json.loads((study / "attention.json").read_text())
-    for run in ("gat_edge__drug_blind__f1__s0", "mean_effects__drug_blind__f1__s0"):
-        val = pd.read_parquet(study / "runs" / run / "predictions_val.parquet")
-        assert list(val.columns) == ["cell_id", "drug_id", "y_true", "y_pred"] and len(val)
-    # a second call finds every cell done and trains nothing new
-    stamp = (study / "runs" / "gat__mixed__f0__s0" / "best.pt").stat().st_mtime
+    val = pd.read_parquet(
+        study / "runs" / "gat_edge__drug_blind__f1__s0" / "predictions_val.parquet"
+    )
+    assert list(val.columns) == ["cell_id", "drug_id", "y_true", "y_pred"] and len(val)
+    # every cell, baselines included, leaves a compact record with per-drug and per-cell rows
+    record = json.loads((study / "cells" / "mean_effects__drug_blind__f1__s0.json").read_text())
+    assert record["kind"] == "baseline" and record["n"] > 0 and record["rmse"] > 0
+    gat = json.loads((study / "cells" / "gat__mixed__f0__s0.json").read_text())
+    groups = pd.read_parquet(study / "cells" / "gat__mixed__f0__s0.groups.parquet")
+    assert set(groups.kind) == {"drug", "cell"}
+    assert (
+        groups[groups.kind == "drug"].n.sum() == groups[groups.kind == "cell"].n.sum() == gat["n"]
+    )
+    assert (study / "cells" / "gat_edge__mixed__f0__s0.sample.parquet").exists()
+    assert not (study / "cells" / "gat__mixed__f0__s0.sample.parquet").exists()
+    # a second call, even without the checkpoints, resumes from the records and trains nothing
+    stamp = (study / "cells" / "gat__mixed__f0__s0.json").stat().st_mtime
+    shutil.rmtree(study / "runs")
     run_study("s", preset, ds_dir, tmp_path / "studies", base, log=lambda m: None)
-    assert (study / "runs" / "gat__mixed__f0__s0" / "best.pt").stat().st_mtime == stamp
+    assert (study / "cells" / "gat__mixed__f0__s0.json").stat().st_mtime == stamp
+    assert not (study / "runs" / "gat__mixed__f0__s0").exists()
+    assert len(pd.read_csv(study / "results.csv")) == 5 * 2 * 2
     result = runner.invoke(app, ["report", str(study), "--out", str(tmp_path / "rep")])
     assert result.exit_code == 0, result.output
     html = (tmp_path / "rep" / "report.html").read_text()

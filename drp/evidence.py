@@ -1,0 +1,205 @@
+"""A study's compact, committed evidence: one small record per finished grid cell.
+
+Each cell (variant x split x fold x seed) leaves, under ``<study>/cells/``:
+
+* ``<run>.json``: the run's test metrics, training summary (epochs, seconds, best validation
+  RMSE), and its validation curve. Written last and atomically: its presence marks the cell
+  finished, so a study resumes from these records alone (checkpoints are not needed).
+* ``<run>.groups.parquet``: per-drug and per-cell test metrics (``kind`` = drug or cell, ``id``,
+  ``n``, ``rmse``, ``pearson``, ``mean_true``, ``mean_pred``, ``censored``: pairs whose
+  measured IC50 lies outside the screened concentration range).
+* ``<run>.sample.parquet``: for the default variant only, up to :data:`SAMPLE_ROWS` test
+  predictions (for the scatter plots).
+
+A few kilobytes per cell; a 100-run study is a few MB, so it is committed beside its report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from drp.metrics import metrics
+
+CELLS = "cells"
+SAMPLE_ROWS = 4000
+METRIC_KEYS = ("rmse", "mae", "r2", "pearson", "spearman", "per_drug_r", "per_cell_r", "n")
+
+
+def cell_path(study: Path, run: str) -> Path:
+    """The record that marks a grid cell finished."""
+    return Path(study) / CELLS / f"{run}.json"
+
+
+def is_finished(study: Path, run: str) -> bool:
+    return cell_path(study, run).is_file()
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def group_table(pred: pd.DataFrame, censored: pd.Series | None = None) -> pd.DataFrame:
+    """Per-drug and per-cell metrics of one prediction frame.
+
+    Args:
+        pred: [n] rows with ``cell_id, drug_id, y_true, y_pred``.
+        censored: [n] bool, aligned with ``pred``: the pair's IC50 lies outside the screened
+            concentration range (the value is an extrapolation of the fitted curve).
+    """
+    frame = pred.assign(
+        se=(pred["y_true"] - pred["y_pred"]) ** 2,
+        censored=False if censored is None else np.asarray(censored, dtype=bool),
+    )
+    tables = []
+    for kind, key in (("drug", "drug_id"), ("cell", "cell_id")):
+        codes, ids = pd.factorize(frame[key], sort=True)
+        g = frame.groupby(codes, sort=True)
+        table = pd.DataFrame(
+            {
+                "kind": kind,
+                "id": np.asarray(ids, dtype=object).astype(str),
+                "n": g.size().to_numpy(),
+                "rmse": np.sqrt(g["se"].mean().to_numpy()),
+                "mean_true": g["y_true"].mean().to_numpy(),
+                "mean_pred": g["y_pred"].mean().to_numpy(),
+                "censored": g["censored"].sum().to_numpy(),
+            }
+        )
+        table["pearson"] = _per_group_r(codes, frame, len(ids))
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def _per_group_r(codes: np.ndarray, frame: pd.DataFrame, n_groups: int) -> np.ndarray:
+    """[n_groups] Pearson r of y_true and y_pred within each group (nan below 3 pairs or for a
+    constant observed response; 0 for a constant prediction, as in :mod:`drp.metrics`)."""
+    out = np.full(n_groups, np.nan)
+    t_all, p_all = frame["y_true"].to_numpy(float), frame["y_pred"].to_numpy(float)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(n_groups + 1))
+    for g in range(n_groups):
+        idx = order[bounds[g] : bounds[g + 1]]
+        if idx.size < 3:
+            continue
+        t, p = t_all[idx], p_all[idx]
+        if np.ptp(t) == 0:
+            continue
+        out[g] = 0.0 if np.ptp(p) == 0 else float(np.corrcoef(t, p)[0, 1])
+    return out
+
+
+def write_cell(
+    study: Path,
+    run: str,
+    labels: dict[str, object],
+    pred: pd.DataFrame,
+    summary: dict,
+    history: pd.DataFrame | None = None,
+    censored: pd.Series | None = None,
+    sample: bool = False,
+    seed: int = 0,
+) -> Path:
+    """Write one finished cell's compact record (groups and sample first, the json last)."""
+    folder = Path(study) / CELLS
+    folder.mkdir(parents=True, exist_ok=True)
+    groups = group_table(pred, censored)
+    _atomic_write_bytes(
+        folder / f"{run}.groups.parquet", lambda p: groups.to_parquet(p, index=False)
+    )
+    if sample:
+        rows = pred.sample(min(SAMPLE_ROWS, len(pred)), random_state=seed).sort_index()
+        rows = rows[["cell_id", "drug_id", "y_true", "y_pred"]].astype(
+            {"y_true": "float32", "y_pred": "float32"}
+        )
+        _atomic_write_bytes(
+            folder / f"{run}.sample.parquet", lambda p: rows.to_parquet(p, index=False)
+        )
+    m = metrics(pred)
+    record = {
+        **labels,
+        **{k: (float(m[k]) if k != "n" else int(m[k])) for k in METRIC_KEYS},
+        "epochs": int(summary.get("epochs_run", 0)),
+        "best_epoch": int(summary.get("best_epoch", 0)),
+        "best_val_rmse": summary.get("best_val_rmse"),
+        "train_seconds": summary.get("train_seconds"),
+        "precision": summary.get("precision"),
+        "history": []
+        if history is None
+        else [
+            {
+                "epoch": int(r.epoch),
+                "train_loss": float(r.train_loss),
+                "val_rmse": float(r.val_rmse),
+            }
+            for r in history.itertuples()
+        ],
+    }
+    path = cell_path(study, run)
+    _atomic_write_bytes(path, lambda p: p.write_text(json.dumps(record, indent=1) + "\n"))
+    return path
+
+
+def read_cells(study: Path) -> pd.DataFrame:
+    """One row per finished cell: its labels, metrics and training summary (no history)."""
+    rows = []
+    for p in sorted((Path(study) / CELLS).glob("*.json")):
+        record = json.loads(p.read_text())
+        record.pop("history", None)
+        rows.append({"run": p.stem, **record})
+    return pd.DataFrame(rows)
+
+
+def read_histories(study: Path) -> pd.DataFrame:
+    """Validation curves of every finished cell: run labels + epoch, train_loss, val_rmse."""
+    frames = []
+    for p in sorted((Path(study) / CELLS).glob("*.json")):
+        record = json.loads(p.read_text())
+        history = pd.DataFrame(record.get("history") or [])
+        if history.empty:
+            continue
+        for key in ("variant", "split", "fold", "seed"):
+            history[key] = record[key]
+        frames.append(history)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def read_groups(study: Path, kind: str) -> pd.DataFrame:
+    """Per-drug (``kind="drug"``) or per-cell metrics of every finished cell, with its labels."""
+    frames = []
+    for p in sorted((Path(study) / CELLS).glob("*.groups.parquet")):
+        run = p.name.removesuffix(".groups.parquet")
+        record_path = cell_path(study, run)
+        if not record_path.is_file():
+            continue
+        labels = json.loads(record_path.read_text())
+        g = pd.read_parquet(p)
+        g = g[g["kind"] == kind].drop(columns="kind")
+        for key in ("variant", "split", "fold", "seed"):
+            g[key] = labels[key]
+        frames.append(g)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def read_samples(study: Path) -> dict[tuple[str, str], pd.DataFrame]:
+    """Sampled test predictions by (variant, split), pooled over folds (first seed only)."""
+    pooled: dict[tuple[str, str], list[pd.DataFrame]] = {}
+    for p in sorted((Path(study) / CELLS).glob("*.sample.parquet")):
+        run = p.name.removesuffix(".sample.parquet")
+        record_path = cell_path(study, run)
+        if not record_path.is_file():
+            continue
+        labels = json.loads(record_path.read_text())
+        pooled.setdefault((labels["variant"], labels["split"], labels["seed"]), []).append(
+            pd.read_parquet(p).assign(fold=labels["fold"])
+        )
+    first: dict[tuple[str, str], pd.DataFrame] = {}
+    for (variant, split, _seed), frames in sorted(pooled.items()):
+        first.setdefault((variant, split), pd.concat(frames, ignore_index=True))
+    return first
