@@ -1,28 +1,35 @@
-"""Is attention an explanation? Atom attention, occlusion faithfulness and gradient saliency.
+"""Is attention an explanation? Atom attention, deletion faithfulness and gradient saliency.
 
-Faithfulness: for one drug, occlude (zero the input features of) its top-k atoms by attention-pooling
-weight and, separately, k random atoms; compare the mean absolute change of the predictions
-across cell lines. Attention that moves predictions no more than random occlusion is decorative.
+Faithfulness, for one drug and a fraction of its atoms: delete (atoms and their bonds, the graph
+rebuilt) the top-k atoms by attention-pooling weight and, as the control, k random atoms matched
+by element; compare the mean absolute change of the predictions across cell lines. A second
+control replaces the learned pooling weights by 1/n: if that moves predictions little, the model
+does not rely on where its attention points. Attention whose top atoms move predictions no more
+than matched random atoms is decorative.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 from torch_geometric.data import Data
+from torch_geometric.utils import subgraph
 
 from drp.batching import EntityTensors
 from drp.device import model_device
+from drp.featurize.molecules import ELEMENTS
 from drp.models.graphs import GraphBank
 from drp.models.model import DRPModel, PairBatch
 
 # Every tensor below is made on the model's device (graphs and cells may come from the CPU);
 # interpretation runs in float32 even on CUDA (no autocast): weights and deltas are the result.
-# ``fingerprint`` ([bits], the drug's Morgan bits) is needed by hybrid models only; occluded
-# copies of a graph keep the intact molecule's fingerprint, so for a hybrid model occlusion
+# ``fingerprint`` ([bits], the drug's Morgan bits) is needed by hybrid models only; edited
+# copies of a graph keep the intact molecule's fingerprint, so for a hybrid model deletion
 # measures what the graph part reads.
 
 
@@ -64,13 +71,54 @@ def atom_attention(
     return weight.float().cpu().numpy()
 
 
-def occlude(graph: Data, atoms: np.ndarray) -> Data:
-    """A copy of ``graph`` with the input features of ``atoms`` set to zero."""
-    x = graph.x.clone()
-    x[torch.as_tensor(atoms, dtype=torch.long, device=x.device)] = 0.0
-    return Data(
-        x=x, edge_index=graph.edge_index, edge_attr=graph.edge_attr, num_nodes=graph.num_nodes
+def delete_atoms(graph: Data, atoms: np.ndarray) -> Data:
+    """A copy of ``graph`` without ``atoms`` and their bonds, nodes renumbered (PyG
+    ``subgraph``); the remaining atoms keep their features."""
+    keep = torch.ones(graph.num_nodes, dtype=torch.bool, device=graph.x.device)
+    keep[torch.as_tensor(atoms, dtype=torch.long, device=keep.device)] = False
+    edge_index, edge_attr = subgraph(
+        keep, graph.edge_index, graph.edge_attr, relabel_nodes=True, num_nodes=graph.num_nodes
     )
+    return Data(
+        x=graph.x[keep], edge_index=edge_index, edge_attr=edge_attr, num_nodes=int(keep.sum())
+    )
+
+
+def atom_elements(graph: Data) -> np.ndarray:
+    """[num_atoms] element code of each atom (its one-hot slot in the atom features)."""
+    return graph.x[:, : len(ELEMENTS) + 1].argmax(1).cpu().numpy()
+
+
+def matched_random_atoms(
+    elements: np.ndarray, top: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """``len(top)`` atoms outside ``top``, each drawn among the atoms of the same element as
+    one top atom when any is left, else among the rest. Returns (atoms, number matched)."""
+    free = np.setdiff1d(np.arange(elements.size), top)
+    rng.shuffle(free)
+    chosen: list[int] = []
+    matched = 0
+    for atom in top:
+        same = [a for a in free if elements[a] == elements[atom] and a not in chosen]
+        if same:
+            chosen.append(int(same[0]))
+            matched += 1
+    rest = [int(a) for a in free if a not in chosen]
+    chosen += rest[: len(top) - len(chosen)]
+    return np.asarray(chosen, dtype=np.int64), matched
+
+
+@contextmanager
+def uniform_pooling(model: DRPModel) -> Iterator[None]:
+    """Within the block, attention pooling uses weights 1/n instead of the learned ones."""
+    encoder = model.drug
+    if getattr(encoder, "pool_kind", None) != "attention":
+        raise ValueError("this model has no attention pooling")
+    encoder.uniform_pool = True
+    try:
+        yield
+    finally:
+        encoder.uniform_pool = False
 
 
 def saliency(
@@ -95,6 +143,9 @@ def saliency(
     return (grad * x).sum(1).abs().detach().float().cpu().numpy()
 
 
+FRACTIONS = (0.1, 0.2, 0.3)
+
+
 @torch.no_grad()
 def faithfulness(
     model: DRPModel,
@@ -102,35 +153,52 @@ def faithfulness(
     tensors: EntityTensors,
     cell_idx: np.ndarray,
     target_std: float,
-    fraction: float = 0.2,
+    fractions: tuple[float, ...] = FRACTIONS,
     n_random: int = 5,
     seed: int = 0,
     fingerprint: torch.Tensor | None = None,
-) -> dict[str, float]:
-    """Occlusion faithfulness of attention pooling for one drug over cells ``cell_idx``.
+) -> list[dict[str, float]]:
+    """Deletion faithfulness of attention pooling for one drug over cells ``cell_idx``.
 
-    Returns k, top_k_delta and random_k_delta (mean |change| of ln IC50 over cells; random is
-    averaged over ``n_random`` draws) and the Spearman correlation of attention with saliency.
+    Returns one row per fraction: ``fraction``, ``k`` (atoms deleted, at least 1 and at most
+    n - 1), ``n_atoms``, ``top_k_delta`` and ``random_k_delta`` (mean |change| of ln IC50 over
+    the cells; random averaged over ``n_random`` element-matched draws), ``matched`` (share of
+    random atoms matched by element), and, the same in every row, ``uniform_delta`` (change when
+    the pooling weights are replaced by 1/n) and ``saliency_spearman`` (attention vs gradient x
+    input). A hybrid model's fingerprint stays the intact molecule's: deletion probes the graph.
     """
     model.eval()
     n_atoms = graph.num_nodes
-    k = max(1, math.ceil(fraction * n_atoms))
     weight = atom_attention(model, graph, fingerprint)
-    top = np.argsort(-weight)[:k]
+    elements = atom_elements(graph)
     rng = np.random.default_rng(seed)
-    randoms = [rng.choice(n_atoms, size=k, replace=False) for _ in range(n_random)]
-    graphs = [graph, occlude(graph, top), *[occlude(graph, r) for r in randoms]]
     cells = torch.tensor(np.asarray(cell_idx), dtype=torch.long, device=tensors.omics.device)
     omics = tensors.omics[cells].to(model_device(model))
-    pred = _predict_graphs(model, graphs, omics, fingerprint) * target_std
-    delta = (pred[1:] - pred[0]).abs().mean(1).cpu().numpy()
+    base = _predict_graphs(model, [graph], omics, fingerprint) * target_std
+    with uniform_pooling(model):
+        uniform = _predict_graphs(model, [graph], omics, fingerprint) * target_std
+    uniform_delta = float((uniform - base).abs().mean())
     with torch.enable_grad():
         sal = saliency(model, graph, omics, fingerprint)
     rho = spearmanr(weight, sal).statistic if n_atoms > 2 and np.ptp(sal) > 0 else float("nan")
-    return {
-        "k": k,
-        "n_atoms": n_atoms,
-        "top_k_delta": float(delta[0]),
-        "random_k_delta": float(delta[1:].mean()),
-        "saliency_spearman": float(rho),
-    }
+    rows = []
+    for fraction in fractions:
+        k = min(max(1, math.ceil(fraction * n_atoms)), max(1, n_atoms - 1))
+        top = np.argsort(-weight, kind="stable")[:k]
+        draws = [matched_random_atoms(elements, top, rng) for _ in range(n_random)]
+        graphs = [delete_atoms(graph, top), *[delete_atoms(graph, atoms) for atoms, _ in draws]]
+        pred = _predict_graphs(model, graphs, omics, fingerprint) * target_std
+        delta = (pred - base).abs().mean(1).cpu().numpy()
+        rows.append(
+            {
+                "fraction": fraction,
+                "k": k,
+                "n_atoms": n_atoms,
+                "top_k_delta": float(delta[0]),
+                "random_k_delta": float(delta[1:].mean()),
+                "matched": float(np.mean([m for _, m in draws]) / k),
+                "uniform_delta": uniform_delta,
+                "saliency_spearman": float(rho),
+            }
+        )
+    return rows

@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
 
 from drp.metrics import is_constant
 
@@ -131,20 +132,16 @@ def wilcoxon_check(diffs: np.ndarray | Sequence[float]) -> tuple[float, float]:
 
 
 def holm(pvalues: np.ndarray | Sequence[float]) -> np.ndarray:
-    """Holm-Bonferroni step-down adjusted p-values.
+    """Holm-Bonferroni step-down adjusted p-values (statsmodels ``multipletests``).
 
-    With the ``m`` finite p-values sorted ascending, ``p_adj(i) = max_{k<=i} min(1, (m-k+1) p(k))``.
-    ``nan`` inputs stay ``nan`` and do not count towards ``m``. Output order matches the input.
+    ``nan`` inputs stay ``nan`` and do not count towards the family size. Output order matches
+    the input.
     """
     p = np.asarray(pvalues, dtype=float).ravel()
     out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    out[order] = np.maximum.accumulate(scaled)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
     return out
 
 

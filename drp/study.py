@@ -23,11 +23,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from drp.answers import answer_table, per_drug_mixed_model
 from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.data.tables import summarise_drops
 from drp.evaluation import fit_predict
-from drp.evidence import is_finished, read_cells, read_samples, write_cell
+from drp.evidence import is_finished, read_cells, read_groups, read_samples, write_cell
 from drp.featurize.molecules import smiles_in_graph_order
 from drp.featurize.store import FeaturizedDataset
 from drp.interpret import atom_attention, faithfulness
@@ -37,15 +38,15 @@ from drp.models.estimator import NeuralEstimator
 from drp.models.registry import DEFAULT_VARIANT, variant_config
 from drp.presets import (  # noqa: F401 (re-exported)
     ALL_VARIANTS,
+    MARGINS,
     PRESETS,
+    PRIMARY_METRIC,
     QUESTIONS,
     Preset,
     preset_by_name,
 )
-from drp.stats import compare
 from drp.training import git_commit, hardware
 
-METRIC_DIRECTIONS = {"rmse": "lower", "per_drug_r": "higher", "per_cell_r": "higher"}
 SHOWCASE_DRUGS = ("Lapatinib", "Erlotinib", "Paclitaxel", "Cisplatin", "Gefitinib", "Docetaxel")
 
 
@@ -191,13 +192,55 @@ def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFold
         frame.to_parquet(study / "predictions" / f"{variant}__{split}.parquet", index=False)
     n_train, n_test = fold_sizes(preset, folds)
     present = set(results.variant)
-    comparisons = [q for q in preset.declared() if q.attention in present and q.twin in present]
-    if comparisons:
-        compare(results, comparisons, METRIC_DIRECTIONS, n_train, n_test).to_csv(
-            study / "comparisons.csv", index=False
-        )
+    questions = [q for q in preset.declared() if q.attention in present and q.twin in present]
+    answer_table(results, questions, n_train, n_test, preset.baselines).to_csv(
+        study / "answers.csv", index=False
+    )
+    drugs = read_groups(study, "drug")
+    per_drug = [
+        {
+            "question": q.name,
+            "split": split,
+            **per_drug_mixed_model(drugs, q.attention, q.twin, split),
+        }
+        for q in questions
+        for split in (q.primary, *q.secondary)
+        if split in FAITHFULNESS_SPLITS
+    ]
+    pd.DataFrame(per_drug).to_csv(study / "per_drug_tests.csv", index=False)
+    _write_design(study, preset, n_train, n_test)
     if DEFAULT_VARIANT in preset.variants and (study / "runs").is_dir():
         write_attention(study, preset, ds, folds)
+
+
+def _write_design(
+    study: Path, preset: Preset, n_train: dict[str, int], n_test: dict[str, int]
+) -> None:
+    """design.json: the declared questions, margins and family, and the fold sizes used."""
+    questions = preset.declared()
+    payload = {
+        "questions": [
+            {
+                "name": q.name,
+                "attention": q.attention,
+                "twin": q.twin,
+                "primary_split": q.primary,
+                "secondary_splits": list(q.secondary),
+                "primary_metric": PRIMARY_METRIC,
+            }
+            for q in questions
+        ],
+        "margins": MARGINS,
+        "family": {
+            "primary": f"the {len(questions)} primary endpoints (one split, RMSE, per question)",
+            "adjustment": "Bonferroni intervals at level 1 - 0.05/m; Holm p-values",
+            "secondary": "unadjusted 95% intervals",
+        },
+        "n_train": n_train,
+        "n_test": n_test,
+        "test": "Nadeau-Bengio corrected resampled t interval (n_train excludes validation pairs)",
+    }
+    (study / "design.json").write_text(json.dumps(payload, indent=1) + "\n")
 
 
 def fold_sizes(preset: Preset, folds: StudyFolds) -> tuple[dict[str, int], dict[str, int]]:
@@ -211,6 +254,9 @@ def fold_sizes(preset: Preset, folds: StudyFolds) -> tuple[dict[str, int], dict[
     return n_train, n_test
 
 
+FAITHFULNESS_SPLITS = ("drug_blind", "cluster_blind")
+
+
 def write_attention(
     study: Path,
     preset: Preset,
@@ -219,12 +265,16 @@ def write_attention(
     max_cells: int = 200,
     device: str | None = None,
 ) -> None:
-    """Faithfulness of the default model's attention pooling, per split (fold/seed of the grid's
-    first cell): every test drug, scored over up to ``max_cells`` of its test cells.
+    """Faithfulness and atom weights of the default model, from models that never saw the drug.
+
+    For the first drug-blind split of the grid (cluster-blind if there is no drug-blind one;
+    any split as a last resort), every fold of the first seed: each test drug is scored by its
+    fold's model over up to ``max_cells`` of its test cells (``faithfulness.csv``, one row per
+    drug x deleted fraction), and the showcase drugs' atom weights come from the fold where they
+    were held out (``attention.json``).
 
     The models run on ``device``; by default the study's ``train.device`` (``study.json``),
-    where ``cuda`` falls back to the CPU when no GPU is present now (the runs are trained
-    already; re-collecting a GPU study on a laptop must not fail here).
+    where ``cuda`` falls back to the CPU when no GPU is present now.
     """
     from drp.device import resolve_device
 
@@ -234,9 +284,16 @@ def write_attention(
         device = (config.get("train") or {}).get("device", "auto")
         device = "auto" if device == "cuda" else device
     run_device = resolve_device(device)
+    seed = preset.seeds[0]
+    trained = [
+        s for s in preset.splits if any(c[:2] == (DEFAULT_VARIANT, s) for c in preset.cells())
+    ]
+    blind = [s for s in FAITHFULNESS_SPLITS if s in trained]
+    if not trained:
+        return
+    split = (blind or trained)[0]
     rows, showcase = [], []
-    fold, seed = preset.folds[0], preset.seeds[0]
-    for split in preset.splits:
+    for fold in preset.folds:
         run_dir = study / "runs" / run_name(DEFAULT_VARIANT, split, fold, seed)
         if not (run_dir / "best.pt").exists():
             continue
@@ -246,12 +303,13 @@ def write_attention(
         model.eval()
         test = ds.pairs.iloc[fi.test]
         rng = np.random.default_rng(seed)
+        scores: dict[str, list[dict]] = {}
         for drug_id, group in test.groupby("drug_id"):
             cells = group.cell_id.map(ds.cell_index).to_numpy()
             if len(cells) > max_cells:
                 cells = rng.choice(cells, max_cells, replace=False)
             d = ds.drug_index[drug_id]
-            score = faithfulness(
+            scores[drug_id] = faithfulness(
                 model,
                 ds.graphs[d],
                 tensors,
@@ -260,42 +318,32 @@ def write_attention(
                 seed=seed,
                 fingerprint=tensors.fingerprints[d],
             )
-            rows.append({"drug_id": drug_id, "split": split, **score})
+            rows += [
+                {"drug_id": drug_id, "split": split, "fold": fold, **r} for r in scores[drug_id]
+            ]
         for drug_id in SHOWCASE_DRUGS:
-            if drug_id not in ds.drug_index or any(s["drug_id"] == drug_id for s in showcase):
+            if drug_id not in scores:
                 continue
             d = ds.drug_index[drug_id]
             weights = atom_attention(model, ds.graphs[d], tensors.fingerprints[d])
             smiles, ordered = smiles_in_graph_order(ds.drugs.smiles.iloc[d], weights)
-            faith = next((r for r in rows if r["drug_id"] == drug_id and r["split"] == split), None)
-            if faith is None:
-                cells = rng.choice(len(ds.cells), min(max_cells, len(ds.cells)), replace=False)
-                faith = faithfulness(
-                    model,
-                    ds.graphs[d],
-                    tensors,
-                    cells,
-                    estimator.target_std_,
-                    seed=seed,
-                    fingerprint=tensors.fingerprints[d],
-                )
             showcase.append(
                 {
                     "drug_id": drug_id,
                     "smiles": smiles,
                     "atom_weights": ordered,
                     "split": split,
+                    "fold": fold,
                     "variant": DEFAULT_VARIANT,
-                    "faithfulness": {
-                        k: faith[k]
-                        for k in ("top_k_delta", "random_k_delta", "k", "saliency_spearman")
-                    },
+                    "faithfulness": scores[drug_id],
                 }
             )
     if not rows:  # no checkpoint here: keep the tables committed with the evidence
         return
     pd.DataFrame(rows).to_csv(study / "faithfulness.csv", index=False)
-    (study / "attention.json").write_text(json.dumps(showcase, indent=2))
+    order = {name: i for i, name in enumerate(SHOWCASE_DRUGS)}
+    showcase.sort(key=lambda e: order[e["drug_id"]])
+    (study / "attention.json").write_text(json.dumps(showcase, indent=1) + "\n")
 
 
 def _write_study_json(

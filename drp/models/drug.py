@@ -21,7 +21,7 @@ from torch_geometric.nn import (
     global_mean_pool,
 )
 from torch_geometric.nn.aggr import AttentionalAggregation
-from torch_geometric.utils import softmax
+from torch_geometric.utils import degree, softmax
 
 from drp.models.graphs import GraphSelection
 
@@ -114,6 +114,7 @@ class GraphDrugEncoder(nn.Module):
         if pool not in POOLS:
             raise ValueError(f"unknown pool {pool!r}; choose from {POOLS}")
         self.conv_kind, self.pool_kind = conv, pool
+        self.uniform_pool = False  # set by drp.interpret.uniform_pooling (a control)
         self.input = nn.Linear(atom_dim, hidden)
         self.convs = nn.ModuleList(
             _make_conv(conv, hidden, heads, bond_dim, dropout) for _ in range(layers)
@@ -138,7 +139,11 @@ class GraphDrugEncoder(nn.Module):
                 m = conv(h, g.edge_index)
             h = norm(h + self.dropout(torch.relu(m)))
         weight = None
-        if self.pool_kind == "attention":
+        if self.pool_kind == "attention" and self.uniform_pool:
+            # the interpretation control: the learned weights replaced by 1/n atoms
+            z = global_mean_pool(self.pool.nn(h), g.batch, g.num_graphs)
+            weight = torch.ones_like(h[:, 0]) / degree(g.batch, g.num_graphs, h.dtype)[g.batch]
+        elif self.pool_kind == "attention":
             z = self.pool(h, g.batch, dim_size=g.num_graphs)
             weight = softmax(self.pool.gate_nn(h).squeeze(-1), g.batch, num_nodes=h.shape[0])
         elif self.pool_kind == "mean":
