@@ -221,6 +221,23 @@ def answer_table(
     return out
 
 
+def _fit_mixed(model, sd: float):
+    """The first REML fit (L-BFGS, then Powell, then Nelder-Mead) that converged with a sane
+    standard error: at a zero run variance L-BFGS can report a converged fit whose standard
+    error is absurd (10^6), so a fit whose intercept SE exceeds the data's sd is refused."""
+    for method in ("lbfgs", "powell", "nm"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # boundary (zero run variance) warnings
+            try:
+                fit = model.fit(reml=True, method=method)
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+        se = float(fit.bse["Intercept"])
+        if fit.converged and np.isfinite(se) and se <= sd:
+            return fit
+    return None
+
+
 def per_drug_mixed_model(
     drugs: pd.DataFrame, attention: str, twin: str, split: str
 ) -> dict[str, float]:
@@ -262,12 +279,9 @@ def per_drug_mixed_model(
     }
     if out["n_runs"] < 2 or len(paired) < 3:
         return out
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # boundary (zero run variance) warnings: still valid
-        try:
-            fit = smf.mixedlm("d ~ 1", paired, groups=paired["run"]).fit(reml=True)
-        except (ValueError, np.linalg.LinAlgError):
-            return out
+    fit = _fit_mixed(smf.mixedlm("d ~ 1", paired, groups=paired["run"]), paired["d"].std())
+    if fit is None:
+        return out
     lo, hi = fit.conf_int().loc["Intercept"]
     out |= {
         "estimate": float(fit.params["Intercept"]),

@@ -437,7 +437,9 @@ def report(
         Path | None, typer.Option(help="Output directory (default reports/<study name>).")
     ] = None,
 ) -> None:
-    """Write report.md and a self-contained report.html (plus one PNG per figure)."""
+    """Write report.md and a self-contained report.html (plus one PNG per figure), and copy the
+    study's compact evidence to <out>/study, from which the same command regenerates it."""
+    from drp.evidence import export
     from drp.report.render import render_report
 
     if not (study_dir / "study.json").exists():
@@ -445,7 +447,8 @@ def report(
     target = out or Path("reports") / study_dir.name
     with user_errors():
         md, html = render_report(study_dir, target)
-    console.print(f"[green]report[/]: {md} and {html}")
+        evidence = export(study_dir, target / "study")
+    console.print(f"[green]report[/]: {md} and {html}; evidence in {evidence}")
 
 
 def _evaluate_provenance(ds, path: Path, ceiling: dict | None) -> dict:

@@ -170,36 +170,113 @@ def read_histories(study: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def read_groups(study: Path, kind: str) -> pd.DataFrame:
-    """Per-drug (``kind="drug"``) or per-cell metrics of every finished cell, with its labels."""
-    frames = []
-    for p in sorted((Path(study) / CELLS).glob("*.groups.parquet")):
+GROUPS = "groups.parquet"
+PREDICTIONS = "predictions.parquet"
+LABELS = ("variant", "split", "fold", "seed")
+
+
+def _labels(study: Path, run: str) -> dict | None:
+    record_path = cell_path(study, run)
+    return json.loads(record_path.read_text()) if record_path.is_file() else None
+
+
+def read_groups(study: Path) -> pd.DataFrame:
+    """Per-drug and per-cell metrics of every finished cell, with its labels: the per-cell files
+    where present, else the consolidated ``groups.parquet`` of the committed evidence."""
+    study = Path(study)
+    frames, seen = [], set()
+    for p in sorted((study / CELLS).glob("*.groups.parquet")):
         run = p.name.removesuffix(".groups.parquet")
-        record_path = cell_path(study, run)
-        if not record_path.is_file():
+        labels = _labels(study, run)
+        if labels is None:
             continue
-        labels = json.loads(record_path.read_text())
-        g = pd.read_parquet(p)
-        g = g[g["kind"] == kind].drop(columns="kind")
-        for key in ("variant", "split", "fold", "seed"):
-            g[key] = labels[key]
-        frames.append(g)
+        frames.append(pd.read_parquet(p).assign(**{k: labels[k] for k in LABELS}))
+        seen.add(run)
+    if (study / GROUPS).is_file():
+        old = pd.read_parquet(study / GROUPS)
+        old = old.astype({c: str for c in ("kind", "id", "variant", "split")})
+        runs = [
+            f"{v}__{s}__f{f}__s{seed}"
+            for v, s, f, seed in zip(old.variant, old.split, old.fold, old.seed, strict=True)
+        ]
+        frames.append(old[[r not in seen for r in runs]])
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    return out.astype({"kind": str, "id": str, "variant": str, "split": str})
+
+
+def read_samples(study: Path) -> pd.DataFrame:
+    """Sampled test predictions of the default variant (every split, fold and seed), with
+    labels: the per-cell files where present, else the consolidated ``predictions.parquet``."""
+    study = Path(study)
+    frames, seen = [], set()
+    for p in sorted((study / CELLS).glob("*.sample.parquet")):
+        run = p.name.removesuffix(".sample.parquet")
+        labels = _labels(study, run)
+        if labels is None:
+            continue
+        frames.append(pd.read_parquet(p).assign(**{k: labels[k] for k in LABELS}))
+        seen.add((labels["variant"], labels["split"], labels["fold"], labels["seed"]))
+    if (study / PREDICTIONS).is_file():
+        old = pd.read_parquet(study / PREDICTIONS)
+        keys = list(zip(old.variant, old.split, old.fold, old.seed, strict=True))
+        frames.append(old[[k not in seen for k in keys]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def read_samples(study: Path) -> dict[tuple[str, str], pd.DataFrame]:
-    """Sampled test predictions by (variant, split), pooled over folds (first seed only)."""
-    pooled: dict[tuple[str, str], list[pd.DataFrame]] = {}
-    for p in sorted((Path(study) / CELLS).glob("*.sample.parquet")):
-        run = p.name.removesuffix(".sample.parquet")
-        record_path = cell_path(study, run)
-        if not record_path.is_file():
-            continue
-        labels = json.loads(record_path.read_text())
-        pooled.setdefault((labels["variant"], labels["split"], labels["seed"]), []).append(
-            pd.read_parquet(p).assign(fold=labels["fold"])
+def consolidate(study: Path, censored: pd.DataFrame | None = None) -> None:
+    """Write ``groups.parquet`` and ``predictions.parquet`` (compact, zstd) from every finished
+    cell; ``censored`` (``cell_id, drug_id, censored``) flags the sampled pairs whose IC50 lies
+    outside the screened range."""
+    study = Path(study)
+    groups = read_groups(study)
+    if not groups.empty:
+        groups = groups.astype(
+            {"kind": "category", "id": "category", "variant": "category", "split": "category"}
+            | dict.fromkeys(("rmse", "mean_true", "mean_pred", "pearson"), "float32")
         )
-    first: dict[tuple[str, str], pd.DataFrame] = {}
-    for (variant, split, _seed), frames in sorted(pooled.items()):
-        first.setdefault((variant, split), pd.concat(frames, ignore_index=True))
-    return first
+        _atomic_write_bytes(
+            study / GROUPS, lambda p: groups.to_parquet(p, compression="zstd", index=False)
+        )
+    samples = read_samples(study)
+    if not samples.empty:
+        if censored is not None:
+            samples = samples.drop(columns="censored", errors="ignore").merge(
+                censored, on=["cell_id", "drug_id"], how="left"
+            )
+            samples["censored"] = samples["censored"].fillna(False).astype(bool)
+        _atomic_write_bytes(
+            study / PREDICTIONS, lambda p: samples.to_parquet(p, compression="zstd", index=False)
+        )
+
+
+EVIDENCE_FILES = (
+    "study.json",
+    "design.json",
+    "results.csv",
+    "answers.csv",
+    "per_drug_tests.csv",
+    GROUPS,
+    PREDICTIONS,
+    "attention.json",
+    "faithfulness.csv",
+)
+
+
+def export(study: Path, dest: Path) -> Path:
+    """Copy a study's compact evidence (the files above and ``cells/*.json``; no checkpoints,
+    no per-cell parquet files) to ``dest``: enough to regenerate its report with ``drp report``
+    and to resume the study elsewhere. Returns ``dest``."""
+    import shutil
+
+    study, dest = Path(study), Path(dest)
+    if study.resolve() == dest.resolve():
+        return dest
+    (dest / CELLS).mkdir(parents=True, exist_ok=True)
+    for name in EVIDENCE_FILES:
+        if (study / name).is_file():
+            shutil.copyfile(study / name, dest / name)
+    for record in sorted((study / CELLS).glob("*.json")):
+        shutil.copyfile(record, dest / CELLS / record.name)
+    return dest

@@ -2,8 +2,9 @@
 folds, beside the naive baselines, with paired statistics.
 
 Each grid cell (variant x split x fold x seed) is an independent job with its own run directory
-under ``<study>/runs``; a finished cell (``predictions_test.parquet`` present, written last) is
-skipped, an interrupted one resumes from ``last.pt``, so a study can be stopped and restarted, or spread over machines.
+under ``<study>/runs``; a finished cell (its compact record ``cells/<run>.json`` present, see
+``drp.evidence``) is skipped, an interrupted one resumes from ``last.pt``, so a study can be
+stopped and restarted, or resumed on another machine from its committed evidence.
 Seed ``s`` uses folds drawn with seed ``s`` (repeated k-fold CV), which is the resampling design
 the corrected resampled t-test assumes.
 """
@@ -28,7 +29,7 @@ from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.data.tables import summarise_drops
 from drp.evaluation import fit_predict
-from drp.evidence import is_finished, read_cells, read_groups, read_samples, write_cell
+from drp.evidence import consolidate, is_finished, read_cells, read_groups, write_cell
 from drp.featurize.molecules import smiles_in_graph_order
 from drp.featurize.store import FeaturizedDataset
 from drp.interpret import atom_attention, faithfulness
@@ -179,24 +180,26 @@ def _run_baselines(
 
 
 def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFolds) -> None:
-    """Turn the finished cells' records into results.csv, comparisons.csv, predictions/ and
-    history/; with the default model's checkpoints present, also attention.json and
-    faithfulness.csv (otherwise those committed with the evidence are kept)."""
+    """Turn the finished cells' records into results.csv, answers.csv, per_drug_tests.csv,
+    design.json and the consolidated groups.parquet and predictions.parquet; with the default
+    model's checkpoints present, also attention.json and faithfulness.csv (otherwise those
+    committed with the evidence are kept)."""
     cells = read_cells(study)
     if cells.empty:
         return
     results = cells.drop(columns=["run"]).rename(columns={"n": "n_test"})
     results.to_csv(study / "results.csv", index=False)
-    (study / "predictions").mkdir(exist_ok=True)
-    for (variant, split), frame in read_samples(study).items():
-        frame.to_parquet(study / "predictions" / f"{variant}__{split}.parquet", index=False)
+    consolidate(
+        study, ds.pairs[["cell_id", "drug_id", "censored"]] if "censored" in ds.pairs else None
+    )
     n_train, n_test = fold_sizes(preset, folds)
     present = set(results.variant)
     questions = [q for q in preset.declared() if q.attention in present and q.twin in present]
     answer_table(results, questions, n_train, n_test, preset.baselines).to_csv(
         study / "answers.csv", index=False
     )
-    drugs = read_groups(study, "drug")
+    groups = read_groups(study)
+    drugs = groups[groups["kind"] == "drug"]
     per_drug = [
         {
             "question": q.name,
@@ -385,11 +388,26 @@ def _write_study_json(
             "torch": torch.__version__,
             "command": " ".join(sys.argv),
         },
-        "config": base.to_dict(),
+        # what every run trained with: the base config with the preset's schedule and folds
+        "config": RunConfig(
+            model=base.model,
+            train=replace(
+                base.train,
+                dataset=str(dataset_dir),
+                epochs=preset.epochs,
+                patience=preset.patience,
+                k=preset.k,
+            ),
+        ).to_dict(),
         "data_summary": {
             "counts": ds.manifest.get("counts", {}),
             "drops": drops,
             "noise_ceiling": noise_ceiling(ds.replicates),
         },
     }
-    (study / "study.json").write_text(json.dumps(payload, indent=2, default=str))
+    info = study / "study.json"
+    if info.exists():  # a resumed study keeps the provenance of its first run
+        first = json.loads(info.read_text())
+        payload["resumed"] = [*first.get("resumed", []), payload["provenance"]]
+        payload["provenance"] = first.get("provenance", payload["provenance"])
+    info.write_text(json.dumps(payload, indent=2, default=str))

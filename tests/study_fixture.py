@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from drp.stats import Comparison, compare
+from drp.answers import answer_table, per_drug_mixed_model
+from drp.presets import MARGINS, Question
 
 DRUGS = {
     "Lapatinib": "CS(=O)(=O)CCNCc1ccc(-c2ccc3ncnc(Nc4ccc(OCc5cccc(F)c5)c(Cl)c4)c3c2)o1",
@@ -24,18 +25,18 @@ DRUGS = {
     "Gemcitabine": "Nc1ccn(C2OC(CO)C(O)C2(F)F)c(=O)n1",
     "Vorinostat": "O=C(CCCCCCC(=O)Nc1ccccc1)NO",
 }
-MODELS = {"gat_edge": 0.0, "gat": 0.03, "gcn": 0.06, "pool_mean": 0.01, "fingerprint": 0.05}
+MODELS = {"gat_edge": 0.0, "gat": 0.03, "gcn": 0.10, "pool_mean": 0.01, "fingerprint": 0.05}
 BASELINES = {"mean_effects": 0.12, "drug_mean": 0.35, "global_mean": 0.9}
 SPLITS = ["mixed", "drug_blind"]
 FOLDS = [0, 1, 2]
 SEEDS = [0, 1]
-COMPARISONS = [
-    Comparison("edge features", "gat_edge", "gat"),
-    Comparison("attention conv", "gat", "gcn"),
-    Comparison("attention pooling", "gat_edge", "pool_mean"),
-    Comparison("graph vs fingerprint", "gat_edge", "fingerprint"),
+QUESTIONS = [
+    Question("edge features", "gat_edge", "gat", "drug_blind", ("mixed",)),
+    Question("attention conv", "gat", "gcn", "drug_blind"),
+    Question("attention pooling", "gat_edge", "pool_mean", "drug_blind"),
+    Question("graph vs fingerprint", "gat_edge", "fingerprint", "drug_blind"),
 ]
-METRIC_DIRECTIONS = {"rmse": "lower", "per_drug_r": "higher", "per_cell_r": "higher"}
+N_TRAIN, N_TEST = dict.fromkeys(SPLITS, 800), dict.fromkeys(SPLITS, 80)
 
 
 def _predictions(rng: np.random.Generator, variant: str, penalty: float) -> pd.DataFrame:
@@ -57,103 +58,133 @@ def _predictions(rng: np.random.Generator, variant: str, penalty: float) -> pd.D
 
 
 def write_synthetic_study(root: Path, seed: int = 0) -> Path:
-    """Write study.json, results.csv, comparisons.csv, predictions/, history/, attention.json and
-    faithfulness.csv under ``root`` (a tiny study: 5 models, 3 baselines, 2 splits, 3 folds,
-    2 seeds) and return ``root``."""
+    """Write the evidence of a tiny study under ``root`` (5 models, 3 baselines, 2 splits, 3
+    folds, 2 seeds): study.json, design.json, results.csv, answers.csv, per_drug_tests.csv,
+    groups.parquet, predictions.parquet, cells/*.json, attention.json and faithfulness.csv."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
-    rows = []
+    (root / "cells").mkdir(exist_ok=True)
+    rows, groups, samples = [], [], []
     for split_i, split in enumerate(SPLITS):
         for fold in FOLDS:
             fold_eff = rng.normal(0, 0.05)
             for variant, pen in {**MODELS, **BASELINES}.items():
-                for s in SEEDS if variant in MODELS else [0]:
+                for s in SEEDS:
                     rmse = 1.0 + 0.3 * split_i + pen + fold_eff + rng.normal(0, 0.01)
                     r = 0.85 - 0.3 * split_i - pen + rng.normal(0, 0.01)
-                    rows.append(
-                        {
-                            "variant": variant,
-                            "split": split,
-                            "fold": fold,
-                            "seed": s,
-                            "rmse": rmse,
-                            "mae": 0.8 * rmse,
-                            "r2": 1 - rmse**2 / 4,
-                            "pearson": r,
-                            "spearman": r - 0.02,
-                            "per_drug_r": 0.0 if variant == "drug_mean" else r - 0.4,
-                            "per_cell_r": r - 0.1,
-                            "n_test": 80,
-                            "epochs": 5 if variant in MODELS else 0,
-                            "train_seconds": 12.5 if variant in MODELS else 0.1,
-                        }
-                    )
+                    row = {
+                        "variant": variant,
+                        "split": split,
+                        "fold": fold,
+                        "seed": s,
+                        "kind": "model" if variant in MODELS else "baseline",
+                        "rmse": rmse,
+                        "mae": 0.8 * rmse,
+                        "r2": 1 - rmse**2 / 4,
+                        "pearson": r,
+                        "spearman": r - 0.02,
+                        "per_drug_r": 0.0 if variant == "drug_mean" else r - 0.4,
+                        "per_cell_r": r - 0.1,
+                        "n_test": 80,
+                        "epochs": 5 if variant in MODELS else 0,
+                        "best_epoch": 4 if variant in MODELS else 0,
+                        "train_seconds": 12.5 if variant in MODELS else 0.1,
+                    }
+                    rows.append(row)
+                    pred = _predictions(rng, variant, pen)
+                    for kind, key in (("drug", "drug_id"), ("cell", "cell_id")):
+                        for name, g in pred.groupby(key):
+                            err = g.y_true - g.y_pred
+                            groups.append(
+                                {"kind": kind, "id": name, "n": len(g),
+                                 "rmse": float(np.sqrt((err**2).mean())),
+                                 "mean_true": g.y_true.mean(), "mean_pred": g.y_pred.mean(),
+                                 "censored": int(len(g) // 10),
+                                 "pearson": float(np.corrcoef(g.y_true, g.y_pred)[0, 1])
+                                 if g.y_pred.std() > 0 else 0.0,
+                                 "variant": variant, "split": split, "fold": fold, "seed": s}
+                            )  # fmt: skip
+                    if variant == "gat_edge":
+                        samples.append(
+                            pred.assign(
+                                variant=variant,
+                                split=split,
+                                fold=fold,
+                                seed=s,
+                                censored=pred.y_true > 3,
+                            )  # fmt: skip
+                        )
+                    if variant in MODELS:
+                        epoch = np.arange(1, 6)
+                        val = 1.0 + pen + 1.5 * np.exp(-epoch / 2) + rng.normal(0, 0.02, 5)
+                        history = [
+                            {"epoch": int(e), "train_loss": float(v**2 * 0.8), "val_rmse": float(v)}
+                            for e, v in zip(epoch, val, strict=True)
+                        ]
+                        record = {**row, "n": 80, "history": history}
+                        name = f"{variant}__{split}__f{fold}__s{s}.json"
+                        (root / "cells" / name).write_text(json.dumps(record))
     results = pd.DataFrame(rows)
     results.to_csv(root / "results.csv", index=False)
-    comps = compare(
-        results,
-        COMPARISONS,
-        METRIC_DIRECTIONS,
-        n_train=dict.fromkeys(SPLITS, 160),
-        n_test=dict.fromkeys(SPLITS, 80),
+    answers = answer_table(results, QUESTIONS, N_TRAIN, N_TEST, list(BASELINES))
+    answers.to_csv(root / "answers.csv", index=False)
+    groups = pd.DataFrame(groups)
+    groups.to_parquet(root / "groups.parquet", index=False)
+    drugs = groups[groups.kind == "drug"]
+    tests = [
+        {"question": q.name, "split": "drug_blind",
+         **per_drug_mixed_model(drugs, q.attention, q.twin, "drug_blind")}
+        for q in QUESTIONS
+    ]  # fmt: skip
+    pd.DataFrame(tests).to_csv(root / "per_drug_tests.csv", index=False)
+    pd.concat(samples).drop(columns="fold").assign(fold=0).to_parquet(
+        root / "predictions.parquet", index=False
     )
-    comps.to_csv(root / "comparisons.csv", index=False)
-
-    (root / "predictions").mkdir(exist_ok=True)
-    for variant, pen in {**MODELS, **BASELINES}.items():
-        for split in SPLITS:
-            pred = _predictions(rng, variant, pen)
-            pred.to_parquet(root / "predictions" / f"{variant}__{split}.parquet", index=False)
-
-    (root / "history").mkdir(exist_ok=True)
-    for variant, pen in MODELS.items():
-        for split in SPLITS:
-            for fold in FOLDS:
-                for s in SEEDS:
-                    epoch = np.arange(1, 6)
-                    val = 1.0 + pen + 1.5 * np.exp(-epoch / 2) + rng.normal(0, 0.02, 5)
-                    hist = pd.DataFrame(
-                        {"epoch": epoch, "train_loss": val**2 * 0.8, "val_rmse": val}
-                    )
-                    hist.to_csv(
-                        root / "history" / f"{variant}__{split}__f{fold}__s{s}.csv", index=False
-                    )
+    design = {
+        "questions": [
+            {"name": q.name, "attention": q.attention, "twin": q.twin, "primary_split": q.primary,
+             "secondary_splits": list(q.secondary), "primary_metric": "rmse"}
+            for q in QUESTIONS
+        ],
+        "margins": MARGINS,
+        "family": {"primary": f"the {len(QUESTIONS)} primary endpoints"},
+        "n_train": N_TRAIN,
+        "n_test": N_TEST,
+    }  # fmt: skip
+    (root / "design.json").write_text(json.dumps(design))
 
     attention = []
     faith_rows = []
-    for split in SPLITS:
-        for drug, smi in DRUGS.items():
-            top, rnd = abs(rng.normal(0.3, 0.1)), abs(rng.normal(0.15, 0.08))
-            sal = float(rng.uniform(-0.1, 0.6))
-            faith_rows.append((drug, split, 3, top, rnd, sal))
-            if split == "drug_blind" and drug in (
-                "Lapatinib",
-                "Erlotinib",
-                "Paclitaxel",
-                "Cisplatin",
-            ):
-                n = Chem.MolFromSmiles(smi).GetNumAtoms()
-                w = rng.dirichlet(np.full(n, 0.5))
-                attention.append(
-                    {
-                        "drug_id": drug,
-                        "smiles": smi,
-                        "atom_weights": [float(x) for x in w],
-                        "split": split,
-                        "variant": "gat_edge",
-                        "faithfulness": {
-                            "top_k_delta": top,
-                            "random_k_delta": rnd,
-                            "k": 3,
-                            "saliency_spearman": sal,
-                        },
-                    }
-                )
+    for fold, (drug, smi) in enumerate(DRUGS.items()):
+        uniform = abs(rng.normal(0.1, 0.05))
+        sal = float(rng.uniform(-0.1, 0.6))
+        n = Chem.MolFromSmiles(smi).GetNumAtoms()
+        scores = []
+        for fraction in (0.1, 0.2, 0.3):
+            # attended atoms matter more than random ones, except for Paclitaxel
+            top, rnd = abs(rng.normal(0.3, 0.1)), abs(rng.normal(0.15, 0.05))
+            if drug == "Paclitaxel":
+                top, rnd = rnd, top
+            score = {"fraction": fraction, "k": max(1, int(np.ceil(fraction * n))),
+                     "n_atoms": n, "top_k_delta": top, "random_k_delta": rnd, "matched": 1.0,
+                     "uniform_delta": uniform, "saliency_spearman": sal}  # fmt: skip
+            scores.append(score)
+            faith_rows.append({"drug_id": drug, "split": "drug_blind", "fold": fold, **score})
+        if drug in ("Lapatinib", "Erlotinib", "Paclitaxel", "Cisplatin"):
+            w = rng.dirichlet(np.full(n, 0.5))
+            attention.append(
+                {
+                    "drug_id": drug,
+                    "smiles": smi,
+                    "atom_weights": [float(x) for x in w],
+                    "split": "drug_blind",
+                    "fold": fold,
+                    "variant": "gat_edge",
+                    "faithfulness": scores,
+                }  # fmt: skip
+            )
     (root / "attention.json").write_text(json.dumps(attention, indent=1))
-    pd.DataFrame(
-        faith_rows,
-        columns=["drug_id", "split", "k", "top_k_delta", "random_k_delta", "saliency_spearman"],
-    ).to_csv(root / "faithfulness.csv", index=False)
+    pd.DataFrame(faith_rows).to_csv(root / "faithfulness.csv", index=False)
 
     meta = {
         "name": "synthetic-study",
@@ -170,6 +201,8 @@ def write_synthetic_study(root: Path, seed: int = 0) -> Path:
             "folds": FOLDS,
             "seeds": SEEDS,
             "epochs": 5,
+            "patience": 2,
+            "default_variant": "gat_edge",
         },
         "provenance": {
             "commit": "0123abc",

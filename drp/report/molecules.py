@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.colors import Colormap
 from rdkit import Chem, RDLogger
 from rdkit.Chem import rdDepictor
 from rdkit.Chem.Draw import rdMolDraw2D
@@ -17,16 +18,28 @@ from rdkit.Chem.Draw import rdMolDraw2D
 RDLogger.DisableLog("rdApp.*")
 
 
-def attention_colours(
-    weights: Sequence[float], cmap: str = "OrRd"
-) -> dict[int, tuple[float, float, float]]:
-    """Atom index -> RGB, scaled so the most attended atom gets the darkest colour."""
-    w = np.asarray(weights, dtype=float)
-    top = float(np.nanmax(w)) if w.size and np.nanmax(w) > 0 else 1.0
-    scaled = np.clip(np.nan_to_num(w / top), 0.0, 1.0)
-    cm = colormaps[cmap]
-    # skip the near-white bottom of the colour map so weak atoms stay visible but pale
-    return {i: tuple(float(c) for c in cm(0.08 + 0.85 * s)[:3]) for i, s in enumerate(scaled)}
+RELATIVE_RANGE = (0.25, 4.0)
+"""Colour-scale ends of an atom's weight relative to uniform (weight x number of atoms)."""
+
+
+def attention_cmap() -> Colormap:
+    """Diverging map: blue below the uniform weight, white at it, red above."""
+    return colormaps["RdBu_r"]
+
+
+def relative_position(weights: Sequence[float]) -> np.ndarray:
+    """[n] position on the colour scale (0..1) of each atom's weight x n on a log scale that
+    spans :data:`RELATIVE_RANGE`; 0.5 is the uniform weight 1/n, whatever the molecule's size."""
+    w = np.nan_to_num(np.asarray(weights, dtype=float))
+    relative = np.clip(w * w.size, *RELATIVE_RANGE)
+    lo, hi = np.log(RELATIVE_RANGE)
+    return (np.log(relative) - lo) / (hi - lo)
+
+
+def attention_colours(weights: Sequence[float]) -> dict[int, tuple[float, float, float]]:
+    """Atom index -> RGB on the absolute scale of :func:`relative_position`."""
+    cm = attention_cmap()
+    return {i: tuple(float(c) for c in cm(x)[:3]) for i, x in enumerate(relative_position(weights))}
 
 
 def draw_attention(
@@ -56,9 +69,9 @@ def draw_attention(
     rdDepictor.SetPreferCoordGen(True)
     rdDepictor.Compute2DCoords(mol)
     colours = attention_colours(weights)
-    w = np.asarray(weights, dtype=float)
-    top = float(np.nanmax(w)) if w.size and np.nanmax(w) > 0 else 1.0
-    radii = {i: 0.25 + 0.25 * float(np.nan_to_num(v / top)) for i, v in enumerate(w)}
+    # larger discs for atoms far from uniform, either way
+    spread = np.abs(relative_position(weights) - 0.5) * 2
+    radii = {i: 0.25 + 0.25 * float(v) for i, v in enumerate(spread)}
     drawer = rdMolDraw2D.MolDraw2DCairo(*size)
     opts = drawer.drawOptions()
     opts.legendFontSize = 16

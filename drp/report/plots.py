@@ -15,9 +15,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import LogFormatter  # noqa: E402
 
-from drp.report.study_dir import per_drug_pearson  # noqa: E402
-
-VERDICT_COLOURS = {"helps": "#1a9850", "no evidence": "#7f7f7f", "hurts": "#d73027"}
+VERDICT_COLOURS = {
+    "helps": "#1a9850",
+    "equivalent": "#4575b4",
+    "inconclusive": "#7f7f7f",
+    "hurts": "#d73027",
+}
+LN_IC50 = "ln IC50 (IC50 in µM)"
 METRIC_LABELS = {
     "rmse": "RMSE",
     "mae": "MAE",
@@ -43,60 +47,52 @@ def _empty(fig: Figure, ax: plt.Axes, text: str) -> Figure:
     return fig
 
 
-def forest_plot(
-    comparisons: pd.DataFrame, metrics: dict[str, str], splits: list[str] | None = None
-) -> Figure:
-    """Paired differences (attention - twin) with 95% CIs; one panel per metric.
+def forest_plot(answers: pd.DataFrame, splits: list[str]) -> Figure:
+    """Paired RMSE differences (attention - twin) with their intervals, one panel per split;
+    the equivalence margin is shaded, colour = verdict.
 
     Args:
-        comparisons: ``drp.stats.compare`` output.
-        metrics: metric -> ``"lower"``/``"higher"`` (which direction is better), in panel order.
-
-    Rows are comparison x split (comparisons in table order, splits in ``splits`` order, first
-    at the top), coloured by verdict.
+        answers: ``drp.answers.answer_table`` output (RMSE rows of the questions are drawn).
+        splits: panel order.
     """
-    metrics = {m: b for m, b in metrics.items() if m in set(comparisons.get("metric", []))}
-    n_panels = max(1, len(metrics))
-    keys = (
-        comparisons[["comparison", "split"]].drop_duplicates().itertuples(index=False)
-        if not comparisons.empty
-        else []
+    rows = answers[(answers.get("metric") == "rmse") & (answers.get("role") != "baseline")]
+    shown = [s for s in splits if s in set(rows.get("split", []))]
+    fig, axes = plt.subplots(
+        1, max(1, len(shown)), figsize=(3.6 * max(1, len(shown)) + 2.6, 1.3 + 0.42 * 6)
     )
-    rank = {s: i for i, s in enumerate(splits or [])}
-    first = {c: i for i, c in enumerate(dict.fromkeys(comparisons.get("comparison", [])))}
-    keys = sorted((tuple(k) for k in keys), key=lambda k: (first[k[0]], rank.get(k[1], len(rank))))
-    height = 1.2 + 0.32 * max(1, len(keys))
-    fig, axes = plt.subplots(1, n_panels, figsize=(4.2 * n_panels + 1.8, height), sharey=True)
     axes = np.atleast_1d(axes)
-    if not keys:
+    if not shown:
         return _empty(fig, axes[0], "no comparisons")
-    ypos = {k: len(keys) - 1 - i for i, k in enumerate(keys)}
-    for ax, (metric, better) in zip(axes, metrics.items(), strict=False):
-        sub = comparisons[comparisons["metric"] == metric]
+    questions = list(dict.fromkeys(rows["question"]))
+    ypos = {q: len(questions) - 1 - i for i, q in enumerate(questions)}
+    for ax, split in zip(axes, shown, strict=True):
+        sub = rows[rows["split"] == split]
+        margin = float(sub["margin"].iloc[0])
+        ax.axvspan(-margin, margin, color="#cfe8cf", alpha=0.6, lw=0)
         for r in sub.itertuples():
-            y = ypos[(r.comparison, r.split)]
+            y = ypos[r.question]
             colour = VERDICT_COLOURS.get(r.verdict, "black")
-            lo, hi = r.ci_low, r.ci_high
-            if np.isfinite(lo) and np.isfinite(hi):
-                ax.plot([lo, hi], [y, y], color=colour, lw=2, solid_capstyle="butt")
+            if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
+                ax.plot([r.ci_low, r.ci_high], [y, y], color=colour, lw=2.2)
             ax.plot(r.mean_diff, y, "o", color=colour, ms=5)
+            level = f"{100 * r.ci_level:.4g}%"
+            ax.text(1.0, y, f" n={r.n_pairs}, {level}", transform=ax.get_yaxis_transform(),
+                    fontsize=7, va="center", color="0.35")  # fmt: skip
         ax.axvline(0, color="black", lw=0.8, ls="--")
-        arrow = "←" if better == "lower" else "→"
-        ax.set_title(
-            f"{METRIC_LABELS.get(metric, metric)}\n(attention better {arrow})", fontsize=10
-        )
-        ax.set_xlabel("attention − twin")
+        ax.set_title(f"{split} (margin ±{margin:g})", fontsize=10)
+        ax.set_xlabel("Δ RMSE, attention − twin\n(ln IC50, IC50 in µM; ← attention better)")
+        ax.set_yticks(list(ypos.values()))
+        ax.set_yticklabels(list(ypos) if ax is axes[0] else [], fontsize=8)
+        ax.set_ylim(-0.7, len(questions) - 0.3)
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(list(ypos.values()))
-    axes[0].set_yticklabels([f"{c} · {s}" for c, s in ypos], fontsize=8)
-    axes[0].set_ylim(-0.7, len(keys) - 0.3)
     handles = [
         Line2D([], [], color=c, marker="o", lw=2, label=v) for v, c in VERDICT_COLOURS.items()
     ]
+    handles.append(Line2D([], [], color="#cfe8cf", lw=8, label="equivalence margin"))
     fig.legend(
-        handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.02)
+        handles=handles, loc="lower center", ncol=5, frameon=False, bbox_to_anchor=(0.5, -0.03)
     )
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 
@@ -106,28 +102,38 @@ def _stats_text(y: np.ndarray, yhat: np.ndarray) -> str:
     return f"n = {len(y):,}\nRMSE = {rmse:.3f}\nr = {r:.3f}"
 
 
-def pred_vs_obs(predictions: dict[str, pd.DataFrame], variant: str) -> Figure:
-    """Hexbin density of predicted against observed ln IC50, one panel per split."""
-    splits = list(predictions)
-    fig, axes = plt.subplots(1, max(1, len(splits)), figsize=(3.8 * max(1, len(splits)), 3.8))
+def pred_vs_obs(predictions: pd.DataFrame, variant: str, splits: list[str]) -> Figure:
+    """Hexbin density of predicted against observed ln IC50, one panel per split; pairs whose
+    measured IC50 lies outside the screened concentration range (``censored``) are overlaid.
+
+    Args:
+        predictions: sampled test predictions with ``split, y_true, y_pred`` (+ ``censored``).
+    """
+    shown = [s for s in splits if s in set(predictions.get("split", []))]
+    fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(3.9 * max(1, len(shown)), 3.9))
     axes = np.atleast_1d(axes)
-    if not splits:
+    if not shown:
         return _empty(fig, axes[0], f"no predictions for {variant}")
-    for ax, split in zip(axes, splits, strict=True):
-        p = predictions[split]
+    for ax, split in zip(axes, shown, strict=True):
+        p = predictions[predictions["split"] == split]
         y, yhat = p["y_true"].to_numpy(float), p["y_pred"].to_numpy(float)
         lo = float(min(y.min(), yhat.min()))
         hi = float(max(y.max(), yhat.max()))
         pad = 0.03 * (hi - lo or 1.0)
         lim = (lo - pad, hi + pad)
         hb = ax.hexbin(y, yhat, gridsize=40, bins="log", cmap="viridis", mincnt=1, extent=lim * 2)
+        censored = p["censored"].to_numpy(bool) if "censored" in p else np.zeros(len(p), bool)
+        if censored.any():
+            ax.scatter(y[censored], yhat[censored], s=3, marker="x", lw=0.5, color="#ff7f0e",
+                       label=f"outside screened range ({censored.mean():.0%})")  # fmt: skip
+            ax.legend(loc="lower right", fontsize=7, markerscale=3)
         ax.plot(lim, lim, color="red", lw=0.8, ls="--")
         ax.set_xlim(lim)
         ax.set_ylim(lim)
         ax.set_aspect("equal")
         ax.set_title(f"{variant} · {split}", fontsize=10)
-        ax.set_xlabel("observed ln IC50")
-        ax.set_ylabel("predicted ln IC50")
+        ax.set_xlabel(f"observed {LN_IC50}", fontsize=8)
+        ax.set_ylabel(f"predicted {LN_IC50}", fontsize=8)
         ax.text(0.03, 0.97, _stats_text(y, yhat), transform=ax.transAxes, va="top", fontsize=8)
         cb = fig.colorbar(hb, ax=ax, shrink=0.8, label="pairs per bin (log scale)")
         # plain numbers ("300", "2e+04"), minor ticks labelled only when few decades are shown
@@ -143,43 +149,48 @@ GROUP_COLOURS = {"default": "#d62728", "twin": "#1f77b4", "baseline": "#7f7f7f"}
 
 
 def per_drug_r_plot(
-    predictions: dict[tuple[str, str], pd.DataFrame],
+    drugs: pd.DataFrame,
     variants: list[str],
     splits: list[str],
     groups: dict[str, str] | None = None,
 ) -> Figure:
-    """Distribution of per-drug Pearson r over drugs (box + points), one panel per split.
+    """Distribution over test drugs of the per-drug Pearson r (box + points), one panel per split.
 
-    ``groups`` maps a variant to ``"default"``, ``"twin"`` or ``"baseline"`` (point colour).
+    Args:
+        drugs: per-drug rows (``variant, split, seed, pearson``); the first seed is drawn.
+        groups: variant -> ``"default"``, ``"twin"`` or ``"baseline"`` (point colour).
     """
     groups = groups or {}
-    n = max(1, len(splits))
+    shown = [s for s in splits if s in set(drugs.get("split", []))]
+    n = max(1, len(shown))
     fig, axes = plt.subplots(1, n, figsize=(max(4.0, 0.7 * len(variants) + 1.5) * n, 4.0))
     axes = np.atleast_1d(axes)
-    if not splits:
-        return _empty(fig, axes[0], "no predictions")
+    if not shown:
+        return _empty(fig, axes[0], "no per-drug metrics")
+    first_seed = drugs[drugs["seed"] == drugs["seed"].min()]
     rng = np.random.default_rng(0)
-    for ax, split in zip(axes, splits, strict=True):
+    for ax, split in zip(axes, shown, strict=True):
         names, data = [], []
         for v in variants:
-            if (v, split) in predictions:
+            d = first_seed[(first_seed["variant"] == v) & (first_seed["split"] == split)]
+            d = d["pearson"].dropna().to_numpy(float)
+            if d.size:
                 names.append(v)
-                data.append(per_drug_pearson(predictions[(v, split)]).to_numpy())
+                data.append(d)
         if not names:
-            _empty(fig, ax, f"no predictions for {split}")
+            _empty(fig, ax, f"nothing on {split}")
             continue
         pos = np.arange(1, len(names) + 1)
         ax.boxplot(data, positions=pos, widths=0.6, showfliers=False)
         for i, d in zip(pos, data, strict=True):
             colour = GROUP_COLOURS.get(groups.get(names[i - 1], ""), "C0")
             ax.scatter(i + rng.uniform(-0.18, 0.18, len(d)), d, s=8, alpha=0.5, color=colour)
-            if len(d):
-                ax.text(i, 1.04, f"{np.median(d):.2f}", ha="center", fontsize=7)
+            ax.text(i, 1.04, f"{np.median(d):.2f}", ha="center", fontsize=7)
         ax.set_xticks(pos)
         ax.set_xticklabels(names, rotation=40, ha="right", fontsize=8)
         ax.axhline(0, color="black", lw=0.6)
         ax.set_ylim(-1.05, 1.12)
-        ax.set_ylabel("per-drug Pearson r")
+        ax.set_ylabel("per-drug Pearson r, observed vs predicted ln IC50", fontsize=8)
         ax.set_title(f"{split} (median above)", fontsize=10)
     present = [g for g in GROUP_COLOURS if g in set(groups.values())]
     if present:
@@ -210,7 +221,7 @@ def learning_curves(history: pd.DataFrame, variants: list[str], splits: list[str
         ax.set_title(split, fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("validation RMSE")
+    axes[0].set_ylabel("validation RMSE (ln IC50)")
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
@@ -218,23 +229,55 @@ def learning_curves(history: pd.DataFrame, variants: list[str], splits: list[str
     return fig
 
 
-def faithfulness_plot(frame: pd.DataFrame) -> Figure:
-    """Per-drug prediction change from masking the top-k attended vs k random atoms."""
-    fig, ax = plt.subplots(figsize=(4.4, 4.2))
-    if frame.empty:
-        return _empty(fig, ax, "no faithfulness scores")
-    for i, (split, g) in enumerate(frame.groupby("split", sort=False)):
-        ax.scatter(
-            g["random_k_delta"], g["top_k_delta"], s=14, alpha=0.7, color=f"C{i}", label=split
+def faithfulness_plot(frame: pd.DataFrame, label: int = 4) -> Figure:
+    """Per-drug change of the prediction when deleting the top-k attended atoms against k
+    element-matched random atoms, one panel per deleted fraction (log-log); the ``label`` most
+    anti-faithful drugs of each panel are named."""
+    fractions = sorted(set(frame.get("fraction", [])))
+    fig, axes = plt.subplots(1, max(1, len(fractions)), figsize=(4.0 * max(1, len(fractions)), 4.0))
+    axes = np.atleast_1d(axes)
+    if frame.empty or not fractions:
+        return _empty(fig, axes[0], "no faithfulness scores")
+    positive = frame[(frame["top_k_delta"] > 0) & (frame["random_k_delta"] > 0)]
+    lo = float(positive[["top_k_delta", "random_k_delta"]].min().min()) * 0.8
+    hi = float(positive[["top_k_delta", "random_k_delta"]].max().max()) * 1.25
+    for ax, fraction in zip(axes, fractions, strict=True):
+        g = positive[positive["fraction"] == fraction]
+        ratio = g["top_k_delta"] / g["random_k_delta"]
+        ax.scatter(g["random_k_delta"], g["top_k_delta"], s=12, alpha=0.6,
+                   c=np.where(ratio >= 1, "#1a9850", "#d73027"))  # fmt: skip
+        for r in g.assign(ratio=ratio).nsmallest(label, "ratio").itertuples():
+            ax.annotate(str(r.drug_id), (r.random_k_delta, r.top_k_delta), fontsize=6,
+                        xytext=(3, -3), textcoords="offset points")  # fmt: skip
+        ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_title(
+            f"{fraction:.0%} of atoms deleted: {np.mean(ratio < 1):.0%} of drugs below", fontsize=9
         )
-    hi = float(np.nanmax(frame[["top_k_delta", "random_k_delta"]].to_numpy())) * 1.05 or 1.0
-    ax.plot([0, hi], [0, hi], color="black", lw=0.8, ls="--")
-    ax.set_xlim(0, hi)
-    ax.set_ylim(0, hi)
-    ax.set_xlabel("|Δ prediction|, k random atoms masked")
-    ax.set_ylabel("|Δ prediction|, top-k attended atoms masked")
-    ax.set_title("Above the diagonal = attention is informative", fontsize=9)
-    ax.legend(fontsize=8)
+        ax.set_xlabel("|Δ ln IC50|, matched random atoms deleted", fontsize=8)
+        ax.set_ylabel("|Δ ln IC50|, top attended atoms deleted", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def attention_colourbar() -> Figure:
+    """The molecules' colour scale: an atom's weight relative to the uniform weight 1/n."""
+    from drp.report.molecules import RELATIVE_RANGE, attention_cmap
+
+    fig, ax = plt.subplots(figsize=(5.2, 0.9))
+    lo, hi = RELATIVE_RANGE
+    norm = matplotlib.colors.LogNorm(lo, hi)
+    bar = fig.colorbar(
+        matplotlib.cm.ScalarMappable(norm=norm, cmap=attention_cmap()), cax=ax,
+        orientation="horizontal",
+    )  # fmt: skip
+    ticks = [lo, 0.5, 1.0, 2.0, hi]
+    bar.set_ticks(ticks, labels=[f"{t:g}×" + (" (uniform 1/n)" if t == 1 else "") for t in ticks])
+    bar.ax.axvline(1.0, color="black", lw=1.5)
+    bar.set_label("attention weight × number of atoms (log scale; 1 = uniform)", fontsize=8)
     fig.tight_layout()
     return fig
 

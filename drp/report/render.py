@@ -19,11 +19,10 @@ import numpy as np
 import pandas as pd
 
 from drp.report import plots
-from drp.report.faithfulness import faithfulness_verdict
+from drp.report.faithfulness import faithfulness_summary
 from drp.report.study_dir import METRICS, Study, load_study, summary_table
 
 QUESTION = "Does graph attention help predict drug response?"
-VERDICT_METRICS = {"rmse": "lower", "per_drug_r": "higher", "per_cell_r": "higher"}
 
 
 # --------------------------------------------------------------------------- document blocks
@@ -144,6 +143,7 @@ table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
 td.helps, td.faithful { background: #d9f0d3; }
+td.equivalent { background: #dbe6f4; }
 td.hurts, td.decorative { background: #f8d0cc; }
 td.noev, td.insufficient { background: #eeeeee; }
 img { max-width: 100%; }
@@ -201,55 +201,287 @@ def to_html(blocks: Sequence[Block], title: str) -> str:
 
 
 # --------------------------------------------------------------------------- sections
-_VERDICT_CLASS = {"helps": "helps", "hurts": "hurts", "no evidence": "noev"}
-_FAITH_CLASS = {
+_VERDICT_CLASS = {
+    "helps": "helps",
+    "hurts": "hurts",
+    "equivalent": "equivalent",
+    "inconclusive": "noev",
     "faithful": "faithful",
-    "decorative": "decorative",
-    "insufficient data": "insufficient",
+    "anti-faithful": "decorative",
+    "unclear": "noev",
 }
+DRUG_BLIND_SPLITS = ("drug_blind", "cluster_blind")
+
+
+def _level(x: float) -> str:
+    return f"{100 * float(x):.4g}%"
+
+
+def _interval(r: object) -> str:
+    return f"{_num(r.mean_diff)} [{_num(r.ci_low)}, {_num(r.ci_high)}]"  # type: ignore[attr-defined]
+
+
+def _answer_sentence(r: object) -> str:
+    """Plain-language verdict of one primary answer row."""
+    ci = f"{_level(r.ci_level)} CI {_num(r.ci_low)} to {_num(r.ci_high)}"  # type: ignore[attr-defined]
+    margin = f"±{r.margin:g}"  # type: ignore[attr-defined]
+    mean = float(r.mean_diff)  # type: ignore[attr-defined]
+    if r.verdict == "equivalent":  # type: ignore[attr-defined]
+        return (
+            f"the RMSE difference is {_num(mean)} ({ci}), inside the declared margin of "
+            f"{margin}: no difference that matters."
+        )
+    if r.verdict in ("helps", "hurts"):  # type: ignore[attr-defined]
+        change = "lowers" if mean < 0 else "raises"
+        return f"`{r.attention}` {change} RMSE by {_num(abs(mean))} ({ci}); margin {margin}."  # type: ignore[attr-defined]
+    need = (
+        f"equivalence would have needed an sd of paired differences of at most "
+        f"{_num(r.sd_needed)} (observed {_num(r.sd_diff)})"  # type: ignore[attr-defined]
+        if np.isfinite(r.sd_needed)  # type: ignore[attr-defined]
+        else "the observed difference itself lies outside the margin"
+    )
+    return (
+        f"the RMSE difference is {_num(mean)}, but its {ci} reaches beyond the {margin} margin, "
+        f"so the study cannot tell; {need}. The minimum effect this design detects with 80% "
+        f"power is {_num(r.mde80)}."  # type: ignore[attr-defined]
+    )
+
+
+def _answer_section(study: Study) -> list[Block]:
+    blocks: list[Block] = [Heading("The answer")]
+    a = study.answers
+    if a.empty:
+        return [*blocks, Para("This study produced no answers (answers.csv is missing).")]
+    primary = a[a["role"] == "primary"]
+    counts = primary["verdict"].value_counts()
+    summary = ", ".join(f"{counts[v]} {v}" for v in _VERDICT_ORDER if v in counts)
+    blocks.append(
+        Para(
+            f"**{len(primary)} declared questions, verdicts on their primary endpoint: "
+            f"{summary}.** Each verdict compares the paired RMSE difference (attention − twin, "
+            "same folds and seeds) with an equivalence margin declared before the runs."
+        )
+    )
+    for r in primary.itertuples():
+        blocks.append(
+            Para(
+                f"**{r.question}** (`{r.attention}` vs `{r.twin}`, {r.split}, {r.n_pairs} paired "
+                f"runs): **{r.verdict}**: {_answer_sentence(r)}"
+            )
+        )
+    base = a[(a["role"] == "baseline") & (a["attention"] == study.default_variant)]
+    if not base.empty:
+        parts = []
+        for r in base.itertuples():
+            word = {
+                "helps": "beats it",
+                "hurts": "loses to it",
+                "equivalent": "is level with it",
+                "inconclusive": "cannot be told apart from it",
+            }[r.verdict]
+            parts.append(
+                f"{r.split}: {_num(r.mean_attention)} against `{r.twin}` {_num(r.mean_twin)}, "
+                f"so it {word} (difference {_interval(r)}, 95% CI, {r.n_pairs} runs)"
+            )
+        blocks.append(
+            Para(
+                f"**Does the default model (`{study.default_variant}`) beat the best baseline?** "
+                "Mean test RMSE per split: " + "; ".join(parts) + "."
+            )
+        )
+    design = study.design.get("family", {})
+    level = _level(primary["ci_level"].iloc[0]) if len(primary) else "–"
+    blocks.append(
+        Para(
+            f"**How sure.** The primary endpoints form one family ({design.get('primary', '')}): "
+            f"their intervals are Bonferroni-adjusted ({level} each) and their p-values "
+            "Holm-adjusted. Every other row (secondary splits, per-drug r, baselines) is an "
+            "unadjusted 95% interval. All intervals are Nadeau–Bengio corrected resampled t "
+            "intervals, which widen for the training data that folds share. "
+            + _convergence_text(study)
+        )
+    )
+    return blocks
+
+
+_VERDICT_ORDER = ("helps", "equivalent", "hurts", "inconclusive")
+
+
+def _convergence_text(study: Study) -> str:
+    r = study.results
+    models = r[r["variant"].isin(study.models)]
+    if models.empty or "epochs" not in models:
+        return ""
+    cap = study.meta.get("grid", {}).get("epochs", 0)
+    stopped = float((models["epochs"] < cap).mean()) if cap else float("nan")
+    best = models["best_epoch"] if "best_epoch" in models else models["epochs"]
+    rest = (
+        f"; the other {1 - stopped:.0%} ran the whole annealed schedule, whose learning rate "
+        "decays to near zero by its end"
+        if stopped < 1
+        else ""
+    )
+    return (
+        f"Every model trained with early stopping on its validation part (at most {cap} epochs): "
+        f"{stopped:.0%} of the {len(models)} runs stopped early{rest} (median best epoch "
+        f"{float(best.median()):.0f})."
+    )
+
+
+def _seed_spread(study: Study) -> pd.DataFrame:
+    """The default model's seed-to-seed sd of test RMSE within a fold, per split."""
+    r = study.results[study.results["variant"] == study.default_variant]
+    rows = []
+    for split, g in r.groupby("split", sort=False):
+        per_fold = g.groupby("fold")["rmse"]
+        sd = per_fold.std(ddof=1).dropna()
+        if len(sd):
+            rows.append(
+                {
+                    "split": split,
+                    "folds with ≥ 2 seeds": len(sd),
+                    "seed-to-seed sd of RMSE": _num(float(np.sqrt((sd**2).mean()))),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _seed_spread_blocks(study: Study) -> list[Block]:
+    spread = _seed_spread(study)
+    if spread.empty:
+        return [Para("(No fold was trained with two seeds yet, so the spread is not measured.)")]
+    return [Table(spread)]
+
+
+def _design_section(study: Study) -> list[Block]:
+    blocks: list[Block] = [Heading("Declared design")]
+    a = study.answers
+    if not study.design or a.empty:
+        return [*blocks, Para("No declared design was recorded (design.json is missing).")]
+    rows = []
+    for q in study.design.get("questions", []):
+        hit = a[(a["question"] == q["name"]) & (a["role"] == "primary")]
+        r = hit.iloc[0] if len(hit) else None
+        rows.append(
+            {
+                "question": q["name"],
+                "attention vs twin": f"{q['attention']} vs {q['twin']}",
+                "primary split": q["primary_split"],
+                "secondary": ", ".join(q["secondary_splits"]) or "–",
+                "margin (RMSE)": _num(r.margin if r is not None else np.nan),
+                "paired runs": _num(int(r.n_pairs)) if r is not None else "–",
+                "sd of differences": _num(r.sd_diff if r is not None else np.nan),
+                "MDE at 80% power": _num(r.mde80 if r is not None else np.nan),
+                "floor of the half-width": _num(r.floor_half_width if r is not None else np.nan),
+            }
+        )
+    margins = study.design.get("margins", {})
+    blocks += [
+        Para(
+            "Declared in the preset before any run: each question's primary split and metric "
+            "(RMSE), its secondary splits, and the equivalence margins "
+            + "; ".join(
+                f"{metric}: " + ", ".join(f"{s} ±{m:g}" for s, m in by_split.items())
+                for metric, by_split in margins.items()
+            )
+            + ". Drug-encoder questions are asked where drugs are new (drug-blind, and "
+            "cluster-blind beside it); on mixed and cell-blind splits every test drug was seen "
+            "in training. The fusion question is asked cell-blind."
+        ),
+        Table(pd.DataFrame(rows)),
+        Para(
+            "**Why these margins.** A margin is the smallest difference that would matter. "
+            "Retraining the same model with another seed on the same fold already moves its test "
+            "RMSE by the spread below (this study's default model); a difference inside the "
+            "margin is no larger than what a reseed does on new drugs, and about twice it where "
+            "drugs and cells are known."
+        ),
+        *_seed_spread_blocks(study),
+        Para(
+            "**Power and its floor.** The corrected interval's half-width is t · √(1/J + "
+            "n_test/n_train) · sd. More folds and seeds shrink 1/J but not n_test/n_train, so "
+            "the half-width never falls below the floor in the table, however many runs are "
+            "added. MDE: the smallest true difference this design detects with 80% power at "
+            "its interval level. "
+            + ", ".join(
+                f"{s}: n_train {_num(int(n))}, n_test {_num(int(study.design['n_test'][s]))}"
+                for s, n in study.design.get("n_train", {}).items()
+            )
+            + " (pairs a model is fitted on, validation excluded; test pairs of one fold)."
+        ),
+    ]
+    return blocks
 
 
 def _verdict_section(study: Study) -> list[Block]:
-    blocks: list[Block] = [Heading("Verdict")]
-    c = study.comparisons
-    if c.empty:
+    blocks: list[Block] = [Heading("All comparisons")]
+    a = study.answers
+    if a.empty:
         return [*blocks, Para("No comparisons were produced by this study.")]
-    metrics = [m for m in VERDICT_METRICS if m in set(c["metric"])]
-    counts = c[c["metric"].isin(metrics)]["verdict"].value_counts()
     blocks.append(
         Para(
-            "Each attention component is compared with its non-attention twin trained on the same "
-            "folds and seeds. Cells give the verdict, the mean paired difference "
-            "**attention − twin** with its 95% CI (Nadeau–Bengio corrected resampled t-test) and "
-            "the Holm-adjusted p-value (family: all comparisons × splits of one metric). RMSE: "
-            "lower is better; per-drug and per-cell r: higher is better. "
-            f"Overall: **{counts.get('helps', 0)} helps**, {counts.get('no evidence', 0)} no "
-            f"evidence, **{counts.get('hurts', 0)} hurts**."
+            "Every paired comparison: primary rows first (adjusted intervals), then secondary "
+            "splits and metrics, then each model against the best baseline of each split "
+            "(unadjusted 95%). Differences are attention − twin (or model − baseline); RMSE in "
+            "ln IC50 units, lower is better; per-drug r: higher is better."
         )
     )
+    order = {"primary": 0, "secondary": 1, "baseline": 2}
+    a = a.assign(_o=a["role"].map(order)).sort_values("_o", kind="stable")
     rows, classes = [], {}
-    keys = c[["comparison", "attention", "twin", "split"]].drop_duplicates()
-    split_order = {s: i for i, s in enumerate(study.splits)}
-    keys = keys.assign(_o=keys["split"].map(split_order).fillna(len(split_order)))
-    comp_order = {n: i for i, n in enumerate(dict.fromkeys(c["comparison"]))}
-    keys = keys.assign(_c=keys["comparison"].map(comp_order)).sort_values(["_c", "_o"])
-    for i, k in enumerate(keys.itertuples(index=False)):
-        row = {"comparison": f"{k.comparison} ({k.attention} vs {k.twin})", "split": k.split}
-        for m in metrics:
-            hit = c[(c.comparison == k.comparison) & (c.split == k.split) & (c.metric == m)]
-            label = plots.METRIC_LABELS.get(m, m)
-            if hit.empty:
-                row[label] = "–"
-                continue
-            r = hit.iloc[0]
-            row[label] = (
-                f"**{r.verdict}** {_num(r.mean_diff)} [{_num(r.ci_low)}, {_num(r.ci_high)}] "
-                f"p={_p(r.p_holm)}"
-            )
-            classes[(i, label)] = _VERDICT_CLASS.get(r.verdict, "")
-        rows.append(row)
+    for i, r in enumerate(a.itertuples()):
+        rows.append(
+            {
+                "comparison": f"{r.question} ({r.attention} vs {r.twin})",
+                "split": r.split,
+                "metric": plots.METRIC_LABELS.get(r.metric, r.metric),
+                "role": r.role,
+                "runs": r.n_pairs,
+                "means": f"{_num(r.mean_attention)} vs {_num(r.mean_twin)}",
+                "difference [CI]": _interval(r),
+                "CI level": _level(r.ci_level) + (" adj." if r.adjusted else ""),
+                "margin": f"±{r.margin:g}",
+                "p (Holm)": _p(r.p_holm) if np.isfinite(r.p_holm) else f"{_p(r.p)} (unadj.)",
+                "verdict": f"**{r.verdict}**",
+            }
+        )
+        classes[(i, "verdict")] = _VERDICT_CLASS.get(r.verdict, "")
     blocks.append(Table(pd.DataFrame(rows), classes))
     return blocks
+
+
+def _per_drug_tests_section(study: Study) -> list[Block]:
+    t = study.per_drug_tests
+    if not t.empty:
+        t = t[t["n_runs"] >= 2]
+    blocks: list[Block] = [Heading("Per-drug analysis on new drugs")]
+    if t.empty:
+        return [*blocks, Para("No per-drug analysis was produced (no drug-blind runs).")]
+    blocks.append(
+        Para(
+            "On drug-blind splits each drug is predicted by a model that never saw it. Per drug, "
+            "d = RMSE(attention) − RMSE(twin) is fitted by a linear mixed model d ~ 1 + (1 | "
+            "fold run) (statsmodels MixedLM, REML): the intercept is the mean per-drug "
+            "difference, the random intercept absorbs what a (fold, seed) run shares. "
+            "Assumptions: drugs are exchangeable within a run, effects are normal, and a drug's "
+            "results under different seeds are treated as independent, which makes the interval "
+            "somewhat optimistic. Unadjusted 95% intervals."
+        )
+    )
+    frame = pd.DataFrame(
+        {
+            "question": t["question"],
+            "split": t["split"],
+            "drugs": t["n_drugs"].map(_num),
+            "runs": t["n_runs"].map(_num),
+            "mean per-drug Δ RMSE [95% CI]": [
+                f"{_num(e)} [{_num(lo)}, {_num(hi)}]"
+                for e, lo, hi in zip(t["estimate"], t["ci_low"], t["ci_high"], strict=True)
+            ],
+            "p": t["p"].map(_p),
+        }
+    )
+    return [*blocks, Table(frame)]
 
 
 def _items(items: object, limit: int = 6) -> str:
@@ -264,7 +496,7 @@ def _data_section(study: Study) -> list[Block]:
     summary = study.meta.get("data_summary", {})
     blocks: list[Block] = [
         Heading("Data"),
-        Para(f"Dataset: **{ds.get('name', 'unknown')}**."),
+        Para(f"Dataset: **{ds.get('name', 'unknown')}**. Responses are ln IC50 with IC50 in µM."),
     ]
     counts = {**ds.get("counts", {}), **summary.get("counts", {})}
     if counts:
@@ -286,17 +518,18 @@ def _data_section(study: Study) -> list[Block]:
         blocks.append(Para("Nothing was dropped."))
     ceiling = summary.get("noise_ceiling") or {}
     blocks.append(Heading("Replicate noise ceiling", 3))
-    if ceiling:
+    if ceiling and np.isfinite(ceiling.get("rmse", np.nan)):
+        rmse, r = float(ceiling["rmse"]), float(ceiling.get("pearson", np.nan))
         blocks.append(
             Para(
-                f"Replicate measurements of the same cell–drug pair ({_num(ceiling.get('n_pairs'))} "
-                f"pairs) agree with Pearson r = **{_num(ceiling.get('pearson'))}** and RMSE = "
-                f"**{_num(ceiling.get('rmse'))}**. On pairs measured twice, one measurement "
-                "predicts the other no better than this, which bounds what a model can reach on "
-                "them. Caveat: in GDSC these repeats are the same drug name screened under "
-                "different drug ids (often different concentration ranges or batches), so they "
-                "are noisier than the average pair and the ceiling is conservative; models "
-                "scoring below this RMSE over all pairs are not thereby beating the assay."
+                f"{_num(ceiling.get('n_pairs'))} cell–drug pairs were measured twice: in GDSC "
+                "these are the same drug screened under two drug ids (often another "
+                f"concentration range or batch). The two measurements differ by RMSE "
+                f"{_num(rmse)} and correlate with r = {_num(r)}. One measurement's error is "
+                f"therefore about {_num(rmse)}/√2 = **{_num(rmse / np.sqrt(2))}** ln IC50, and "
+                f"the correlation a perfect model could reach against one measurement is about "
+                f"√{_num(r)} = **{_num(np.sqrt(r)) if r > 0 else '–'}**. These pairs are noisier "
+                "than the average pair, so the ceiling is conservative."
             )
         )
     else:
@@ -311,8 +544,9 @@ def _results_section(study: Study) -> list[Block]:
     blocks: list[Block] = [
         Heading("Results per split"),
         Para(
-            "Mean ± sd over folds × seeds (baselines: seed 0 only). "
-            f"The default variant is **{study.default_variant}**; baselines are listed last."
+            "Test metrics, mean ± sd over the runs (folds × seeds) of each variant on the split. "
+            f"The default variant is **{study.default_variant}**; baselines are listed last. "
+            "RMSE and MAE in ln IC50 units."
         ),
     ]
     variants = study.models + study.baselines
@@ -330,64 +564,121 @@ def _results_section(study: Study) -> list[Block]:
     return blocks
 
 
+def _worst_drugs_section(study: Study) -> list[Block]:
+    blocks: list[Block] = [Heading("Per-drug performance")]
+    g = study.groups
+    if g.empty:
+        return [*blocks, Para("No per-drug metrics were recorded.")]
+    drugs = g[(g["kind"] == "drug") & (g["variant"] == study.default_variant)]
+    split = next((s for s in (*DRUG_BLIND_SPLITS, *study.splits) if s in set(drugs["split"])), None)
+    if split is None:
+        return [*blocks, Para("No per-drug metrics of the default model were recorded.")]
+    d = drugs[drugs["split"] == split]
+    per_drug = d.groupby("id").agg(
+        runs=("rmse", "size"),
+        pairs=("n", "sum"),
+        rmse=("rmse", "mean"),
+        r=("pearson", "mean"),
+        observed=("mean_true", "mean"),
+        predicted=("mean_pred", "mean"),
+        censored=("censored", "sum"),
+    )
+    worst = per_drug.sort_values("rmse", ascending=False).head(10)
+    table = pd.DataFrame(
+        {
+            "drug": worst.index,
+            "runs": worst["runs"].map(_num),
+            "RMSE": worst["rmse"].map(_num),
+            "per-drug r": worst["r"].map(_num),
+            "mean observed ln IC50": worst["observed"].map(_num),
+            "mean predicted": worst["predicted"].map(_num),
+            "outside screened range": [
+                f"{c / n:.0%}" for c, n in zip(worst["censored"], worst["pairs"], strict=True)
+            ],
+        }
+    )
+    blocks += [
+        Para(
+            f"The 10 drugs the default model predicts worst on **{split}** (RMSE over each drug's "
+            f"test cells, mean over seeds; {len(per_drug)} drugs in all). Most miss by the drug's "
+            'overall level (mean predicted against mean observed). "Outside screened range" is '
+            "the share of the drug's pairs whose IC50 lies beyond the highest or lowest screened "
+            "concentration: those ln IC50 values are extrapolations of the fitted curve."
+        ),
+        Table(table),
+        Para(
+            "A breakdown by target pathway is not given: the featurized dataset carries no "
+            "pathway annotation."
+            + (
+                " No pair is flagged as outside the screened range: this dataset's response "
+                "table records ln IC50 only, without each drug's screened concentrations, so "
+                "such values cannot be recognised in it (CCLE's capped values are)."
+                if worst["censored"].sum() == 0 and d["censored"].sum() == 0
+                else ""
+            )
+        ),
+    ]
+    return blocks
+
+
 def _figure(fig: object, out_dir: Path, name: str, alt: str, caption: str) -> Image:
     path = plots.save_figure(fig, out_dir / name)  # type: ignore[arg-type]
     return Image(path, alt, caption)
 
 
-def _figures_sections(study: Study, out_dir: Path) -> list[Block]:
+def _forest_section(study: Study, out_dir: Path) -> list[Block]:
     blocks: list[Block] = [Heading("Paired differences")]
-    if study.comparisons.empty:
+    if study.answers.empty:
         blocks.append(Para("No comparisons were produced by this study."))
     else:
-        metrics = {
-            m: b for m, b in VERDICT_METRICS.items() if m in set(study.comparisons["metric"])
-        }
-        fig = plots.forest_plot(study.comparisons, metrics, study.splits)
         blocks.append(
             _figure(
-                fig,
+                plots.forest_plot(study.answers, study.splits),
                 out_dir,
                 "fig_forest.png",
                 "forest plot",
-                "Mean paired difference attention − twin with 95% CI (corrected resampled t); "
-                "colour = verdict after Holm adjustment.",
+                "Mean paired RMSE difference attention − twin with its corrected resampled t "
+                "interval (level beside each row: primary rows adjusted), one panel per split; "
+                "green band = the declared equivalence margin; colour = verdict.",
             )
         )
+    return blocks
 
+
+def _figures_sections(study: Study, out_dir: Path) -> list[Block]:
     default = study.default_variant
-    blocks.append(Heading("Predicted vs observed"))
-    preds = {
-        s: study.predictions[(default, s)]
-        for s in study.splits
-        if (default, s) in study.predictions
-    }
+    blocks: list[Block] = [Heading("Predicted vs observed")]
+    preds = study.predictions
+    if not preds.empty:
+        first = preds["seed"].min()
+        preds = preds[(preds["variant"] == default) & (preds["seed"] == first)]
     blocks.append(
         _figure(
-            plots.pred_vs_obs(preds, default),
+            plots.pred_vs_obs(preds, default, study.splits),
             out_dir,
             "fig_pred_vs_obs.png",
             "predicted vs observed",
-            f"Test predictions of {default} pooled over folds (seed 0); dashed = identity.",
+            f"Test predictions of {default}, a random sample of each fold (first seed); "
+            "dashed = identity; orange crosses: the measured IC50 lies outside the screened "
+            "concentration range (an extrapolated value).",
         )
     )
-
     blocks.append(Heading("Per-drug correlation"))
     variants = list(dict.fromkeys([default, *study.twins, *study.baselines]))
-    groups = {v: "baseline" for v in study.baselines}
-    groups.update({v: "twin" for v in study.twins})
-    groups[default] = "default"
+    roles = {v: "baseline" for v in study.baselines}
+    roles.update({v: "twin" for v in study.twins})
+    roles[default] = "default"
+    drugs = study.groups[study.groups["kind"] == "drug"] if not study.groups.empty else study.groups
     blocks.append(
         _figure(
-            plots.per_drug_r_plot(study.predictions, variants, study.splits, groups),
+            plots.per_drug_r_plot(drugs, variants, study.splits, roles),
             out_dir,
             "fig_per_drug_r.png",
             "per-drug Pearson r",
-            "Pearson r across cell lines within each drug, from pooled test predictions: "
-            "the default variant, its twins and the baselines. A constant prediction scores 0.",
+            "Pearson r across cell lines within each test drug (first seed, every fold): the "
+            "default variant, its twins and the baselines. A constant prediction scores 0.",
         )
     )
-
     blocks.append(Heading("Learning curves"))
     blocks.append(
         _figure(
@@ -396,7 +687,7 @@ def _figures_sections(study: Study, out_dir: Path) -> list[Block]:
             "fig_learning_curves.png",
             "learning curves",
             "Validation RMSE per epoch (early-stopping set, never the test fold): mean over "
-            "folds × seeds, band = min–max.",
+            "folds × seeds, band = min–max; runs end at early stopping.",
         )
     )
     return blocks
@@ -406,10 +697,10 @@ def _molecules_section(study: Study, out_dir: Path) -> list[Block]:
     blocks: list[Block] = [
         Heading("Attention on molecules"),
         Para(
-            "Atoms coloured by the attention-pooling weight (darker = more weight, scaled to the "
-            "most attended atom). Faithfulness: change in prediction when the top-k attended atoms "
-            "are masked versus k random atoms, and the Spearman correlation of attention with "
-            "gradient saliency."
+            "Atoms coloured by the attention-pooling weight on an absolute scale: the weight "
+            "times the number of atoms, so white is the uniform weight 1/n, red more and blue "
+            "less than uniform (colour bar below). Each molecule is drawn from the drug-blind "
+            "model of the fold that held it out: the model had never seen the drug."
         ),
     ]
     if not study.attention:
@@ -425,9 +716,17 @@ def _molecules_section(study: Study, out_dir: Path) -> list[Block]:
                 f"machine ({err}). The atom weights are in `attention.json` of the study."
             ),
         ]
+    blocks.append(
+        _figure(
+            plots.attention_colourbar(),
+            out_dir,
+            "fig_attention_scale.png",
+            "attention colour scale",
+            "Colour scale of the molecules: weight × n (1 = uniform).",
+        )
+    )
     images = []
     for i, entry in enumerate(study.attention):
-        f = entry.get("faithfulness") or {}
         name = f"mol_{i:02d}_{_slug(str(entry['drug_id']))}.png"
         try:
             png = molecules.draw_attention(
@@ -437,10 +736,21 @@ def _molecules_section(study: Study, out_dir: Path) -> list[Block]:
             blocks.append(Para(f"{entry['drug_id']}: not drawn ({err})."))
             continue
         (out_dir / name).write_bytes(png)
+        faith = entry.get("faithfulness") or []
+        if isinstance(faith, dict):
+            faith = [faith]
+        ratios = ", ".join(
+            f"{f.get('fraction', 0):.0%}: {f['top_k_delta'] / f['random_k_delta']:.2f}"
+            for f in faith
+            if f.get("random_k_delta")
+        )
+        n = len(entry["atom_weights"])
+        uniform = faith[0].get("uniform_delta") if faith else None
         caption = (
-            f"**{entry['drug_id']}** · {entry.get('variant', '')} · {entry.get('split', '')} — "
-            f"top-{f.get('k', '?')} Δ {_num(f.get('top_k_delta'))} vs random "
-            f"{_num(f.get('random_k_delta'))}; saliency ρ {_num(f.get('saliency_spearman'))}"
+            f"**{entry['drug_id']}** · {entry.get('split', '')} fold {entry.get('fold', '?')} · "
+            f"{n} atoms, uniform weight 1/n = {1 / n:.3f}, top weight "
+            f"{max(entry['atom_weights']):.3f}. Top/random deletion ratio {ratios or '–'}; "
+            f"1/n pooling moves predictions by {_num(uniform)} ln IC50."
         )
         images.append(Image(out_dir / name, f"attention on {entry['drug_id']}", caption))
     if images:
@@ -448,63 +758,62 @@ def _molecules_section(study: Study, out_dir: Path) -> list[Block]:
     return blocks
 
 
-def _faithfulness_rows(frame: pd.DataFrame, splits: list[str]) -> tuple[pd.DataFrame, dict, dict]:
-    rows, classes = [], {}
-    groups = [(s, frame[frame["split"] == s]) for s in splits if s in set(frame["split"])]
-    # Overall: average each drug over splits first, so every drug counts once in the test.
-    per_drug = frame.groupby("drug_id")[
-        ["top_k_delta", "random_k_delta", "saliency_spearman"]
-    ].mean()
-    groups.append(("all (drug means)", per_drug))
-    overall: dict = {}
-    for i, (name, g) in enumerate(groups):
-        v = faithfulness_verdict(g)
-        overall = v
-        rows.append(
-            {
-                "split": name,
-                "drugs": v["n_drugs"],
-                "median top-k Δ": _num(v["median_top_k_delta"]),
-                "median random-k Δ": _num(v["median_random_k_delta"]),
-                "median ratio": _num(v["median_ratio"], 2),
-                "mean saliency ρ": _num(v["mean_saliency_spearman"]),
-                "Wilcoxon p (top > random)": _p(v["p"]),
-                "verdict": v["verdict"],
-            }
-        )
-        classes[(i, "verdict")] = _FAITH_CLASS.get(str(v["verdict"]), "")
-    return pd.DataFrame(rows), classes, overall
-
-
 def _faithfulness_section(study: Study, out_dir: Path) -> list[Block]:
     blocks: list[Block] = [Heading("Faithfulness of attention")]
     f = study.faithfulness
-    if f.empty:
+    if f.empty or "fraction" not in f.columns:
         return [*blocks, Para("No faithfulness scores were produced by this study.")]
-    if "saliency_spearman" not in f.columns:
-        f = f.assign(saliency_spearman=np.nan)
-    table, classes, overall = _faithfulness_rows(f, study.splits)
-    k = sorted(set(f["k"])) if "k" in f.columns else []
-    blocks.append(
-        Para(
-            f"Attention is **{overall['verdict']}** over {overall['n_drugs']} test drugs: a paired "
-            "one-sided Wilcoxon test over drugs asks whether masking the top-k attended atoms "
-            "(k = " + ", ".join(str(x) for x in k) + ") changes predictions more than masking k "
-            f'random atoms (p = {_p(overall["p"])}). "faithful" needs p < {overall["alpha"]}; '
-            'otherwise the attention is "decorative".'
+    summary = faithfulness_summary(f)
+    splits = ", ".join(dict.fromkeys(f["split"]))
+    rows, classes = [], {}
+    for i, r in enumerate(summary.itertuples()):
+        rows.append(
+            {
+                "atoms deleted": f"{r.fraction:.0%}",
+                "drugs": r.n_drugs,
+                "top/random ratio [95% CI]": f"{r.ratio:.2f} [{r.ratio_low:.2f}, {r.ratio_high:.2f}]",
+                "drugs with ratio < 1": f"{r.share_below_1:.0%}",
+                "median |Δ| top": _num(r.median_top),
+                "median |Δ| random": _num(r.median_random),
+                "median |Δ| 1/n pooling": _num(r.median_uniform),
+                "Wilcoxon p (top > random)": _p(r.p_wilcoxon),
+                "verdict": r.verdict,
+            }
         )
-    )
-    blocks.append(Table(table, classes))
-    blocks.append(
+        classes[(i, "verdict")] = _VERDICT_CLASS.get(r.verdict, "")
+    mid = f[np.isclose(f["fraction"], 0.2)] if (np.isclose(f["fraction"], 0.2)).any() else f
+    mid = mid.assign(ratio=mid["top_k_delta"] / mid["random_k_delta"])
+    anti = mid.nsmallest(8, "ratio")
+    blocks += [
+        Para(
+            f"Models that never saw the drug ({splits}, every fold of the first seed) score each "
+            "of their held-out drugs. The top-k attended atoms are deleted with their bonds and "
+            "the graph rebuilt; the control deletes k random atoms of the same elements (5 "
+            "draws). |Δ| is the mean absolute change of the predicted ln IC50 over up to 200 of "
+            "the drug's test cells. The effect size is the geometric mean over drugs of the "
+            "top/random ratio with a 95% t interval; **faithful** needs the interval above 1. "
+            "The uniform control replaces the learned pooling weights by 1/n: if that barely "
+            "moves predictions, the model does not rely on where its attention points. The "
+            "fingerprint half of the hybrid input is left intact, so these numbers describe the "
+            "graph half."
+        ),
+        Table(pd.DataFrame(rows), classes),
+        Para(
+            "Most anti-faithful drugs at 20% deleted (ratio top/random, lower = random atoms "
+            "matter more): "
+            + ", ".join(f"{r.drug_id} {r.ratio:.2f}" for r in anti.itertuples())
+            + "."
+        ),
         _figure(
             plots.faithfulness_plot(f),
             out_dir,
             "fig_faithfulness.png",
             "faithfulness scatter",
-            "One point per test drug; above the diagonal, masking the attended atoms moves the "
-            "prediction more than masking random atoms.",
-        )
-    )
+            "One point per held-out drug and deleted fraction; above the diagonal (green), "
+            "deleting the attended atoms moves the prediction more than deleting matched random "
+            "atoms; red points are anti-faithful.",
+        ),
+    ]
     return blocks
 
 
@@ -515,13 +824,18 @@ def _provenance_section(study: Study) -> list[Block]:
     facts = {
         "study": meta.get("name", ""),
         "preset": f"{meta.get('preset', '')} — {meta.get('preset_description', '')}",
-        **{k: prov.get(k, "") for k in ("commit", "date", "hardware", "python", "torch")},
+        **{k: prov.get(k, "") for k in ("commit", "date", "python", "torch")},
+        "hardware": _hardware(prov.get("hardware")),
         "variants": ", ".join(map(str, grid.get("variants", []))),
         "splits": ", ".join(map(str, grid.get("splits", []))),
         "folds": ", ".join(map(str, grid.get("folds", []))),
         "seeds": ", ".join(map(str, grid.get("seeds", []))),
-        "epochs": grid.get("epochs", ""),
+        "epochs (early stopping patience)": f"{grid.get('epochs', '')} ({grid.get('patience', '')})",
+        "model runs": len(study.results[study.results["variant"].isin(study.models)]),
+        "training time of the model runs": _hours(study),
     }
+    for i, later in enumerate(meta.get("resumed", [])):
+        facts[f"resumed ({i + 1})"] = f"{later.get('commit', '')} on {later.get('date', '')}"
     blocks: list[Block] = [
         Heading("Provenance"),
         Table(pd.DataFrame({"field": list(facts), "value": [str(v) for v in facts.values()]})),
@@ -529,7 +843,8 @@ def _provenance_section(study: Study) -> list[Block]:
     if prov.get("command"):
         blocks += [Para("Command:"), Code(str(prov["command"]), "bash")]
     blocks += [
-        Heading("Model configuration", 3),
+        Heading("Run configuration", 3),
+        Para("What every run trained with (the variant changes only its model fields):"),
         Code(json.dumps(meta.get("config", {}), indent=2), "json"),
     ]
     files = meta.get("dataset", {}).get("manifest_files", {})
@@ -541,24 +856,50 @@ def _provenance_section(study: Study) -> list[Block]:
     return blocks
 
 
+def _hardware(info: object) -> str:
+    """One line for a ``drp.training.hardware()`` record (or whatever was recorded)."""
+    if not isinstance(info, dict):
+        return str(info or "unknown hardware")
+    parts = [str(info.get("gpu") or info.get("device") or "")]
+    if info.get("cpus"):
+        parts.append(f"{info['cpus']} CPU cores")
+    if info.get("torch"):
+        parts.append(f"torch {info['torch']}")
+    if info.get("platform"):
+        parts.append(str(info["platform"]))
+    return ", ".join(p for p in parts if p)
+
+
+def _hours(study: Study) -> str:
+    r = study.results
+    if "train_seconds" not in r:
+        return "–"
+    seconds = float(r.loc[r["variant"].isin(study.models), "train_seconds"].sum())
+    return f"{seconds / 3600:.2f} h ({seconds / 60:.0f} min)"
+
+
 def build_blocks(study: Study, out_dir: Path) -> list[Block]:
     """All report blocks in order; writes the figure PNGs into ``out_dir``."""
     meta = study.meta
     blocks: list[Block] = [
         Heading(f"{QUESTION} — {meta.get('name', study.root.name)}", 1),
         Para(
-            f"This report asks: **{QUESTION}** Preset `{meta.get('preset', '')}`"
-            + (f" ({meta['preset_description']})" if meta.get("preset_description") else "")
-            + f"; dataset {meta.get('dataset', {}).get('name', 'unknown')}; "
-            f"generated from study commit `{meta.get('provenance', {}).get('commit', 'unknown')}`."
+            f"Preset `{meta.get('preset', '')}` on {meta.get('dataset', {}).get('name', 'unknown')}"
+            f", trained at commit `{meta.get('provenance', {}).get('commit', 'unknown')}`"
+            f" on {_hardware(meta.get('provenance', {}).get('hardware'))}."
         ),
     ]
+    blocks += _answer_section(study)
+    blocks += _design_section(study)
     blocks += _verdict_section(study)
-    blocks += _data_section(study)
+    blocks += _forest_section(study, out_dir)
+    blocks += _per_drug_tests_section(study)
     blocks += _results_section(study)
+    blocks += _worst_drugs_section(study)
     blocks += _figures_sections(study, out_dir)
     blocks += _molecules_section(study, out_dir)
     blocks += _faithfulness_section(study, out_dir)
+    blocks += _data_section(study)
     blocks += _provenance_section(study)
     return blocks
 

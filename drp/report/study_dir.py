@@ -1,14 +1,17 @@
 """Read a finished study directory (the contract between ``drp.study`` and the report).
 
-Layout::
+Layout (everything but ``runs/`` and the per-cell parquet files is the committed evidence)::
 
-    study.json                      name, preset, dataset, grid, provenance, config, data_summary
-    results.csv                     one row per (variant, split, fold, seed) with metrics
-    comparisons.csv                 output of ``drp.stats.compare``
-    predictions/<variant>__<split>.parquet   cell_id, drug_id, y_true, y_pred, fold (seed 0)
-    history/<variant>__<split>__f<fold>__s<seed>.csv   epoch, train_loss, val_rmse
-    attention.json                  atom weights + faithfulness of a few well-known drugs
-    faithfulness.csv                drug_id, split, k, top_k_delta, random_k_delta, saliency_spearman
+    study.json           name, preset, dataset, grid, provenance, the runs' config, data_summary
+    design.json          the declared questions, margins, multiplicity family, fold sizes
+    results.csv          one row per (variant, split, fold, seed) with metrics and epochs
+    answers.csv          output of ``drp.answers.answer_table``
+    per_drug_tests.csv   per-drug mixed-model comparison of each question on blind splits
+    groups.parquet       per-drug and per-cell metrics of every run
+    predictions.parquet  sampled test predictions of the default variant (+ ``censored``)
+    cells/<run>.json     each run's record, with its validation curve
+    attention.json       atom weights + faithfulness of a few well-known drugs
+    faithfulness.csv     drug_id, split, fold, fraction, k, top_k_delta, random_k_delta, ...
 
 Only ``study.json`` and ``results.csv`` are required; a missing optional file gives an empty
 table and the report says the section was not produced.
@@ -17,7 +20,6 @@ table and the report says the section was not produced.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +34,6 @@ BASELINE_ORDER = ("mean_effects", "drug_mean", "cell_mean", "global_mean", "ridg
 """Report order of baselines when the study records none: strongest reference first."""
 RESULT_COLUMNS = ["variant", "split", "fold", "seed"]
 METRICS = ["rmse", "mae", "r2", "pearson", "spearman", "per_drug_r", "per_cell_r"]
-_HISTORY_RE = re.compile(r"^(?P<variant>.+)__(?P<split>.+)__f(?P<fold>\d+)__s(?P<seed>\d+)$")
 
 
 @dataclass
@@ -42,8 +43,11 @@ class Study:
     root: Path
     meta: dict
     results: pd.DataFrame
-    comparisons: pd.DataFrame
-    predictions: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
+    answers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    design: dict = field(default_factory=dict)
+    per_drug_tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    groups: pd.DataFrame = field(default_factory=pd.DataFrame)
+    predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     attention: list[dict] = field(default_factory=list)
     faithfulness: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -84,15 +88,25 @@ class Study:
 
     @property
     def twins(self) -> list[str]:
-        """Twins of the default variant named in comparisons.csv."""
-        if self.comparisons.empty:
+        """Twins of the default variant named in answers.csv."""
+        if self.answers.empty:
             return []
-        c = self.comparisons
-        return list(dict.fromkeys(c.loc[c["attention"] == self.default_variant, "twin"]))
+        a = self.answers[self.answers["role"] != "baseline"]
+        return list(dict.fromkeys(a.loc[a["attention"] == self.default_variant, "twin"]))
+
+
+def _csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+
+def _parquet(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.is_file() else pd.DataFrame()
 
 
 def load_study(study_dir: Path) -> Study:
     """Read a study directory; raise ``FileNotFoundError``/``ValueError`` on a broken contract."""
+    from drp.evidence import read_histories
+
     root = Path(study_dir)
     meta_path, results_path = root / "study.json", root / "results.csv"
     for p in (meta_path, results_path):
@@ -103,31 +117,27 @@ def load_study(study_dir: Path) -> Study:
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise ValueError(f"results.csv lacks column(s): {', '.join(missing)}")
-    comp_path = root / "comparisons.csv"
-    comparisons = pd.read_csv(comp_path) if comp_path.is_file() else pd.DataFrame()
-
-    predictions: dict[tuple[str, str], pd.DataFrame] = {}
-    for p in sorted((root / "predictions").glob("*.parquet")):
-        variant, _, split = p.stem.partition("__")
-        if split:
-            predictions[(variant, split)] = pd.read_parquet(p)
-
-    frames = []
-    for p in sorted((root / "history").glob("*.csv")):
-        m = _HISTORY_RE.match(p.stem)
-        if m is None:
-            continue
-        h = pd.read_csv(p)
-        h["variant"], h["split"] = m["variant"], m["split"]
-        h["fold"], h["seed"] = int(m["fold"]), int(m["seed"])
-        frames.append(h)
-    history = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
+    design_path = root / "design.json"
     att_path = root / "attention.json"
-    attention = json.loads(att_path.read_text()) if att_path.is_file() else []
-    faith_path = root / "faithfulness.csv"
-    faithfulness = pd.read_csv(faith_path) if faith_path.is_file() else pd.DataFrame()
-    return Study(root, meta, results, comparisons, predictions, history, attention, faithfulness)
+    groups = _parquet(root / "groups.parquet")
+    if not groups.empty:
+        groups = groups.astype({c: str for c in ("kind", "id", "variant", "split")})
+    predictions = _parquet(root / "predictions.parquet")
+    if not predictions.empty:
+        predictions = predictions.astype({"variant": str, "split": str})
+    return Study(
+        root,
+        meta,
+        results,
+        answers=_csv(root / "answers.csv"),
+        design=json.loads(design_path.read_text()) if design_path.is_file() else {},
+        per_drug_tests=_csv(root / "per_drug_tests.csv"),
+        groups=groups,
+        predictions=predictions,
+        history=read_histories(root),
+        attention=json.loads(att_path.read_text()) if att_path.is_file() else [],
+        faithfulness=_csv(root / "faithfulness.csv"),
+    )
 
 
 def summary_table(results: pd.DataFrame, variants: list[str], metrics: list[str]) -> pd.DataFrame:
