@@ -261,6 +261,8 @@ EVIDENCE_FILES = (
     PREDICTIONS,
     "attention.json",
     "faithfulness.csv",
+    "biomarkers.csv",
+    "biomarkers.json",
 )
 
 

@@ -214,6 +214,31 @@ def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFold
     _write_design(study, preset, n_train, n_test)
     if DEFAULT_VARIANT in preset.variants and (study / "runs").is_dir():
         write_attention(study, preset, ds, folds)
+        _biomarkers(study, preset, ds)
+
+
+def _biomarkers(study: Path, preset: Preset, ds: FeaturizedDataset) -> None:
+    """Biomarker recovery of the default model on cell-blind test cells (first seed, every
+    fold, full predictions from the run directories), for a built-in GDSC dataset whose
+    processed mutation/CNV/expression tables are on disk; otherwise the committed files stay."""
+    from drp.api import DATA_DIR
+    from drp.biomarkers import write_biomarkers
+    from drp.data.gdsc import processed_dir
+    from drp.featurize.pipeline import gdsc_tables
+
+    built_in = ds.manifest.get("sources", {}).get("built_in")
+    processed = processed_dir(DATA_DIR)
+    paths = [
+        study
+        / "runs"
+        / run_name(DEFAULT_VARIANT, "cell_blind", f, preset.seeds[0])
+        / "predictions_test.parquet"
+        for f in preset.folds
+    ]
+    if built_in is None or not all(p.is_file() for p in paths) or not processed.is_dir():
+        return
+    omics = gdsc_tables(processed, built_in, ["mutation", "cnv", "expression"]).omics
+    write_biomarkers(study, pd.concat([pd.read_parquet(p) for p in paths]), omics)
 
 
 def _write_design(

@@ -184,6 +184,25 @@ def write_synthetic_study(root: Path, seed: int = 0) -> Path:
                 }  # fmt: skip
             )
     (root / "attention.json").write_text(json.dumps(attention, indent=1))
+    observed = rng.normal(0, 0.5, 40)
+    biomarkers = pd.DataFrame(
+        {
+            "drug_id": ["Lapatinib", "Erlotinib"] + [f"D{i}" for i in range(38)],
+            "feature": ["ERBB2 high", "EGFR mut"] + [f"G{i} mut" for i in range(38)],
+            "n_pos": 12,
+            "n_neg": 18,
+            "observed": observed,
+            "predicted": 0.6 * observed,
+            "p_observed": 0.01,
+            "p_predicted": 0.02,
+            "q_observed": 0.04,
+            "subset": ["classic", "classic"] + ["significant"] * 10 + ["sample"] * 28,
+        }
+    )
+    biomarkers.to_csv(root / "biomarkers.csv", index=False)
+    summary = {"n_associations": 400, "r_all": 0.5, "n_significant": 10, "r_significant": 0.9,
+               "sign_agreement_significant": 0.9, "fdr": 0.05, "n_cells": 30, "n_pairs": 240}  # fmt: skip
+    (root / "biomarkers.json").write_text(json.dumps(summary))
     pd.DataFrame(faith_rows).to_csv(root / "faithfulness.csv", index=False)
 
     meta = {

@@ -31,6 +31,7 @@ SECTIONS = [
     "## Learning curves",
     "## Attention on molecules",
     "## Faithfulness of attention",
+    "## Biomarker recovery on unseen cells",
     "## Data",
     "### Dropped items",
     "### Replicate noise ceiling",
@@ -44,6 +45,7 @@ FIGURES = [
     "fig_per_drug_r.png",
     "fig_learning_curves.png",
     "fig_faithfulness.png",
+    "fig_biomarkers.png",
 ]
 
 
@@ -89,6 +91,8 @@ def test_markdown_has_every_section_in_order(rendered: tuple[Path, Path, Path]) 
     assert "0.62/√2 = **0.438**" in md.replace("0.620", "0.62") and "√0.910 = **0.954**" in md
     # the worst-predicted drugs and the anti-faithful drug are named
     assert "The 10 drugs the default model predicts worst on **drug_blind**" in md
+    assert "over the 10 with observed FDR < 0.05 (Benjamini–Hochberg), r = **0.900**" in md
+    assert "| ERBB2 high | Lapatinib | 12 |" in md
     assert (
         "Most anti-faithful drugs at 20% deleted (ratio top/random, lower = random atoms matter more): Paclitaxel"
         in md

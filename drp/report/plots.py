@@ -263,6 +263,35 @@ def faithfulness_plot(frame: pd.DataFrame, label: int = 4) -> Figure:
     return fig
 
 
+def biomarker_plot(table: pd.DataFrame) -> Figure:
+    """Observed against predicted effect (mean ln IC50 positive - negative cells) of drug x
+    feature associations: a random sample (grey), those with observed FDR < 0.05 (blue) and the
+    named classics (red, labelled)."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.8))
+    if table.empty:
+        return _empty(fig, ax, "no biomarker associations")
+    styles = {"sample": ("0.7", 4, "random sample"), "significant": ("#4575b4", 8, "FDR < 0.05"),
+              "classic": ("#d73027", 30, "classics")}  # fmt: skip
+    for subset, (colour, size, label) in styles.items():
+        g = table[table["subset"] == subset]
+        ax.scatter(g["observed"], g["predicted"], s=size, color=colour, alpha=0.7, label=label)
+        if subset == "classic":
+            for r in g.itertuples():
+                ax.annotate(f"{r.feature} · {r.drug_id}", (r.observed, r.predicted), fontsize=6,
+                            xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    lim = float(np.nanmax(np.abs(table[["observed", "predicted"]].to_numpy()))) * 1.05
+    ax.plot([-lim, lim], [-lim, lim], color="black", lw=0.8, ls="--")
+    ax.axhline(0, color="0.5", lw=0.5)
+    ax.axvline(0, color="0.5", lw=0.5)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_xlabel("observed effect, Δ mean ln IC50 (positive − negative cells)", fontsize=8)
+    ax.set_ylabel("predicted effect, Δ mean predicted ln IC50", fontsize=8)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
 def attention_colourbar() -> Figure:
     """The molecules' colour scale: an atom's weight relative to the uniform weight 1/n."""
     from drp.report.molecules import RELATIVE_RANGE, attention_cmap

@@ -11,6 +11,7 @@ Layout (everything but ``runs/`` and the per-cell parquet files is the committed
     predictions.parquet  sampled test predictions of the default variant (+ ``censored``)
     cells/<run>.json     each run's record, with its validation curve
     attention.json       atom weights + faithfulness of a few well-known drugs
+    biomarkers.csv/json  biomarker recovery on cell-blind test cells (``drp.biomarkers``)
     faithfulness.csv     drug_id, split, fold, fraction, k, top_k_delta, random_k_delta, ...
 
 Only ``study.json`` and ``results.csv`` are required; a missing optional file gives an empty
@@ -51,6 +52,8 @@ class Study:
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     attention: list[dict] = field(default_factory=list)
     faithfulness: pd.DataFrame = field(default_factory=pd.DataFrame)
+    biomarkers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    biomarker_summary: dict = field(default_factory=dict)
 
     @property
     def splits(self) -> list[str]:
@@ -137,6 +140,10 @@ def load_study(study_dir: Path) -> Study:
         history=read_histories(root),
         attention=json.loads(att_path.read_text()) if att_path.is_file() else [],
         faithfulness=_csv(root / "faithfulness.csv"),
+        biomarkers=_csv(root / "biomarkers.csv"),
+        biomarker_summary=json.loads((root / "biomarkers.json").read_text())
+        if (root / "biomarkers.json").is_file()
+        else {},
     )
 
 

@@ -1,0 +1,162 @@
+"""Biomarker recovery: does the model reproduce known pharmacogenomics on cells it never saw?
+
+For every drug x binary omics feature with enough positive test cells, the *observed* effect is
+the difference in mean ln IC50 between positive and negative cells, and the *predicted* effect
+the same difference of the model's predictions on those cells. A model that learned real
+biology predicts effects that correlate with the observed ones, and recovers the classics:
+EGFR-mutant lines sensitive to erlotinib, gefitinib and afatinib, ERBB2-amplified or
+ERBB2-high lines to lapatinib. Run on cell-blind test predictions, where every test cell was
+unseen in training.
+
+Features: every gene's mutation (``<gene> mut``), and for the named genes, copy-number gain
+(``<gene> gain``, CNV = +1) and high expression (``<gene> high``, top 10% of the cells).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+
+CLASSICS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("EGFR mut", ("Erlotinib", "Gefitinib", "Afatinib")),
+    ("EGFR gain", ("Erlotinib", "Gefitinib", "Afatinib")),
+    ("ERBB2 gain", ("Lapatinib",)),
+    ("ERBB2 high", ("Lapatinib",)),
+    ("ERBB2 mut", ("Lapatinib",)),
+)
+NAMED_GENES = ("EGFR", "ERBB2")
+HIGH_QUANTILE = 0.9
+
+
+def binary_features(omics: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Cells x features (bool) from cell-indexed omics frames (``mutation`` 0/1, ``cnv``
+    -1/0/+1, ``expression`` continuous); absent omics are skipped."""
+    parts = []
+    if "mutation" in omics:
+        parts.append((omics["mutation"] > 0).add_suffix(" mut"))
+    genes = list(NAMED_GENES)
+    if "cnv" in omics:
+        cnv = omics["cnv"][[g for g in genes if g in omics["cnv"]]]
+        parts.append((cnv > 0).add_suffix(" gain"))
+    if "expression" in omics:
+        expr = omics["expression"][[g for g in genes if g in omics["expression"]]]
+        parts.append((expr >= expr.quantile(HIGH_QUANTILE)).add_suffix(" high"))
+    if not parts:
+        raise ValueError("biomarker recovery needs mutation, cnv or expression tables")
+    return pd.concat(parts, axis=1, join="inner")
+
+
+def _welch(sum_p, sq_p, n_p, sum_n, sq_n, n_n):
+    """Difference of means (pos - neg) and two-sided Welch p-value from sums (arrays)."""
+    mean_p, mean_n = sum_p / n_p, sum_n / n_n
+    var_p = np.maximum(sq_p / n_p - mean_p**2, 0) * n_p / np.maximum(n_p - 1, 1)
+    var_n = np.maximum(sq_n / n_n - mean_n**2, 0) * n_n / np.maximum(n_n - 1, 1)
+    se2 = var_p / n_p + var_n / n_n
+    diff = mean_p - mean_n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = diff / np.sqrt(se2)
+        df = se2**2 / (
+            (var_p / n_p) ** 2 / np.maximum(n_p - 1, 1)
+            + (var_n / n_n) ** 2 / np.maximum(n_n - 1, 1)
+        )
+    p = 2 * sps.t.sf(np.abs(t), df)
+    return diff, p
+
+
+def associations(pred: pd.DataFrame, features: pd.DataFrame, min_pos: int = 10) -> pd.DataFrame:
+    """Observed and predicted effect of every drug x feature with ``min_pos`` positive and
+    negative test cells.
+
+    Args:
+        pred: test pairs ``cell_id, drug_id, y_true, y_pred`` (ln IC50).
+        features: cells x features (bool), indexed by ``cell_id``.
+
+    Returns:
+        ``drug_id, feature, n_pos, n_neg, observed, predicted`` (mean positive - mean negative,
+        ln IC50), ``p_observed``, ``p_predicted`` (Welch) and ``q_observed`` (Benjamini-
+        Hochberg over all rows).
+    """
+    pred = pred[pred["cell_id"].isin(features.index)]
+    rows = []
+    for drug, g in pred.groupby("drug_id", sort=True):
+        f = features.loc[g["cell_id"]].to_numpy(dtype=float)  # [n_cells, n_features]
+        n_pos = f.sum(0)
+        n_neg = len(g) - n_pos
+        keep = (n_pos >= min_pos) & (n_neg >= min_pos)
+        if not keep.any():
+            continue
+        f = f[:, keep]
+        out = {"n_pos": n_pos[keep], "n_neg": n_neg[keep]}
+        for name, column in (("observed", "y_true"), ("predicted", "y_pred")):
+            y = g[column].to_numpy(float)
+            total, total_sq = y.sum(), (y**2).sum()
+            s_p, q_p = y @ f, (y**2) @ f
+            out[name], out[f"p_{name}"] = _welch(
+                s_p, q_p, out["n_pos"], total - s_p, total_sq - q_p, out["n_neg"]
+            )
+        rows.append(pd.DataFrame({"drug_id": drug, "feature": features.columns[keep], **out}))
+    if not rows:
+        return pd.DataFrame(
+            columns=["drug_id", "feature", "n_pos", "n_neg", "observed", "predicted",
+                     "p_observed", "p_predicted", "q_observed"]
+        )  # fmt: skip
+    table = pd.concat(rows, ignore_index=True)
+    table["q_observed"] = multipletests(table["p_observed"].fillna(1.0), method="fdr_bh")[1]
+    return table
+
+
+def recovery_summary(table: pd.DataFrame, fdr: float = 0.05) -> dict[str, float]:
+    """Pearson r of observed vs predicted effects over all associations and over those with
+    observed FDR < ``fdr``, with their counts, and the share of the latter whose predicted
+    effect has the observed sign."""
+    sig = table[table["q_observed"] < fdr]
+
+    def r(frame: pd.DataFrame) -> float:
+        if len(frame) < 3:
+            return float("nan")
+        return float(np.corrcoef(frame["observed"], frame["predicted"])[0, 1])
+
+    same_sign = np.sign(sig["observed"]) == np.sign(sig["predicted"])
+    return {
+        "n_associations": len(table),
+        "r_all": r(table),
+        "n_significant": len(sig),
+        "r_significant": r(sig),
+        "sign_agreement_significant": float(same_sign.mean()) if len(sig) else float("nan"),
+        "fdr": fdr,
+    }
+
+
+def classics(table: pd.DataFrame) -> pd.DataFrame:
+    """The named pharmacogenomic classics found in ``table`` (missing ones are left out)."""
+    wanted = [(feature, drug) for feature, drugs in CLASSICS for drug in drugs]
+    index = table.set_index(["feature", "drug_id"])
+    present = [k for k in wanted if k in index.index]
+    return index.loc[present].reset_index() if present else table.iloc[:0]
+
+
+FIGURE_SAMPLE = 5000
+
+
+def write_biomarkers(study: Path, pred: pd.DataFrame, omics: dict[str, pd.DataFrame]) -> None:
+    """``biomarkers.json`` (the summary) and ``biomarkers.csv`` (the associations with observed
+    FDR < 0.05, the classics, and a fixed random sample of the rest for the figure; a
+    ``subset`` column says which) in the study directory."""
+    table = associations(pred, binary_features(omics))
+    summary = recovery_summary(table)
+    significant = table["q_observed"] < summary["fdr"]
+    named = classics(table).assign(subset="classic")
+    rest = table[~significant]
+    sample = rest.sample(min(FIGURE_SAMPLE, len(rest)), random_state=0)
+    out = pd.concat(
+        [named, table[significant].assign(subset="significant"), sample.assign(subset="sample")],
+        ignore_index=True,
+    )
+    out.to_csv(Path(study) / "biomarkers.csv", index=False, float_format="%.5g")
+    summary |= {"n_cells": int(pred["cell_id"].nunique()), "n_pairs": len(pred)}
+    (Path(study) / "biomarkers.json").write_text(json.dumps(summary, indent=1) + "\n")

@@ -1,0 +1,60 @@
+"""Biomarker recovery: effects and Welch p-values per drug x binary feature."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from drp.biomarkers import associations, binary_features, classics, recovery_summary
+
+
+def _omics(n: int = 60) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    cells = [f"C{i}" for i in range(n)]
+    mutation = pd.DataFrame(
+        {"EGFR": (np.arange(n) < 15).astype(float), "TP53": rng.integers(0, 2, n)}, index=cells
+    )
+    cnv = pd.DataFrame(
+        {"ERBB2": np.where(np.arange(n) % 4 == 0, 1.0, 0.0), "EGFR": 0.0}, index=cells
+    )
+    expression = pd.DataFrame(
+        {"ERBB2": rng.normal(size=n), "EGFR": rng.normal(size=n)}, index=cells
+    )
+    return {"mutation": mutation, "cnv": cnv, "expression": expression}
+
+
+def test_binary_features():
+    f = binary_features(_omics())
+    assert {"EGFR mut", "TP53 mut", "ERBB2 gain", "ERBB2 high", "EGFR high"} <= set(f.columns)
+    assert f["EGFR mut"].sum() == 15 and f["ERBB2 gain"].sum() == 15
+    assert f["ERBB2 high"].sum() == 6  # top 10% of 60 cells
+    with pytest.raises(ValueError, match="mutation, cnv or expression"):
+        binary_features({})
+
+
+def test_associations_match_welch_and_recover_a_planted_effect():
+    omics = _omics()
+    features = binary_features(omics)
+    rng = np.random.default_rng(1)
+    egfr = features["EGFR mut"].to_numpy()
+    rows = []
+    for drug, shift in (("Erlotinib", -2.0), ("Other", 0.0)):
+        y = rng.normal(0, 1, len(egfr)) + shift * egfr
+        y_pred = 0.5 * y + rng.normal(0, 0.3, len(y))
+        rows.append(
+            pd.DataFrame(
+                {"cell_id": features.index, "drug_id": drug, "y_true": y, "y_pred": y_pred}
+            )
+        )
+    pred = pd.concat(rows, ignore_index=True)
+    table = associations(pred, features, min_pos=8)
+    row = table[(table.drug_id == "Erlotinib") & (table.feature == "EGFR mut")].iloc[0]
+    y = pred[pred.drug_id == "Erlotinib"].y_true.to_numpy()
+    assert row.observed == pytest.approx(y[egfr].mean() - y[~egfr].mean())
+    assert row.p_observed == pytest.approx(sps.ttest_ind(y[egfr], y[~egfr], equal_var=False).pvalue)
+    assert row.observed < -1.5 and row.predicted < -0.5 and row.q_observed < 0.01
+    # features with fewer than min_pos positive cells are not tested
+    assert "ERBB2 high" not in set(table.feature) and len(classics(table)) == 1
+    summary = recovery_summary(table)
+    assert summary["n_associations"] == len(table) and summary["n_significant"] >= 1
+    assert summary["sign_agreement_significant"] == 1.0
