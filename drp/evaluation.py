@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
+from drp.intervals import INTERVAL_METRICS, interval_metrics
 from drp.metrics import (
     LOWER_IS_BETTER,
     MIN_GROUP,
@@ -106,6 +107,10 @@ def print_metrics_table(
     shown = [m for m in TABLE_METRICS if f"{m}_mean" in summary]
     for m in shown:
         table.add_column(m + (" ↓" if m in LOWER_IS_BETTER else " ↑"), justify="right")
+    # conformal coverage and width: no better direction (coverage should match its level)
+    intervals = [m for m in INTERVAL_METRICS if f"{m}_mean" in summary]
+    for m in intervals:
+        table.add_column(m.replace("coverage_", "cov ").replace("_", " "), justify="right")
     summary = summary.sort_values(["split", "subset", "kind", "model"], kind="stable")
     for _, block in summary.groupby(["split", "subset"], sort=False):
         best = {
@@ -123,6 +128,9 @@ def print_metrics_table(
                 if not (pd.isna(lo) or pd.isna(hi)):
                     text += f" \\[{lo:.3f}, {hi:.3f}]"
                 cells.append(f"[bold]{text}[/]" if mean == best[m] else text)
+            cells += [
+                "–" if pd.isna(row[f"{m}_mean"]) else f"{row[f'{m}_mean']:.3f}" for m in intervals
+            ]
             model = str(row["model"])
             if row.get("kind") == "baseline":
                 model = f"[dim]{model}[/]"
@@ -347,11 +355,11 @@ def evaluate_runs(
             run_ds = loaded[path]
         preds = pd.read_parquet(pred_path)
         labels = _run_labels(run_dir, config)
-        tables.append(
-            score_predictions(
-                preds, labels, run_ds, config.get("split"), min_group, n_boot, config.get("seed", 0)
-            )
+        rows = score_predictions(
+            preds, labels, run_ds, config.get("split"), min_group, n_boot, config.get("seed", 0)
         )
+        # conformal coverage on all of the fold's test pairs (same value on every subset row)
+        tables.append(rows.assign(**interval_metrics(run_dir, preds)))
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 

@@ -80,3 +80,27 @@ def add_interval(
     out["hi"] = out["ln_ic50_pred"] + q
     out["interval_from"] = record["split"]
     return out
+
+
+EVALUATED_LEVELS = (0.80, 0.90)
+INTERVAL_METRICS = tuple(
+    f"{m}_{round(100 * lv)}" for lv in EVALUATED_LEVELS for m in ("coverage", "width")
+)
+"""Columns `drp evaluate` adds for a calibrated run: coverage_80, width_80, coverage_90, width_90."""
+
+
+def interval_metrics(run_dir: Path, pred: pd.DataFrame) -> dict[str, float]:
+    """Empirical coverage and width (ln IC50) of the run's conformal intervals on ``pred``
+    (``y_true``, ``y_pred``) at :data:`EVALUATED_LEVELS`; empty when the run has no
+    ``calibration.json``."""
+    path = Path(run_dir) / FILE
+    if not path.exists():
+        return {}
+    quantiles = json.loads(path.read_text())["quantiles"]
+    error = (pred["y_pred"] - pred["y_true"]).abs().to_numpy()
+    out = {}
+    for level in EVALUATED_LEVELS:
+        q = quantiles[f"{level:.2f}"]
+        out[f"coverage_{round(100 * level)}"] = float(np.mean(error <= q))
+        out[f"width_{round(100 * level)}"] = 2 * q
+    return out

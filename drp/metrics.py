@@ -26,6 +26,8 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
+from drp.intervals import INTERVAL_METRICS
+
 MIN_GROUP = 3
 METRICS = ("rmse", "mae", "r2", "pearson", "spearman", "per_drug_r", "per_cell_r")
 LOWER_IS_BETTER = frozenset({"rmse", "mae"})
@@ -335,7 +337,7 @@ def aggregate_folds(
     averaged over folds).
     """
     by = [c for c in by if c in table]
-    cols = [m for m in (*METRICS, "n") if m in table]
+    cols = [m for m in (*METRICS, *INTERVAL_METRICS, "n") if m in table]
     grouped = table.groupby(by, sort=False, dropna=False)
     mean = grouped[cols].mean().add_suffix("_mean")
     sd = grouped[cols].std(ddof=1).add_suffix("_sd")

@@ -51,3 +51,19 @@ def test_a_trained_run_is_calibrated_on_its_validation_pairs(run):  # noqa: F811
     q = record["quantiles"]["0.90"]
     np.testing.assert_allclose(got.hi - got.ln_ic50_pred, q)
     np.testing.assert_allclose(got.ln_ic50_pred - got.lo, q)
+
+
+def test_evaluate_reports_coverage_and_width_of_a_calibrated_run(run):  # noqa: F811
+    from drp.evaluation import evaluate_runs, summarise
+    from drp.intervals import interval_metrics
+
+    rows = evaluate_runs([run.path])
+    record = json.loads((run.path / "calibration.json").read_text())
+    test = pd.read_parquet(run.path / "predictions_test.parquet")
+    error = (test.y_pred - test.y_true).abs()
+    for level in (80, 90):
+        q = record["quantiles"][f"0.{level}"]
+        assert (rows[f"coverage_{level}"] == (error <= q).mean()).all()
+        assert (rows[f"width_{level}"] == 2 * q).all()
+    assert "coverage_90_mean" in summarise(rows)
+    assert interval_metrics(run.path.parent / "no-such-run", test) == {}
