@@ -15,11 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Run", "__version__", "evaluate", "load_dataset", "load_run", "train"]
+__all__ = [
+    "Ensemble",
+    "Run",
+    "__version__",
+    "evaluate",
+    "load_dataset",
+    "load_ensemble",
+    "load_run",
+    "train",
+]
 _API = frozenset(__all__) - {"__version__"}
 
 if TYPE_CHECKING:
-    from drp.api import Run, evaluate, load_dataset, load_run, train
+    from drp.api import Ensemble, Run, evaluate, load_dataset, load_ensemble, load_run, train
 
 
 def __getattr__(name: str) -> Any:

@@ -266,7 +266,13 @@ def train(
 
 @app.command()
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory from `drp train`.")],
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="A run directory from `drp train`; several runs (or a folder of runs, e.g. a "
+            "study's runs/) predict as an ensemble: their mean, with ensemble_sd beside it."
+        ),
+    ],
     pairs: Annotated[Path | None, typer.Option(help="Table with cell_id, drug_id.")] = None,
     matrix: Annotated[bool, typer.Option(help="Predict every cell x drug.")] = False,
     smiles: Annotated[list[str], typer.Option(help="New drug NAME=SMILES (repeatable).")] = [],  # noqa: B006
@@ -296,7 +302,7 @@ def predict(
     ] = None,
 ) -> None:
     """Predict ln IC50 for pairs, the whole matrix, or new drugs given as SMILES."""
-    from drp.api import load_run
+    from drp.api import combine_members, load_ensemble
     from drp.data.tables import read_table
     from drp.intervals import add_interval
     from drp.predict import PredictionError
@@ -307,12 +313,9 @@ def predict(
         raise fail("choose exactly one of --pairs, --matrix, --smiles/--smiles-file")
     _check_choice("--device", device, DEVICES)
     with user_errors():
-        run = load_run(run_dir, device, dataset)
-        if pairs is not None:
-            result = run.predictor.predict_pairs(read_table(pairs))
-        elif matrix:
-            result = run.predictor.predict_matrix()
-        else:
+        runs = load_ensemble(run_dirs, device, dataset).runs
+        new: dict[str, str] = {}
+        if chosen_smiles:
             new = dict(s.split("=", 1) for s in smiles if "=" in s)
             if len(new) != len(smiles):
                 raise PredictionError("--smiles expects NAME=SMILES")
@@ -321,10 +324,22 @@ def predict(
                 if not {"drug_id", "smiles"} <= set(table.columns):
                     raise PredictionError(f"{smiles_file} needs columns drug_id, smiles")
                 new.update(zip(table.drug_id.astype(str), table.smiles.astype(str), strict=True))
-            cell_list = [c.strip() for c in cells.split(",")] if cells else None
-            result = run.predict(cells=cell_list, smiles=new)
+        wanted = read_table(pairs) if pairs is not None else None
+        cell_list = [c.strip() for c in cells.split(",")] if cells else None
+        members = []
+        for run in runs:
+            if wanted is not None:
+                members.append(run.predictor.predict_pairs(wanted))
+            elif matrix:
+                members.append(run.predictor.predict_matrix())
+            else:
+                members.append(run.predict(cells=cell_list, smiles=new))
+        result = members[0] if len(members) == 1 else combine_members(members)
         if interval is not None:
-            result = add_interval(result, run.path, interval, new_drugs=chosen_smiles)
+            paths = [run.path for run in runs]
+            result = add_interval(result, paths, interval, new_drugs=chosen_smiles)
+        if len(runs) > 1:
+            console.print(f"ensemble of {len(runs)} runs: mean prediction, sd in ensemble_sd")
     _write_table(result, out)
     console.print(f"[green]wrote[/] {len(result):,} predictions to {out}")
 

@@ -51,11 +51,8 @@ def write_calibration(run_dir: Path, val: pd.DataFrame, split: str) -> dict:
     return record
 
 
-def add_interval(
-    frame: pd.DataFrame, run_dir: Path, level: float, new_drugs: bool = False
-) -> pd.DataFrame:
-    """``frame`` with ``lo``, ``hi`` (ln IC50) around ``ln_ic50_pred`` at ``level`` and
-    ``interval_from`` (the split whose validation pairs calibrated it).
+def conformal_quantile(run_dir: Path, level: float, new_drugs: bool = False) -> tuple[float, str]:
+    """The run's conformal quantile at ``level`` and the split whose validation pairs gave it.
 
     Raises:
         ValueError: no calibration in the run, a level outside 0.50-0.99 in steps of 0.01, or
@@ -74,11 +71,26 @@ def add_interval(
             f"{run_dir} was calibrated on {record['split']} pairs (known drugs); intervals for "
             "new drugs need a run trained with --split drug_blind"
         )
-    q = record["quantiles"][key]
+    return float(record["quantiles"][key]), str(record["split"])
+
+
+def add_interval(
+    frame: pd.DataFrame,
+    run_dir: Path | list[Path],
+    level: float,
+    new_drugs: bool = False,
+) -> pd.DataFrame:
+    """``frame`` with ``lo``, ``hi`` (ln IC50) around ``ln_ic50_pred`` at ``level`` and
+    ``interval_from`` (the split whose validation pairs calibrated it). For several runs (an
+    ensemble) the half-width is the mean of their quantiles. Errors as
+    :func:`conformal_quantile`."""
+    runs = run_dir if isinstance(run_dir, list) else [run_dir]
+    found = [conformal_quantile(r, level, new_drugs) for r in runs]
+    q = float(np.mean([q for q, _ in found]))
     out = frame.copy()
     out["lo"] = out["ln_ic50_pred"] - q
     out["hi"] = out["ln_ic50_pred"] + q
-    out["interval_from"] = record["split"]
+    out["interval_from"] = "/".join(dict.fromkeys(split for _, split in found))
     return out
 
 

@@ -67,3 +67,44 @@ def test_evaluate_reports_coverage_and_width_of_a_calibrated_run(run):  # noqa: 
         assert (rows[f"width_{level}"] == 2 * q).all()
     assert "coverage_90_mean" in summarise(rows)
     assert interval_metrics(run.path.parent / "no-such-run", test) == {}
+
+
+def test_an_ensemble_averages_members_and_widens_to_their_mean_quantile(run, tmp_path):  # noqa: F811
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from drp.api import combine_members, load_ensemble
+    from drp.cli import app
+
+    # a second member: the same run with a shifted calibration, in a folder of runs
+    folder = tmp_path / "runs"
+    shutil.copytree(run.path, folder / "a")
+    shutil.copytree(run.path, folder / "b")
+    record = json.loads((folder / "b" / "calibration.json").read_text())
+    record["quantiles"] = {k: v + 1.0 for k, v in record["quantiles"].items()}
+    (folder / "b" / "calibration.json").write_text(json.dumps(record))
+    ensemble = load_ensemble([folder])
+    assert len(ensemble.runs) == 2
+    cells = list(pd.read_parquet(run.path / "predictions_val.parquet").cell_id[:2])
+    single = run.predict(cells=cells, drugs=None, interval=0.9)
+    both = ensemble.predict(cells=cells, interval=0.9)
+    np.testing.assert_allclose(both.ln_ic50_pred, single.ln_ic50_pred, rtol=1e-6)
+    assert (both.ensemble_sd.abs() < 1e-6).all() and (both.n_models == 2).all()
+    np.testing.assert_allclose(both.hi - both.lo, (single.hi - single.lo) + 1.0, rtol=1e-6)
+    # members are averaged, and their sd reported
+    a = single[["cell_id", "drug_id"]].assign(ln_ic50_pred=1.0)
+    mixed = combine_members([a, a.assign(ln_ic50_pred=3.0)])
+    assert (mixed.ln_ic50_pred == 2.0).all() and np.allclose(mixed.ensemble_sd, np.sqrt(2))
+    with pytest.raises(ValueError, match="different pairs"):
+        combine_members([a, a.iloc[::-1]])
+    # the CLI: a folder of runs predicts as an ensemble
+    out = tmp_path / "pred.csv"
+    pairs = tmp_path / "pairs.csv"
+    single[["cell_id", "drug_id"]].to_csv(pairs, index=False)
+    result = CliRunner().invoke(
+        app, ["predict", str(folder), "--pairs", str(pairs), "--out", str(out), "--interval", "0.9"]
+    )
+    assert result.exit_code == 0, result.output
+    got = pd.read_csv(out)
+    assert {"ensemble_sd", "n_models", "lo", "hi"} <= set(got.columns) and len(got) == len(single)
