@@ -73,9 +73,9 @@ QUESTIONS: tuple[Question, ...] = (
 )
 
 #: Equivalence margins (|difference| in the metric below which twins count as equivalent).
-#: Justified against the seed-to-seed spread of the default model measured on fold 0
-#: (benchmarks/RESULTS.md, "Time to accuracy"): sd 0.011 RMSE on mixed, 0.127 on drug-blind. A
-#: difference inside the margin is smaller than what retraining with another seed does to one
+#: Justified against the spread of the default model between seeds (each seed also draws its
+#: folds) on fold 0 (benchmarks/RESULTS.md, "Time to accuracy"): sd 0.011 RMSE on mixed, 0.127
+#: on drug-blind. A difference inside the margin is well under what a repetition does to one
 #: model on new drugs, and about twice that spread where drugs and cells are known.
 MARGINS: dict[str, dict[str, float]] = {
     "rmse": {
