@@ -255,13 +255,24 @@ def _answer_section(study: Study) -> list[Block]:
     primary = a[a["role"] == "primary"]
     counts = primary["verdict"].value_counts()
     summary = ", ".join(f"{counts[v]} {v}" for v in _VERDICT_ORDER if v in counts)
-    blocks.append(
-        Para(
-            f"**{len(primary)} declared questions, verdicts on their primary endpoint: "
-            f"{summary}.** Each verdict compares the paired RMSE difference (attention − twin, "
-            "same folds and seeds) with an equivalence margin declared before the runs."
+    if primary.empty:
+        asked = sorted({q["primary_split"] for q in study.design.get("questions", [])})
+        blocks.append(
+            Para(
+                "**No verdict: none of the declared questions' primary splits ("
+                + ", ".join(asked)
+                + f") is in this study's grid ({', '.join(study.splits)}).** This preset checks "
+                "the path; `drp study --preset standard` answers the questions."
+            )
         )
-    )
+    else:
+        blocks.append(
+            Para(
+                f"**{len(primary)} declared questions, verdicts on their primary endpoint: "
+                f"{summary}.** Each verdict compares the paired RMSE difference (attention − "
+                "twin, same folds and seeds) with an equivalence margin declared before the runs."
+            )
+        )
     for r in primary.itertuples():
         blocks.append(
             Para(
@@ -281,7 +292,8 @@ def _answer_section(study: Study) -> list[Block]:
             }[r.verdict]
             parts.append(
                 f"{r.split}: {_num(r.mean_attention)} against `{r.twin}` {_num(r.mean_twin)}, "
-                f"so it {word} (difference {_interval(r)}, 95% CI, {r.n_pairs} runs)"
+                f"so it {word} (difference {_interval(r)}, 95% CI, {r.n_pairs} "
+                f"run{'s' if r.n_pairs != 1 else ''})"
             )
         blocks.append(
             Para(
