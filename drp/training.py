@@ -126,7 +126,8 @@ def fold_for(ds: FeaturizedDataset, config: RunConfig) -> Fold:
 
 
 def _atomic_save(obj: dict, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    # a name of this process's own: two writers of one run never share a temporary file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
 

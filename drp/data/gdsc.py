@@ -14,6 +14,7 @@ tissues: ``cell_name`` with its COSMIC id): stable ids are assigned at featuriza
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,10 +82,10 @@ def ensure_gdsc(data_dir: Path, log=print) -> Path:
         path = download_archive(archive, raw)
         members.update(extract_members(archive, path, raw / archive.name))
     # Convert into a sibling directory and swap it in, so a reader never sees a half-written one.
-    staging = out.with_name(out.name + ".building")
+    staging = out.with_name(f"{out.name}.building-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     _convert(members, staging, log)
-    old = out.with_name(out.name + ".old")
+    old = out.with_name(f"{out.name}.old-{os.getpid()}")
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():
         out.rename(old)
