@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from drp.metrics import pearson
 from drp.models.baselines import BASELINES
 from drp.models.registry import DEFAULT_VARIANT
 
@@ -161,20 +160,3 @@ def summary_table(results: pd.DataFrame, variants: list[str], metrics: list[str]
             row[m] = f"{np.nanmean(x):.3f} ± {sd:.3f}" if np.isfinite(x).any() else "–"
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def per_drug_pearson(pred: pd.DataFrame, min_cells: int = 3) -> pd.Series:
-    """Pearson r between observed and predicted response within each drug.
-
-    Follows the convention of ``drp.evaluation``: drugs with fewer than ``min_cells`` cells or a
-    constant observed response are skipped (r undefined); a constant prediction gives r = 0
-    (it ranks nothing).
-    """
-    out = {}
-    for drug, g in pred.groupby("drug_id", sort=True):
-        if len(g) < min_cells:
-            continue
-        r = pearson(g["y_true"].to_numpy(float), g["y_pred"].to_numpy(float))
-        if np.isfinite(r):
-            out[drug] = r
-    return pd.Series(out, name="pearson", dtype=float)
