@@ -180,49 +180,37 @@ def _labels(study: Path, run: str) -> dict | None:
     return json.loads(record_path.read_text()) if record_path.is_file() else None
 
 
-def read_groups(study: Path) -> pd.DataFrame:
-    """Per-drug and per-cell metrics of every finished cell, with its labels: the per-cell files
-    where present, else the consolidated ``groups.parquet`` of the committed evidence."""
-    study = Path(study)
+def _read_labelled(study: Path, suffix: str, consolidated: str) -> pd.DataFrame:
+    """Every finished cell's ``<run><suffix>`` file with the cell's labels, plus the rows of the
+    ``consolidated`` file (the committed evidence) for cells whose own file is absent."""
     frames, seen = [], set()
-    for p in sorted((study / CELLS).glob("*.groups.parquet")):
-        run = p.name.removesuffix(".groups.parquet")
-        labels = _labels(study, run)
+    for p in sorted((study / CELLS).glob(f"*{suffix}")):
+        labels = _labels(study, p.name.removesuffix(suffix))
         if labels is None:
             continue
         frames.append(pd.read_parquet(p).assign(**{k: labels[k] for k in LABELS}))
-        seen.add(run)
-    if (study / GROUPS).is_file():
-        old = pd.read_parquet(study / GROUPS)
-        old = old.astype({c: str for c in ("kind", "id", "variant", "split")})
-        runs = [
-            f"{v}__{s}__f{f}__s{seed}"
-            for v, s, f, seed in zip(old.variant, old.split, old.fold, old.seed, strict=True)
-        ]
-        frames.append(old[[r not in seen for r in runs]])
-    if not frames:
-        return pd.DataFrame()
-    out = pd.concat(frames, ignore_index=True)
+        seen.add(tuple(labels[k] for k in LABELS))
+    if (study / consolidated).is_file():
+        old = pd.read_parquet(study / consolidated)
+        old = old.astype({"variant": str, "split": str})
+        keys = zip(*(old[k] for k in LABELS), strict=True)
+        frames.append(old[[k not in seen for k in keys]])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def read_groups(study: Path) -> pd.DataFrame:
+    """Per-drug and per-cell metrics of every finished cell, with its labels: the per-cell files
+    where present, else the consolidated ``groups.parquet`` of the committed evidence."""
+    out = _read_labelled(Path(study), ".groups.parquet", GROUPS)
+    if out.empty:
+        return out
     return out.astype({"kind": str, "id": str, "variant": str, "split": str})
 
 
 def read_samples(study: Path) -> pd.DataFrame:
     """Sampled test predictions of the default variant (every split, fold and seed), with
     labels: the per-cell files where present, else the consolidated ``predictions.parquet``."""
-    study = Path(study)
-    frames, seen = [], set()
-    for p in sorted((study / CELLS).glob("*.sample.parquet")):
-        run = p.name.removesuffix(".sample.parquet")
-        labels = _labels(study, run)
-        if labels is None:
-            continue
-        frames.append(pd.read_parquet(p).assign(**{k: labels[k] for k in LABELS}))
-        seen.add((labels["variant"], labels["split"], labels["fold"], labels["seed"]))
-    if (study / PREDICTIONS).is_file():
-        old = pd.read_parquet(study / PREDICTIONS)
-        keys = list(zip(old.variant, old.split, old.fold, old.seed, strict=True))
-        frames.append(old[[k not in seen for k in keys]])
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return _read_labelled(Path(study), ".sample.parquet", PREDICTIONS)
 
 
 def consolidate(study: Path, censored: pd.DataFrame | None = None) -> None:
