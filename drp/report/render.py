@@ -301,16 +301,22 @@ def _answer_section(study: Study) -> list[Block]:
                 "Mean test RMSE per split: " + "; ".join(parts) + "."
             )
         )
-    design = study.design.get("family", {})
-    level = _level(primary["ci_level"].iloc[0]) if len(primary) else "–"
+    family = ""
+    if len(primary):
+        named = study.design.get("family", {}).get("primary", "")
+        family = (
+            f"The primary endpoints form one family ({named}): their intervals are "
+            f"Bonferroni-adjusted ({_level(primary['ci_level'].iloc[0])} each) and their "
+            "p-values Holm-adjusted. Every other row (secondary splits, per-drug r, baselines) "
+            "is "
+        )
     blocks.append(
         Para(
-            f"**How sure.** The primary endpoints form one family ({design.get('primary', '')}): "
-            f"their intervals are Bonferroni-adjusted ({level} each) and their p-values "
-            "Holm-adjusted. Every other row (secondary splits, per-drug r, baselines) is an "
-            "unadjusted 95% interval. All intervals are Nadeau–Bengio corrected resampled t "
-            "intervals, which widen for the training data that folds share. "
-            + _convergence_text(study)
+            "**How sure.** "
+            + (family or "Every row is ")
+            + "an unadjusted 95% interval unless marked adjusted. All intervals are Nadeau–Bengio "
+            "corrected resampled t intervals, which widen for the training data that folds "
+            "share. " + _convergence_text(study)
         )
     )
     return blocks
