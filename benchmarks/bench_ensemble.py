@@ -23,9 +23,8 @@ import pandas as pd
 from results_table import add_rows
 
 from drp.config import RunConfig
-from drp.data.splits import load_or_make_folds
 from drp.featurize.store import FeaturizedDataset
-from drp.training import folds_dir, train_run
+from drp.training import train_run
 
 HERE = Path(__file__).parent
 SECTION = "## Ensembles"
@@ -54,7 +53,6 @@ def main() -> None:
     args = parser.parse_args()
     base = RunConfig()
     ds = FeaturizedDataset.load(Path(base.train.dataset))
-    folds = load_or_make_folds(ds, args.split, base.train.k, 0, folds_dir(base))
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
     ).stdout.strip()
@@ -65,11 +63,9 @@ def main() -> None:
         for seed in range(args.members):
             run = args.out / f"{args.split}_f{fold}_seed{seed}"
             if not (run / "predictions_test.parquet").exists():
-                train = replace(base.train, split=args.split, fold=fold, seed=seed)
                 # the fold is fixed (drawn with seed 0); the seed changes the training only
-                train_run(
-                    replace(base, train=train), run, ds=ds, fold=folds[fold], resume=run.exists()
-                )
+                train = replace(base.train, split=args.split, fold=fold, seed=seed, fold_seed=0)
+                train_run(replace(base, train=train), run, ds=ds, resume=run.exists())
             preds.append(pd.read_parquet(run / "predictions_test.parquet"))
         seconds = time.perf_counter() - t0
         first = preds[0]

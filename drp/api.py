@@ -34,6 +34,8 @@ __all__ = [
     "dataset_path",
     "default_run_dir",
     "evaluate",
+    "evaluation",
+    "Evaluation",
     "load_dataset",
     "combine_members",
     "load_ensemble",
@@ -213,10 +215,10 @@ class Ensemble:
         )
 
 
-def combine_members(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+def combine_members(frames: Sequence[pd.DataFrame], column: str = "ln_ic50_pred") -> pd.DataFrame:
     """One ensemble prediction from members' frames for the same pairs in the same order
-    (``cell_id, drug_id, ln_ic50_pred`` and any other columns, kept from the first member):
-    the mean, ``ensemble_sd`` (sd over members) and ``n_models``.
+    (``cell_id, drug_id``, the prediction ``column`` and any other columns, kept from the first
+    member): the mean, ``ensemble_sd`` (sd over members) and ``n_models``.
 
     Raises:
         ValueError: the members predicted different pairs.
@@ -230,9 +232,9 @@ def combine_members(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
             first[keys].reset_index(drop=True)
         ):
             raise ValueError("ensemble members predicted different pairs")
-    stacked = np.stack([f["ln_ic50_pred"].to_numpy() for f in frames])
+    stacked = np.stack([f[column].to_numpy() for f in frames])
     out = first.reset_index(drop=True).copy()
-    out["ln_ic50_pred"] = stacked.mean(0)
+    out[column] = stacked.mean(0)
     out["ensemble_sd"] = stacked.std(0, ddof=1) if len(frames) > 1 else 0.0
     out["n_models"] = len(frames)
     return out
@@ -286,6 +288,7 @@ def training_config(
     seed: int | None = None,
     epochs: int | None = None,
     device: str | None = None,
+    fold_seed: int | None = None,
 ) -> tuple[RunConfig, str]:
     """The config ``drp train`` would use, and the run's model name.
 
@@ -308,6 +311,7 @@ def training_config(
             "split": split,
             "fold": fold,
             "seed": seed,
+            "fold_seed": fold_seed,
             "epochs": epochs,
             "device": device,
         }.items()
@@ -324,9 +328,11 @@ def training_config(
 
 
 def default_run_dir(config: RunConfig, name: str) -> Path:
-    """``runs/<name>_<split>_f<fold>_s<seed>``."""
+    """``runs/<name>_<split>_f<fold>_s<seed>``, with ``_fs<fold_seed>`` when the folds were
+    drawn with another seed than the training's."""
     tc = config.train
-    return Path("runs") / f"{name}_{tc.split}_f{tc.fold}_s{tc.seed}"
+    draw = "" if tc.folds_seed == tc.seed else f"_fs{tc.folds_seed}"
+    return Path("runs") / f"{name}_{tc.split}_f{tc.fold}_s{tc.seed}{draw}"
 
 
 def train(
@@ -341,6 +347,7 @@ def train(
     seed: int | None = None,
     epochs: int | None = None,
     device: str | None = None,
+    fold_seed: int | None = None,
     resume: bool = False,
     name: str | None = None,
     on_epoch: Callable[[dict], None] | None = None,
@@ -351,7 +358,7 @@ def train(
     Args:
         config: RunConfig, ``{"model": {...}, "train": {...}}`` dict, TOML path, or None.
         out: run directory (default ``runs/<name>_<split>_f<fold>_s<seed>``).
-        overrides, variant, dataset, split, fold, seed, epochs, device: as in
+        overrides, variant, dataset, split, fold, seed, epochs, device, fold_seed: as in
             :func:`training_config`.
         resume: continue an interrupted run from its ``last.pt``.
         name: model name recorded in the run (default from :func:`training_config`).
@@ -374,6 +381,7 @@ def train(
         seed=seed,
         epochs=epochs,
         device=device,
+        fold_seed=fold_seed,
     )
     name = name or default_name
     run_dir = Path(out) if out is not None else default_run_dir(cfg, name)
@@ -381,43 +389,202 @@ def train(
     return load_run(run_dir)
 
 
-def evaluate(
-    runs: Sequence[str | Path],
+@dataclass
+class Evaluation:
+    """What ``drp evaluate`` scored: metric rows and what ``metrics.json`` records beside them.
+
+    Attributes:
+        table: one row per model x fold x subset (``metrics.csv``).
+        dataset: the training dataset's directory.
+        split_name: the split (``cross_dataset_<target>`` across datasets), for default paths.
+        provenance: noise ceiling, data checksums, commit, machine, date, command (and the
+            cross-dataset counts).
+    """
+
+    table: pd.DataFrame
+    dataset: Path
+    split_name: str
+    provenance: dict[str, Any]
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Mean and sd over folds per model and subset (``metrics_summary.csv``)."""
+        from drp.evaluation import summarise
+
+        return summarise(self.table)
+
+    @property
+    def ceiling(self) -> dict[str, float] | None:
+        """The replicate noise ceiling of the test pairs (None without replicates)."""
+        return self.provenance.get("noise_ceiling")
+
+    def default_out(self) -> Path:
+        """``reports/evaluate/<dataset>_<split>``."""
+        return Path("reports") / "evaluate" / f"{self.dataset.name}_{self.split_name}"
+
+    def write(self, out: str | Path | None = None) -> Path:
+        """``metrics.csv``, ``metrics_summary.csv`` and ``metrics.json`` in ``out`` (default
+        :meth:`default_out`); returns the directory."""
+        from drp.evaluation import write_metrics
+
+        path = Path(out) if out is not None else self.default_out()
+        write_metrics(self.table, path, extra=self.provenance)
+        return path
+
+
+def evaluation(
+    runs: Sequence[str | Path] = (),
     baselines: Sequence[str] | None = DEFAULT_BASELINES,
     *,
+    split: str | None = None,
+    target: str | Path | None = None,
     dataset: str | Path | None = None,
+    data_dir: Path = DATA_DIR,
+    k: int | None = None,
+    seed: int | None = None,
+    cache_dir: Path | None = None,
     n_boot: int = 0,
-    per_fold: bool = False,
+    ensemble: bool = False,
     log: Callable[[str], None] | None = None,
-) -> pd.DataFrame:
-    """Metrics of training runs beside baselines fitted on exactly the runs' folds.
+    command: str = "drp.evaluate (Python API)",
+) -> Evaluation:
+    """Score runs and baselines on identical folds, as ``drp evaluate`` does.
 
     Args:
         runs: run directories (``config.json`` + ``predictions_test.parquet``).
-        baselines: baseline names (see ``drp.models.baselines.BASELINES``; default those of
-            ``drp evaluate --baselines``); empty: runs only.
-        dataset: featurized dataset of the runs (default: read from them).
-        n_boot: bootstrap resamples for 95% CIs (0: none).
-        per_fold: one row per model, fold and subset instead of the mean over folds.
+        baselines: baseline names (``drp.models.baselines.BASELINES``); empty or None: none.
+        split: the split; with runs it is theirs (another value is an error); without runs
+            it is required. ``cross_dataset`` scores on ``target``.
+        target: the test dataset of a cross-dataset split (``gdsc1``, ``ccle``, a path).
+        dataset: training dataset (default the runs', else ``gdsc2``).
+        data_dir: where raw and processed data live.
+        k, seed: folds and fold seed without runs (default 5 and 0); with runs, theirs.
+        cache_dir: fold cache without runs (default ``<dataset>/folds``).
+        n_boot: bootstrap resamples for 95% CIs over the split's unit (0: none).
+        ensemble: also score, per fold, the mean prediction of the runs that share model and
+            fold (a seed ensemble: ``drp train --seed N --fold-seed 0``).
         log: progress messages.
+        command: what the provenance records as the command.
 
-    Returns:
-        The metrics table: mean and sd over folds per model and subset (``metrics_summary.csv``
-        of ``drp evaluate``), or with ``per_fold`` the rows of ``metrics.csv``.
+    Raises:
+        ValueError: nothing to evaluate, a missing split, or runs that disagree.
+        FileNotFoundError: a dataset or a run's file is missing.
     """
     import pandas as pd
 
-    from drp.evaluation import evaluate_runs, evaluate_with_baselines, summarise
+    from drp.data.splits import CROSS
+    from drp.evaluation import (
+        evaluate_cross_dataset,
+        evaluate_runs,
+        evaluate_with_baselines,
+        run_baselines,
+        runs_setting,
+    )
+    from drp.featurize.store import FeaturizedDataset
 
     run_dirs = [Path(r) for r in runs]
-    if not run_dirs:
-        raise ValueError("nothing to evaluate: give at least one run directory")
-    if not baselines:
-        table = evaluate_runs(run_dirs, n_boot=n_boot)
-    else:
-        given = None if dataset is None else dataset_path(dataset)
-        table, _ = evaluate_with_baselines(
-            run_dirs, baselines, dataset=given, n_boot=n_boot, log=log
+    names = list(baselines or [])
+    if not run_dirs and not names:
+        raise ValueError("nothing to evaluate: give run directories and/or baselines")
+    if split == CROSS and target is None:
+        raise ValueError(f"split {CROSS} needs a target dataset (e.g. gdsc1 or ccle)")
+    if not run_dirs and split is None:
+        raise ValueError("a split is required without runs")
+    given = None if dataset is None else dataset_path(dataset, data_dir)
+    extra: dict[str, Any] = {}
+    ceiling_ds = None  # whose replicates bound the test pairs: the target's across datasets
+    if split == CROSS:
+        if run_dirs:
+            setting = runs_setting(run_dirs, dataset=given, keys=("dataset",))
+            path = dataset_path(setting.dataset, data_dir)
+        else:
+            path = given or dataset_path("gdsc2", data_dir)
+        ds = FeaturizedDataset.load(path)
+        ceiling_ds = FeaturizedDataset.load(dataset_path(target, data_dir))
+        table, cross = evaluate_cross_dataset(
+            ds, ceiling_ds, run_dirs, names, seed=seed, n_boot=n_boot, log=log, dataset=path
         )
-    table = pd.DataFrame(table)
-    return table if per_fold else summarise(table)
+        split_name = f"{CROSS}_{Path(str(target)).name}"
+        extra["cross_dataset"] = {
+            "source": cross.source,
+            "target": cross.target,
+            "counts": cross.counts(),
+            "dropped": cross.dropped,
+            "drugs_matched": len(cross.drug_map),
+        }
+    elif run_dirs and names:
+        table, setting = evaluate_with_baselines(
+            run_dirs,
+            names,
+            split=split,
+            k=k,
+            seed=seed,
+            dataset=given,
+            n_boot=n_boot,
+            ensemble=ensemble,
+            log=log,
+        )
+        path, split_name = setting.dataset, setting.split
+        ds = FeaturizedDataset.load(path)
+    elif run_dirs:
+        if split is not None or k is not None or seed is not None or given is not None:
+            runs_setting(run_dirs, split=split, k=k, seed=seed, dataset=given)
+        table = evaluate_runs(run_dirs, n_boot=n_boot, ensemble=ensemble)
+        path = runs_setting(run_dirs[:1]).dataset
+        split_name = "_".join(sorted(set(table["split"].astype(str))))
+        ds = FeaturizedDataset.load(path) if path.exists() else None
+    else:
+        path = given or dataset_path("gdsc2", data_dir)
+        ds = FeaturizedDataset.load(path)
+        table = run_baselines(
+            ds,
+            split,
+            k or 5,
+            seed or 0,
+            cache_dir or path / "folds",
+            names,
+            n_boot=n_boot,
+            log=log,
+            dataset_path=path,
+        )
+        split_name = split
+    provenance = _evaluation_provenance(ds, Path(path), ceiling_ds or ds, command) | extra
+    return Evaluation(pd.DataFrame(table), Path(path), str(split_name), provenance)
+
+
+def _evaluation_provenance(
+    ds: FeaturizedDataset | None, path: Path, ceiling_ds: FeaturizedDataset | None, command: str
+) -> dict[str, Any]:
+    """The noise ceiling, data checksums, commit, machine and date beside the metrics."""
+    from datetime import UTC, datetime
+
+    from drp.metrics import noise_ceiling
+    from drp.training import git_commit, hardware
+
+    return {
+        "noise_ceiling": None if ceiling_ds is None else noise_ceiling(ceiling_ds.replicates),
+        "dataset": str(path),
+        "data_files": ds.manifest.get("files", {}) if ds is not None else {},
+        "git_commit": git_commit(),
+        "hardware": hardware(),
+        "command": command,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def evaluate(
+    runs: Sequence[str | Path] = (),
+    baselines: Sequence[str] | None = DEFAULT_BASELINES,
+    *,
+    per_fold: bool = False,
+    **options: Any,
+) -> pd.DataFrame:
+    """Metrics of runs beside baselines fitted on exactly the runs' folds (see
+    :func:`evaluation` for ``options``: split, target, dataset, k, seed, n_boot, ensemble, log).
+
+    Returns:
+        The mean and sd over folds per model and subset (``metrics_summary.csv`` of
+        ``drp evaluate``), or with ``per_fold`` the rows of ``metrics.csv``.
+    """
+    result = evaluation(runs, baselines, **options)
+    return result.table if per_fold else result.summary

@@ -20,7 +20,7 @@ from rich.markup import escape
 from drp import __version__
 from drp.api import DATA_DIR, dataset_path
 from drp.config import DEVICES
-from drp.data.splits import SPLITS
+from drp.data.splits import CROSS, SPLITS
 from drp.models.baselines import BASELINES, DEFAULT_BASELINES
 from drp.models.registry import VARIANTS
 from drp.presets import PRESETS
@@ -31,8 +31,6 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Drug-response prediction on GDSC with edge-aware graph attention.",
 )
-
-CROSS = "cross_dataset"
 
 
 def _listing(names) -> str:
@@ -207,11 +205,20 @@ def train(
     ] = None,
     fold: Annotated[int | None, typer.Option(help="Test fold index.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for folds and training.")] = None,
+    fold_seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Draw the folds with this seed instead of --seed: runs with different --seed "
+            "and one --fold-seed share their folds (a seed ensemble)."
+        ),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Maximum epochs.")] = None,
     device: Annotated[str | None, typer.Option(help=f"Device: {_listing(DEVICES)}.")] = None,
     out: Annotated[
         Path | None,
-        typer.Option(help="Run directory (default runs/<variant>_<split>_f<fold>_s<seed>)."),
+        typer.Option(
+            help="Run directory (default runs/<variant>_<split>_f<fold>_s<seed>[_fs<fold seed>])."
+        ),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from last.pt.")] = False,
 ) -> None:
@@ -234,6 +241,7 @@ def train(
             seed=seed,
             epochs=epochs,
             device=device,
+            fold_seed=fold_seed,
         )
     tc = cfg.train
     run_dir = out or default_run_dir(cfg, name)
@@ -466,24 +474,6 @@ def report(
     console.print(f"[green]report[/]: {md} and {html}; evidence in {evidence}")
 
 
-def _evaluate_provenance(ds, path: Path, ceiling: dict | None) -> dict:
-    """What ``metrics.json`` records beside the metrics: data checksums, commit, machine, date."""
-    import sys
-    from datetime import UTC, datetime
-
-    from drp.training import git_commit, hardware
-
-    return {
-        "noise_ceiling": ceiling,
-        "dataset": str(path),
-        "data_files": ds.manifest.get("files", {}) if ds is not None else {},
-        "git_commit": git_commit(),
-        "hardware": hardware(),
-        "command": " ".join(["drp", *sys.argv[1:]]),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 @app.command()
 def evaluate(
     run_dirs: Annotated[
@@ -537,26 +527,22 @@ def evaluate(
             "resample their held-out unit (cell, drug structure, drug cluster, tissue)."
         ),
     ] = 0,
+    ensemble: Annotated[
+        bool,
+        typer.Option(
+            "--ensemble",
+            help="Also score, per fold, the mean prediction of the runs that share model and "
+            "fold: a seed ensemble (`drp train --seed N --fold-seed 0`) is a model like any other.",
+        ),
+    ] = False,
     out: Annotated[
         Path | None,
         typer.Option(help="Output directory (default reports/evaluate/<dataset>_<split>)."),
     ] = None,
 ) -> None:
     """Score run directories and baselines on identical folds; write metrics.csv/json."""
-    import pandas as pd
-
-    from drp.evaluation import (
-        check_baselines,
-        evaluate_cross_dataset,
-        evaluate_runs,
-        evaluate_with_baselines,
-        print_metrics_table,
-        run_baselines,
-        runs_setting,
-        write_metrics,
-    )
-    from drp.featurize.store import FeaturizedDataset
-    from drp.metrics import noise_ceiling
+    from drp.api import evaluation
+    from drp.evaluation import check_baselines, print_metrics_table
 
     run_dirs = list(run_dirs or [])
     if not run_dirs and not baselines:
@@ -579,74 +565,26 @@ def evaluate(
             f"--split is required without runs (one of {_listing(SPLITS)} or {CROSS}); "
             "`drp train` uses mixed"
         )
-    log = lambda m: console.print(f"[dim]{escape(m)}[/]")  # noqa: E731
     start = time.perf_counter()
-    extra: dict = {}
-    ceiling_ds = None  # whose replicates bound the test pairs: the target's when cross-dataset
     with user_errors():
-        given = None if dataset is None else dataset_path(dataset, data_dir)
-        if split == CROSS:
-            if run_dirs:
-                setting = runs_setting(run_dirs, dataset=given, keys=("dataset",))
-                path = dataset_path(setting.dataset, data_dir)
-            else:
-                path = given or dataset_path("gdsc2", data_dir)
-            ds = FeaturizedDataset.load(path)
-            other = FeaturizedDataset.load(dataset_path(target, data_dir))
-            table, cross = evaluate_cross_dataset(
-                ds,
-                other,
-                run_dirs,
-                (names or DEFAULT_BASELINES) if baselines else (),
-                seed=seed,
-                n_boot=n_boot,
-                log=log,
-                dataset=path,
-            )
-            split_name = f"{CROSS}_{Path(target).name}"
-            extra["cross_dataset"] = {
-                "source": cross.source,
-                "target": cross.target,
-                "counts": cross.counts(),
-                "dropped": cross.dropped,
-                "drugs_matched": len(cross.drug_map),
-            }
-            ceiling_ds = other
-        elif run_dirs and baselines:
-            table, setting = evaluate_with_baselines(
-                run_dirs, names, split=split, k=k, seed=seed, dataset=given, n_boot=n_boot, log=log
-            )
-            path, split_name = setting.dataset, setting.split
-            ds = FeaturizedDataset.load(path)
-        elif run_dirs:
-            if split is not None or k is not None or seed is not None or given is not None:
-                runs_setting(run_dirs, split=split, k=k, seed=seed, dataset=given)
-            table = evaluate_runs(run_dirs, n_boot=n_boot)
-            first = runs_setting(run_dirs[:1])
-            path, split_name = first.dataset, "_".join(sorted(set(table["split"].astype(str))))
-            ds = FeaturizedDataset.load(path) if path.exists() else None
-        else:
-            path = given or dataset_path("gdsc2", data_dir)
-            ds = FeaturizedDataset.load(path)
-            table = run_baselines(
-                ds,
-                split,
-                k or 5,
-                seed or 0,
-                cache_dir or path / "folds",
-                names,
-                n_boot=n_boot,
-                log=log,
-                dataset_path=path,
-            )
-            split_name = split
-        ceiling_ds = ceiling_ds or ds
-        ceiling = noise_ceiling(ceiling_ds.replicates) if ceiling_ds is not None else None
-        out = out or Path("reports") / "evaluate" / f"{Path(path).name}_{split_name}"
-        summary = write_metrics(
-            pd.DataFrame(table), out, extra=_evaluate_provenance(ds, path, ceiling) | extra
+        result = evaluation(
+            run_dirs,
+            (names or DEFAULT_BASELINES) if baselines else (),
+            split=split,
+            target=target,
+            dataset=dataset,
+            data_dir=data_dir,
+            k=k,
+            seed=seed,
+            cache_dir=cache_dir,
+            n_boot=n_boot,
+            ensemble=ensemble,
+            log=lambda m: console.print(f"[dim]{escape(m)}[/]"),
+            command=" ".join(["drp", *sys.argv[1:]]),
         )
-    print_metrics_table(summary, console, ceiling=ceiling)
+        out = result.write(out)
+    summary, table = result.summary, result.table
+    print_metrics_table(summary, console, ceiling=result.ceiling)
     console.print(
         f"[green]evaluated[/] {table['model'].nunique()} models -> {out / 'metrics.csv'} "
         f"in {time.perf_counter() - start:.1f} s"

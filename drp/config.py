@@ -35,6 +35,7 @@ class TrainConfig:
     k: int = 5
     fold: int = 0
     seed: int = 0
+    fold_seed: int = -1  # seed of the fold draw; -1 = train.seed (seed ensembles fix it)
     epochs: int = 20
     patience: int = 4
     batch_size: int = 4096
@@ -46,6 +47,11 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 on CPUs with bf16 instructions, else fp32) | bf16 | fp32
     folds_dir: str = ""  # "" = <dataset>/folds, shared with `drp evaluate`
+
+    @property
+    def folds_seed(self) -> int:
+        """The seed the folds are drawn with: ``fold_seed``, or ``seed`` when it is -1."""
+        return self.seed if self.fold_seed < 0 else self.fold_seed
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ def _train_problems(t: TrainConfig) -> list[str]:
     out = _choice("train", "split", t.split, SPLITS) + _choice("train", "device", t.device, DEVICES)
     out += _choice("train", "precision", t.precision, PRECISIONS)
     out += _at_least("train", "k", t.k, 2)
+    out += _at_least("train", "fold_seed", t.fold_seed, -1)
     if not 0 <= t.fold < max(t.k, 1):
         out.append(f"train.fold={t.fold} must be in 0..{t.k - 1} (train.k={t.k})")
     for key in ("epochs", "patience", "batch_size"):

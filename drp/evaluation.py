@@ -308,6 +308,12 @@ def read_run_config(run_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def fold_seed(config: dict) -> int | None:
+    """The seed a run's folds were drawn with (``fold_seed``; ``seed`` in runs from before it)."""
+    value = config.get("fold_seed", config.get("seed"))
+    return None if value is None else int(value)
+
+
 def _run_labels(run_dir: Path, config: dict) -> dict[str, object]:
     model = config.get("model")
     name = model.get("name") if isinstance(model, dict) else model
@@ -326,6 +332,7 @@ def evaluate_runs(
     min_group: int = MIN_GROUP,
     n_boot: int = 0,
     ds: FeaturizedDataset | None = None,
+    ensemble: bool = False,
 ) -> pd.DataFrame:
     """Metric rows of training run directories.
 
@@ -335,31 +342,69 @@ def evaluate_runs(
     split's unit (CIs with ``n_boot`` resample it), looked up in ``ds`` (default: the run's
     dataset, when it still exists; otherwise ``pair``).
 
+    With ``ensemble``, the runs that share model, dataset, split, k, fold seed and fold (a seed
+    ensemble) are also scored as one model, ``<model> ensemble`` (kind ``ensemble``): the mean
+    of their predictions, with ``n_models`` members and the mean of their conformal quantiles.
+
     Raises:
         FileNotFoundError: a run directory lacks one of the two files.
+        ValueError: members of one ensemble predicted different test pairs.
     """
+    from drp.api import combine_members
     from drp.featurize.store import FeaturizedDataset
 
     tables = []
     loaded: dict[str, FeaturizedDataset] = {}
+    members: dict[tuple, list[tuple[Path, pd.DataFrame]]] = {}
+
+    def dataset_of(config: dict) -> FeaturizedDataset | None:
+        if ds is not None or not config.get("dataset") or not Path(config["dataset"]).exists():
+            return ds
+        path = str(config["dataset"])
+        if path not in loaded:
+            loaded[path] = FeaturizedDataset.load(Path(path))
+        return loaded[path]
+
+    def score(preds: pd.DataFrame, labels: dict, config: dict, runs: list[Path]) -> None:
+        rows = score_predictions(
+            preds, labels, dataset_of(config), config.get("split"), min_group, n_boot,
+            fold_seed(config) or 0,
+        )  # fmt: skip
+        # conformal coverage on all of the fold's test pairs (same value on every subset row)
+        tables.append(rows.assign(**interval_metrics(runs, preds)))
+
+    configs: dict[Path, dict] = {}
     for run_dir in map(Path, run_dirs):
         pred_path = run_dir / "predictions_test.parquet"
-        config = read_run_config(run_dir)
+        configs[run_dir] = config = read_run_config(run_dir)
         if not pred_path.exists():
             raise FileNotFoundError(f"{run_dir} is not a finished run: {pred_path.name} missing")
-        run_ds = ds
-        if run_ds is None and config.get("dataset") and Path(config["dataset"]).exists():
-            path = str(config["dataset"])
-            if path not in loaded:
-                loaded[path] = FeaturizedDataset.load(Path(path))
-            run_ds = loaded[path]
         preds = pd.read_parquet(pred_path)
         labels = _run_labels(run_dir, config)
-        rows = score_predictions(
-            preds, labels, run_ds, config.get("split"), min_group, n_boot, config.get("seed", 0)
-        )
-        # conformal coverage on all of the fold's test pairs (same value on every subset row)
-        tables.append(rows.assign(**interval_metrics(run_dir, preds)))
+        score(preds, labels, config, [run_dir])
+        if ensemble:
+            key = (labels["model"], str(config.get("dataset")), config.get("split"))
+            key += (config.get("k"), fold_seed(config), config.get("fold"))
+            members.setdefault(key, []).append((run_dir, preds))
+    for (model, *_), group in members.items():
+        pairs = ["cell_id", "drug_id"]
+        frames = [p.sort_values(pairs, ignore_index=True) for _, p in group]
+        try:
+            mean = combine_members(frames, column="y_pred")
+        except ValueError:
+            raise ValueError(
+                f"ensemble {model}: its runs {[str(r) for r, _ in group]} share a fold but "
+                "scored different test pairs (the dataset or folds changed between them)"
+            ) from None
+        first, config = group[0][0], configs[group[0][0]]
+        labels = _run_labels(first, config) | {
+            "model": f"{model} ensemble",
+            "kind": "ensemble",
+            "seed": fold_seed(config),
+            "run_dir": ";".join(str(r) for r, _ in group),
+            "n_models": len(group),
+        }
+        score(mean.drop(columns=["ensemble_sd", "n_models"]), labels, config, [r for r, _ in group])
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
@@ -496,7 +541,9 @@ def runs_setting(
     configs = {Path(r): read_run_config(r) for r in run_dirs}
     values: dict[str, dict[Path, object]] = {}
     for key in ("dataset", "split", "k", "seed"):
-        values[key] = {r: c.get(key) for r, c in configs.items()}
+        # "seed" is the fold draw's seed: runs of a seed ensemble share it
+        read = fold_seed if key == "seed" else (lambda c, key=key: c.get(key))
+        values[key] = {r: read(c) for r, c in configs.items()}
         missing = [str(r) for r, v in values[key].items() if v is None]
         if missing and key in keys:
             raise ValueError(f"run(s) {missing} record no {key!r} in config.json")
@@ -581,10 +628,12 @@ def evaluate_with_baselines(
     dataset: Path | None = None,
     min_group: int = MIN_GROUP,
     n_boot: int = 0,
+    ensemble: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> tuple[pd.DataFrame, RunsSetting]:
     """Runs beside baselines fitted on exactly the runs' folds (split, k, seed, dataset and
-    fold cache read from the runs; see :func:`runs_setting`).
+    fold cache read from the runs; see :func:`runs_setting`); ``ensemble`` as in
+    :func:`evaluate_runs`.
 
     Returns:
         ``(rows, setting)``: metric rows of runs and baselines, and the setting used.
@@ -597,7 +646,7 @@ def evaluate_with_baselines(
     ds = FeaturizedDataset.load(setting.dataset)
     folds = load_or_make_folds(ds, setting.split, setting.k, setting.seed, setting.folds_dir)
     check_runs_on_folds(run_dirs, folds, ds)
-    runs = evaluate_runs(run_dirs, min_group, n_boot, ds=ds)
+    runs = evaluate_runs(run_dirs, min_group, n_boot, ds=ds, ensemble=ensemble)
     base = run_baselines(
         ds,
         setting.split,
@@ -749,7 +798,7 @@ def evaluate_cross_dataset(
         frame = prediction_frame(run_test, estimator.predict(cross.test_ds, run_test))
         labels = _run_labels(run_dir, config) | {"split": split}
         labels |= {k: info[k] for k in ("train_split", "train_fold", "n_train_pairs")}
-        run_seed = int(config.get("seed") or 0)
+        run_seed = fold_seed(config) or 0
         tables.append(
             score_predictions(
                 frame, labels, ds, split, min_group, n_boot, run_seed, test_ds=cross.test_ds

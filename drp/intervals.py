@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -101,18 +102,18 @@ INTERVAL_METRICS = tuple(
 """Columns `drp evaluate` adds for a calibrated run: coverage_80, width_80, coverage_90, width_90."""
 
 
-def interval_metrics(run_dir: Path, pred: pd.DataFrame) -> dict[str, float]:
-    """Empirical coverage and width (ln IC50) of the run's conformal intervals on ``pred``
-    (``y_true``, ``y_pred``) at :data:`EVALUATED_LEVELS`; empty when the run has no
-    ``calibration.json``."""
-    path = Path(run_dir) / FILE
-    if not path.exists():
+def interval_metrics(run_dirs: Path | Sequence[Path], pred: pd.DataFrame) -> dict[str, float]:
+    """Empirical coverage and width (ln IC50) of the conformal intervals of a run (or of an
+    ensemble: the mean of its members' quantiles) on ``pred`` (``y_true``, ``y_pred``) at
+    :data:`EVALUATED_LEVELS`; empty when a run has no ``calibration.json``."""
+    runs = [Path(run_dirs)] if isinstance(run_dirs, str | Path) else [Path(r) for r in run_dirs]
+    if not runs or not all((r / FILE).exists() for r in runs):
         return {}
-    quantiles = json.loads(path.read_text())["quantiles"]
+    records = [json.loads((r / FILE).read_text())["quantiles"] for r in runs]
     error = (pred["y_pred"] - pred["y_true"]).abs().to_numpy()
     out = {}
     for level in EVALUATED_LEVELS:
-        q = quantiles[f"{level:.2f}"]
+        q = float(np.mean([quantiles[f"{level:.2f}"] for quantiles in records]))
         out[f"coverage_{round(100 * level)}"] = float(np.mean(error <= q))
         out[f"width_{round(100 * level)}"] = 2 * q
     return out

@@ -42,6 +42,7 @@ from drp.batching import predict_indices
 from drp.data.sources import sha256_file
 from drp.data.splits import SPLITS, fold_cache_path, load_or_make_folds
 from drp.data.tables import read_table
+from drp.evaluation import fold_seed
 from drp.featurize.molecules import (
     InvalidSmilesError,
     mol_to_graph,
@@ -165,7 +166,8 @@ def training_drugs(run_dir: Path, ds: FeaturizedDataset) -> TrainingDrugs:
             everything, f"{fallback} (the run has no config.json naming its fold)", False
         )
     config = json.loads(path.read_text())
-    split, k, seed, fold = (config.get(key) for key in ("split", "k", "seed", "fold"))
+    split, k, fold = (config.get(key) for key in ("split", "k", "fold"))
+    seed = fold_seed(config)
     if split not in SPLITS or None in (k, seed, fold):
         return TrainingDrugs(
             everything,

@@ -119,7 +119,7 @@ def folds_dir(config: RunConfig) -> Path:
 def fold_for(ds: FeaturizedDataset, config: RunConfig) -> Fold:
     """The configured fold, from the on-disk fold cache shared by every model and baseline."""
     tc = config.train
-    folds = load_or_make_folds(ds, tc.split, tc.k, tc.seed, folds_dir(config))
+    folds = load_or_make_folds(ds, tc.split, tc.k, tc.folds_seed, folds_dir(config))
     if not 0 <= tc.fold < len(folds):
         raise ValueError(f"fold {tc.fold} out of range for k={len(folds)}")
     return folds[tc.fold]
@@ -362,7 +362,7 @@ def write_run_config(
     extra: dict | None = None,
 ) -> None:
     """Resolved config + provenance, and the keys ``drp evaluate`` reads (``dataset, split,
-    fold, seed, k``); ``counts`` are the pairs per part, ``extra`` more keys."""
+    fold, seed, fold_seed, k``); ``counts`` are the pairs per part, ``extra`` more keys."""
     run_dir.mkdir(parents=True, exist_ok=True)
     tc = config.train
     payload = config.to_dict()
@@ -373,6 +373,7 @@ def write_run_config(
         "split": tc.split,
         "fold": tc.fold,
         "seed": tc.seed,
+        "fold_seed": tc.folds_seed,
         "k": tc.k,
         "data_files": ds.manifest.get("files", {}),
         "counts": counts,

@@ -190,3 +190,45 @@ def test_cli_train_and_predict_go_through_the_api(store, run, tmp_path, monkeypa
     np.testing.assert_allclose(written.ln_ic50_pred, expected.ln_ic50_pred, rtol=1e-5)
     result = cli.invoke(app, ["train", "--dataset", str(tmp_path / "none")])
     assert result.exit_code == 1 and "no featurized dataset at" in result.output
+
+
+@pytest.fixture(scope="module")
+def seed_ensemble(store: Path, run: Run) -> list[Run]:
+    """Two more 1-epoch runs on the run's folds (fold seed 0), trained with seeds 1 and 2."""
+    config = {"model": {"hidden": 16}, "train": {"dataset": str(store), "k": 3}}
+    return [
+        drp.train(config, store.parent / f"seed{s}", epochs=1, device="cpu", seed=s, fold_seed=0)
+        for s in (1, 2)
+    ]
+
+
+def test_fold_seed_fixes_the_folds_and_the_run_records_it(run, seed_ensemble):
+    first = pd.read_parquet(run.path / "predictions_test.parquet")
+    for member in seed_ensemble:
+        assert member.config["seed"] != 0 and member.config["fold_seed"] == 0
+        test = pd.read_parquet(member.path / "predictions_test.parquet")
+        assert test[["cell_id", "drug_id"]].equals(first[["cell_id", "drug_id"]])
+        assert not np.allclose(test.y_pred, first.y_pred)  # another initialisation
+    cfg, name = training_config({"train": {"dataset": str(run.config["dataset"])}}, seed=1)
+    assert drp.api.default_run_dir(cfg, name).name.endswith("_s1")
+    cfg, name = training_config(cfg, seed=1, fold_seed=0)
+    assert drp.api.default_run_dir(cfg, name).name.endswith("_s1_fs0")
+
+
+def test_an_ensemble_is_scored_as_a_model_beside_its_members(run, seed_ensemble):
+    runs = [run.path] + [m.path for m in seed_ensemble]
+    table = drp.evaluate(runs, baselines=[], ensemble=True, per_fold=True)
+    whole = table[table.subset == "all"]
+    ensemble = whole[whole.kind == "ensemble"]
+    assert len(ensemble) == 1 and ensemble.n_models.iloc[0] == 3
+    assert ensemble.model.iloc[0] == "custom ensemble"
+    frames = [pd.read_parquet(r / "predictions_test.parquet") for r in runs]
+    mean = np.mean([f.y_pred.to_numpy() for f in frames], axis=0)
+    expected = float(np.sqrt(np.mean((frames[0].y_true.to_numpy() - mean) ** 2)))
+    assert ensemble.rmse.iloc[0] == pytest.approx(expected, rel=1e-6)
+    members = whole[whole.kind == "model"]
+    assert len(members) == 3 and ensemble.rmse.iloc[0] <= members.rmse.max()
+    assert "coverage_90" in ensemble and 0 <= ensemble.coverage_90.iloc[0] <= 1
+    # beside baselines fitted on the same fold (the members share the fold seed)
+    summary = drp.evaluate(runs, baselines=["mean_effects"], ensemble=True)
+    assert {"custom", "custom ensemble", "mean_effects"} <= set(summary.model)
