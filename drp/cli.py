@@ -436,11 +436,49 @@ def study(
     set_: Annotated[
         list[str], typer.Option("--set", help="Override, e.g. train.device=cuda (repeatable).")
     ] = [],  # noqa: B006
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where cells run: local (one after another here) or ray (one Ray task per "
+            "cell; pip install -e '.[ray]')."
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster: auto (the running one) or ray://host:port; default: start a "
+            "local Ray instance and stop it afterwards."
+        ),
+    ] = None,
+    cpus_per_run: Annotated[
+        float, typer.Option(help="CPUs each Ray task declares (and torch threads per run).")
+    ] = 1.0,
+    gpus_per_run: Annotated[
+        float,
+        typer.Option(help="GPUs each Ray task declares; a fraction packs runs on one card."),
+    ] = 0.0,
+    max_retries: Annotated[
+        int, typer.Option(help="Retries of a Ray task whose worker died (it resumes last.pt).")
+    ] = 3,
 ) -> None:
-    """Run (or resume) the attention study grid; then `drp report` writes the report."""
+    """Run (or resume) the attention study grid; then `drp report` writes the report.
+
+    Several `drp study` processes, local or Ray, may share one study directory: each cell is
+    claimed before it runs, so none runs twice."""
     from drp.config import load_config
+    from drp.executors import EXECUTORS, LocalExecutor, RayExecutor
     from drp.study import preset_by_name, run_study
 
+    _check_choice("--executor", executor, EXECUTORS)
+    if executor == "local" and (address or gpus_per_run or cpus_per_run != 1.0):
+        raise fail("--address, --cpus-per-run and --gpus-per-run need --executor ray")
+    if cpus_per_run <= 0 or gpus_per_run < 0 or max_retries < 0:
+        raise fail("--cpus-per-run must be > 0, --gpus-per-run and --max-retries >= 0")
+    runner = (
+        LocalExecutor()
+        if executor == "local"
+        else RayExecutor(address, cpus_per_run, gpus_per_run, max_retries)
+    )
     with user_errors():
         chosen = preset_by_name(preset)
         base = load_config(config, set_)
@@ -448,9 +486,87 @@ def study(
         study_name = name or f"{Path(dataset).name}_{preset}"
         console.print(f"study [bold]{escape(study_name)}[/]: {escape(chosen.description)}")
         result = run_study(
-            study_name, chosen, path, out_root, base, preset, log=lambda m: console.print(m)
+            study_name,
+            chosen,
+            path,
+            out_root,
+            base,
+            preset,
+            log=lambda m: console.print(escape(m)),
+            executor=runner,
         )
     console.print(f"[green]study written to[/] {result}; now run `drp report {result}`")
+
+
+@app.command()
+def tune(
+    variant: Annotated[
+        str | None, typer.Option(help=f"Model variant to tune: {_listing(VARIANTS)}.")
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help=f"Split kind to tune for: {_listing(SPLITS)}.")
+    ] = "mixed",
+    fold: Annotated[int, typer.Option(help="Fold whose training part is searched.")] = 0,
+    space: Annotated[
+        Path | None,
+        typer.Option(help="Search-space TOML (default drp/configs/tune_space.toml)."),
+    ] = None,
+    samples: Annotated[
+        int | None, typer.Option(help="Trials (default the space file's num_samples).")
+    ] = None,
+    dataset: Annotated[str, typer.Option(help="Featurized dataset name or path.")] = "gdsc2",
+    config: Annotated[Path | None, typer.Option(help="Base TOML config of every trial.")] = None,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="Override SECTION.KEY=VALUE (repeatable).")
+    ] = [],  # noqa: B006
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster (auto or ray://host:port); default a local instance."),
+    ] = None,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs each trial declares.")] = 1.0,
+    gpus_per_trial: Annotated[float, typer.Option(help="GPUs each trial declares.")] = 0.0,
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (default tune/<variant>_<split>).")
+    ] = None,
+) -> None:
+    """Search hyper-parameters with Ray Tune + ASHA on validation pairs only; writes best.toml
+    (for `drp train --config` and `drp study --config`) and trials.csv."""
+    from drp.api import training_config
+    from drp.config import load_config
+    from drp.tune import DEFAULT_SPACE, SearchSpace, tune_search
+
+    _check_choice("--split", split, SPLITS)
+    if variant:
+        _check_choice("--variant", variant, VARIANTS)
+    if samples is not None and samples < 1:
+        raise fail(f"--samples must be >= 1, got {samples}")
+    with user_errors():
+        search = SearchSpace.read(space or DEFAULT_SPACE)
+        cfg, name = training_config(
+            load_config(config, set_), variant=variant, dataset=dataset, split=split, fold=fold
+        )
+        target = out or Path("tune") / f"{name}_{split}"
+        n = samples or search.num_samples
+        console.print(
+            f"tuning [bold]{name}[/] on {split} fold {fold}: {n} trials, up to "
+            f"{search.max_epochs} epochs, ASHA grace {search.grace_period}"
+        )
+        record = tune_search(
+            cfg,
+            search,
+            target,
+            variant=name,
+            num_samples=samples,
+            address=address,
+            cpus_per_trial=cpus_per_trial,
+            gpus_per_trial=gpus_per_trial,
+            command=" ".join(["drp", *sys.argv[1:]]),
+        )
+    console.print(
+        f"[green]best[/] validation RMSE {record['best_val_rmse']:.4f} of {record['trials']} "
+        f"trials ({record['trials_stopped_early']} stopped early by ASHA): "
+        f"{escape(str(record['best_params']))} -> {target / 'best.toml'}"
+    )
 
 
 @app.command()

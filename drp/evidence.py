@@ -17,12 +17,12 @@ A few kilobytes per cell; a 100-run study is a few MB, so it is committed beside
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from drp.files import atomic_write
 from drp.metrics import metrics
 
 CELLS = "cells"
@@ -37,12 +37,6 @@ def cell_path(study: Path, run: str) -> Path:
 
 def is_finished(study: Path, run: str) -> bool:
     return cell_path(study, run).is_file()
-
-
-def _atomic_write_bytes(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def group_table(pred: pd.DataFrame, censored: pd.Series | None = None) -> pd.DataFrame:
@@ -110,17 +104,13 @@ def write_cell(
     folder = Path(study) / CELLS
     folder.mkdir(parents=True, exist_ok=True)
     groups = group_table(pred, censored)
-    _atomic_write_bytes(
-        folder / f"{run}.groups.parquet", lambda p: groups.to_parquet(p, index=False)
-    )
+    atomic_write(folder / f"{run}.groups.parquet", lambda p: groups.to_parquet(p, index=False))
     if sample:
         rows = pred.sample(min(SAMPLE_ROWS, len(pred)), random_state=seed).sort_index()
         rows = rows[["cell_id", "drug_id", "y_true", "y_pred"]].astype(
             {"y_true": "float32", "y_pred": "float32"}
         )
-        _atomic_write_bytes(
-            folder / f"{run}.sample.parquet", lambda p: rows.to_parquet(p, index=False)
-        )
+        atomic_write(folder / f"{run}.sample.parquet", lambda p: rows.to_parquet(p, index=False))
     m = metrics(pred)
     record = {
         **labels,
@@ -130,6 +120,8 @@ def write_cell(
         "best_val_rmse": summary.get("best_val_rmse"),
         "train_seconds": summary.get("train_seconds"),
         "precision": summary.get("precision"),
+        # which worker ran it, on which try (drp.claims); not a result, kept out of read_cells
+        "execution": {k: summary[k] for k in ("attempt", "worker") if k in summary},
         "history": []
         if history is None
         else [
@@ -142,16 +134,18 @@ def write_cell(
         ],
     }
     path = cell_path(study, run)
-    _atomic_write_bytes(path, lambda p: p.write_text(json.dumps(record, indent=1) + "\n"))
+    atomic_write(path, lambda p: p.write_text(json.dumps(record, indent=1) + "\n"))
     return path
 
 
 def read_cells(study: Path) -> pd.DataFrame:
-    """One row per finished cell: its labels, metrics and training summary (no history)."""
+    """One row per finished cell: its labels, metrics and training summary (no history, no
+    execution record)."""
     rows = []
     for p in sorted((Path(study) / CELLS).glob("*.json")):
         record = json.loads(p.read_text())
         record.pop("history", None)
+        record.pop("execution", None)
         rows.append({"run": p.stem, **record})
     return pd.DataFrame(rows)
 
@@ -224,7 +218,7 @@ def consolidate(study: Path, censored: pd.DataFrame | None = None) -> None:
             {"kind": "category", "id": "category", "variant": "category", "split": "category"}
             | dict.fromkeys(("rmse", "mean_true", "mean_pred", "pearson"), "float32")
         )
-        _atomic_write_bytes(
+        atomic_write(
             study / GROUPS, lambda p: groups.to_parquet(p, compression="zstd", index=False)
         )
     samples = read_samples(study)
@@ -234,7 +228,7 @@ def consolidate(study: Path, censored: pd.DataFrame | None = None) -> None:
                 censored, on=["cell_id", "drug_id"], how="left"
             )
             samples["censored"] = samples["censored"].fillna(False).astype(bool)
-        _atomic_write_bytes(
+        atomic_write(
             study / PREDICTIONS, lambda p: samples.to_parquet(p, compression="zstd", index=False)
         )
 

@@ -11,12 +11,14 @@ the corrected resampled t-test assumes.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import platform
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,13 +27,16 @@ import pandas as pd
 import torch
 
 from drp.answers import answer_table, per_drug_mixed_model
+from drp.claims import Claim
 from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.data.tables import summarise_drops
 from drp.evaluation import fit_predict
 from drp.evidence import consolidate, is_finished, read_cells, read_groups, write_cell
+from drp.executors import Executor, LocalExecutor
 from drp.featurize.molecules import smiles_in_graph_order
 from drp.featurize.store import FeaturizedDataset
+from drp.files import atomic_write_text
 from drp.interpret import atom_attention, faithfulness
 from drp.metrics import noise_ceiling
 from drp.models.baselines import BASELINES
@@ -69,6 +74,166 @@ class StudyFolds:
         return self._memo[key][fold]
 
 
+@dataclass(frozen=True)
+class CellSpec:
+    """One unit of work: a model cell (variant x split x fold x seed), or the baselines of one
+    fold (``variant`` = :data:`BASELINES_CELL`). Picklable, so a Ray task can carry it; paths
+    are absolute, so any worker can run it."""
+
+    study: str
+    dataset: str
+    preset: Preset
+    base: RunConfig
+    variant: str
+    split: str
+    fold: int
+    seed: int
+    command: str = ""
+    threads: int = 0  # torch threads for the cell (0: leave as is)
+
+    @property
+    def run(self) -> str:
+        return run_name(self.variant, self.split, self.fold, self.seed)
+
+
+BASELINES_CELL = "baselines"
+
+
+def study_cells(
+    study: Path, preset: Preset, dataset_dir: Path, base: RunConfig, threads: int = 0
+) -> list[CellSpec]:
+    """The grid's work units in run order: each fold's baselines before its first model."""
+    specs, seen = [], set()
+    common = {
+        "study": str(Path(study).resolve()),
+        "dataset": str(Path(dataset_dir).resolve()),
+        "preset": preset,
+        "base": base,
+        "command": " ".join(sys.argv),
+        "threads": threads,
+    }
+    for variant, split, fold, seed in preset.cells():
+        if preset.baselines and (split, fold, seed) not in seen:
+            seen.add((split, fold, seed))
+            specs.append(
+                CellSpec(**common, variant=BASELINES_CELL, split=split, fold=fold, seed=seed)
+            )
+        specs.append(CellSpec(**common, variant=variant, split=split, fold=fold, seed=seed))
+    return specs
+
+
+def is_done(spec: CellSpec) -> bool:
+    """Whether the unit's records are all written."""
+    if spec.variant != BASELINES_CELL:
+        return is_finished(Path(spec.study), spec.run)
+    return all(
+        is_finished(Path(spec.study), run_name(b, spec.split, spec.fold, spec.seed))
+        for b in spec.preset.baselines
+    )
+
+
+_DATASETS: dict[str, tuple[FeaturizedDataset, StudyFolds]] = {}
+
+
+def _dataset(spec: CellSpec) -> tuple[FeaturizedDataset, StudyFolds]:
+    """The dataset and fold cache of a unit, loaded once per worker process."""
+    if spec.dataset not in _DATASETS:
+        ds = FeaturizedDataset.load(Path(spec.dataset))
+        folds_dir = Path(spec.base.train.folds_dir or Path(spec.dataset) / "folds")
+        _DATASETS[spec.dataset] = (ds, StudyFolds(ds, spec.preset.k, folds_dir))
+    return _DATASETS[spec.dataset]
+
+
+def run_cell(spec: CellSpec) -> dict:
+    """Run one unit unless it is finished or claimed by a live worker; the work a local loop
+    or a Ray task does. The run's claim is held while it trains (:mod:`drp.claims`); an
+    interrupted run resumes from its own ``last.pt``.
+
+    Returns:
+        ``{"run", "status"}`` with status ``finished`` (already done), ``claimed`` (another
+        worker holds it) or ``done``; ``done`` adds ``seconds``, ``attempt``, ``worker`` and,
+        for a model, ``val_rmse`` and ``epochs``.
+    """
+    out = {"run": spec.run}
+    if is_done(spec):
+        return out | {"status": "finished"}
+    study = Path(spec.study)
+    claim = Claim.acquire(study, spec.run)
+    if claim is None:
+        return out | {"status": "claimed"}
+    try:
+        if is_done(spec):  # finished between the check and the claim
+            return out | {"status": "finished"}
+        if spec.threads:
+            torch.set_num_threads(spec.threads)
+        ds, folds = _dataset(spec)
+        t0 = time.perf_counter()
+        worker = {"attempt": claim.attempt, "worker": claim.owner}
+        if spec.variant == BASELINES_CELL:
+            _run_baselines(ds, spec, folds(spec.split, spec.seed, spec.fold), worker)
+            return out | {"status": "done", "seconds": time.perf_counter() - t0} | worker
+        summary = _run_model(ds, spec, folds(spec.split, spec.seed, spec.fold), claim, worker)
+        return (
+            out
+            | {
+                "status": "done",
+                "seconds": time.perf_counter() - t0,
+                "val_rmse": summary["best_val_rmse"],
+                "epochs": summary["epochs_run"],
+            }
+            | worker
+        )
+    finally:
+        claim.release()
+
+
+def _run_model(
+    ds: FeaturizedDataset, spec: CellSpec, fold: Fold, claim: Claim, worker: dict
+) -> dict:
+    """Train one model cell and write its compact record; returns the training summary."""
+    run_dir = Path(spec.study) / "runs" / spec.run
+    preset, base = spec.preset, spec.base
+    cfg = RunConfig(
+        model=variant_config(spec.variant, base.model),
+        train=replace(
+            base.train,
+            dataset=spec.dataset,
+            split=spec.split,
+            fold=spec.fold,
+            seed=spec.seed,
+            k=preset.k,
+            epochs=preset.epochs,
+            patience=preset.patience,
+        ),
+    ).validate()
+    train, val, test = fold.frames(ds.pairs)
+    estimator = NeuralEstimator(
+        cfg,
+        spec.variant,
+        run_dir,
+        resume=(run_dir / "last.pt").exists(),
+        command=spec.command,
+        run_info={"counts": {"test": len(test)}},
+        on_epoch=lambda row: claim.heartbeat(),
+    )
+    pred = fit_predict(estimator, ds, train, val, test, run_dir=run_dir)
+    summary = estimator.summary_
+    history = run_dir / "history.csv"
+    labels = {"variant": spec.variant, "split": spec.split, "fold": spec.fold, "seed": spec.seed}
+    write_cell(
+        Path(spec.study),
+        spec.run,
+        labels | {"kind": "model"},
+        pred,
+        summary | worker,
+        pd.read_csv(history) if history.exists() else None,
+        censored=test.get("censored"),
+        sample=spec.variant == DEFAULT_VARIANT,
+        seed=spec.seed,
+    )
+    return summary
+
+
 def run_study(
     name: str,
     preset: Preset,
@@ -77,104 +242,103 @@ def run_study(
     base: RunConfig | None = None,
     preset_name: str = "custom",
     log: Callable[[str], None] = print,
-    progress: Callable | None = None,
+    executor: Executor | None = None,
 ) -> Path:
     """Run (or resume) the grid and write the study directory; returns its path.
 
     A cell whose compact record (``cells/<run>.json``) exists is finished and skipped, so a
     study resumes from its committed evidence alone; an interrupted cell resumes from its
-    ``last.pt``. The baselines of a fold are fitted before the fold's first model.
+    ``last.pt``. Cells run through ``executor`` (default :class:`~drp.executors.LocalExecutor`:
+    one after the other in this process; :class:`~drp.executors.RayExecutor`: as Ray tasks).
+    Cells claimed by another live worker on the same directory are left to it, and waited for
+    before the results are collected.
+
+    Raises:
+        StudyError: cells failed (their runs resume when the study is run again).
     """
     base = base or RunConfig()
+    executor = executor or LocalExecutor()
     ds = FeaturizedDataset.load(dataset_dir)
     study = Path(out_root) / name
-    runs = study / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
+    (study / "runs").mkdir(parents=True, exist_ok=True)
     folds = StudyFolds(ds, preset.k, Path(base.train.folds_dir or Path(dataset_dir) / "folds"))
-    cells = preset.cells()
     started = time.perf_counter()
     _write_study_json(study, name, preset, preset_name, ds, dataset_dir, base)
-    baselines_done: set[tuple[str, int, int]] = set()
-    for i, (variant, split, fold, seed) in enumerate(cells):
-        if (split, fold, seed) not in baselines_done:
-            _run_baselines(ds, preset, split, fold, seed, folds, study)
-            baselines_done.add((split, fold, seed))
-        run = run_name(variant, split, fold, seed)
-        if is_finished(study, run):
-            continue
-        run_dir = runs / run
-        cfg = RunConfig(
-            model=variant_config(variant, base.model),
-            train=replace(
-                base.train,
-                dataset=str(dataset_dir),
-                split=split,
-                fold=fold,
-                seed=seed,
-                k=preset.k,
-                epochs=preset.epochs,
-                patience=preset.patience,
-            ),
-        ).validate()
-        fold_idx = folds(split, seed, fold)
-        t0 = time.perf_counter()
-        train, val, test = fold_idx.frames(ds.pairs)
-        estimator = NeuralEstimator(
-            cfg,
-            variant,
-            run_dir,
-            resume=(run_dir / "last.pt").exists(),
-            command=" ".join(sys.argv),
-            run_info={"counts": {"test": len(test)}},
+    specs = study_cells(study, preset, dataset_dir, base, threads=executor.threads)
+    for split, seed in {(s.split, s.seed) for s in specs}:
+        folds(split, seed, 0)  # draw and cache the folds once, before workers read them
+    todo = [s for s in specs if not is_done(s)]
+    log(f"{len(specs) - len(todo)} of {len(specs)} cells already finished; {len(todo)} to run")
+    failed = executor.run(run_cell, todo, log)
+    failed += wait_for_claimed(todo, log)
+    if failed:
+        raise StudyError(
+            f"{len(failed)} cell(s) failed: {', '.join(failed[:5])}"
+            f"{' ...' if len(failed) > 5 else ''}; run the same command again to resume them"
         )
-        pred = fit_predict(estimator, ds, train, val, test, run_dir=run_dir)
-        summary = estimator.summary_
-        history = run_dir / "history.csv"
-        write_cell(
-            study,
-            run,
-            {"variant": variant, "split": split, "fold": fold, "seed": seed, "kind": "model"},
-            pred,
-            summary,
-            pd.read_csv(history) if history.exists() else None,
-            censored=test.get("censored"),
-            sample=variant == DEFAULT_VARIANT,
-            seed=seed,
-        )
-        log(
-            f"[{i + 1}/{len(cells)}] {run}: val RMSE "
-            f"{summary['best_val_rmse']:.3f} ({summary['epochs_run']} epochs, "
-            f"{time.perf_counter() - t0:.0f} s)"
-        )
-    collect(study, preset, ds, folds)
+    with collect_lock(study):
+        collect(study, preset, ds, folds)
     log(f"study {name} finished in {time.perf_counter() - started:.0f} s")
     return study
 
 
-def _run_baselines(
-    ds: FeaturizedDataset,
-    preset: Preset,
-    split: str,
-    fold: int,
-    seed: int,
-    folds: StudyFolds,
-    study: Path,
-) -> None:
+class StudyError(RuntimeError):
+    """A study whose cells did not all finish."""
+
+
+def wait_for_claimed(
+    specs: list[CellSpec], log: Callable[[str], None], poll: float = 2.0
+) -> list[str]:
+    """Wait for the units that another worker holds; take over any whose worker died.
+
+    Returns the runs that failed when taken over (empty when all finished)."""
+    pending = [s for s in specs if not is_done(s)]
+    if pending:
+        log(f"waiting for {len(pending)} cell(s) held by other workers")
+    failed: list[str] = []
+    while pending:
+        time.sleep(poll)
+        for spec in list(pending):
+            try:
+                result = run_cell(spec)  # finished, still claimed, or taken over and run
+            except Exception as exc:  # noqa: BLE001 (reported, and the study resumes)
+                log(f"{spec.run} failed: {exc}")
+                failed.append(spec.run)
+                pending.remove(spec)
+                continue
+            if result["status"] != "claimed":
+                pending.remove(spec)
+    return failed
+
+
+@contextmanager
+def collect_lock(study: Path) -> Iterator[None]:
+    """One collector at a time per study directory (an exclusive ``flock``)."""
+    with open(Path(study) / ".collect.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_baselines(ds: FeaturizedDataset, spec: CellSpec, fold: Fold, worker: dict) -> None:
     """Fit the preset's baselines on one fold (the same :func:`~drp.evaluation.fit_predict`
     path as the neural variants) and write their compact records."""
-    train, val, test = folds(split, seed, fold).frames(ds.pairs)
-    for name in preset.baselines:
-        run = run_name(name, split, fold, seed)
-        if is_finished(study, run):
+    train, val, test = fold.frames(ds.pairs)
+    for name in spec.preset.baselines:
+        run = run_name(name, spec.split, spec.fold, spec.seed)
+        if is_finished(Path(spec.study), run):
             continue
         t0 = time.perf_counter()
         pred = fit_predict(BASELINES[name](), ds, train, val, test)
+        labels = {"variant": name, "split": spec.split, "fold": spec.fold, "seed": spec.seed}
         write_cell(
-            study,
+            Path(spec.study),
             run,
-            {"variant": name, "split": split, "fold": fold, "seed": seed, "kind": "baseline"},
+            labels | {"kind": "baseline"},
             pred,
-            {"train_seconds": time.perf_counter() - t0},
+            {"train_seconds": time.perf_counter() - t0} | worker,
             censored=test.get("censored"),
         )
 
@@ -435,4 +599,4 @@ def _write_study_json(
         first = json.loads(info.read_text())
         payload["resumed"] = [*first.get("resumed", []), payload["provenance"]]
         payload["provenance"] = first.get("provenance", payload["provenance"])
-    info.write_text(json.dumps(payload, indent=2, default=str))
+    atomic_write_text(info, json.dumps(payload, indent=2, default=str))

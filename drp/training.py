@@ -32,6 +32,7 @@ from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.device import autocast, resolve_device, use_bf16
 from drp.featurize.store import FeaturizedDataset
+from drp.files import atomic_write
 from drp.intervals import write_calibration
 from drp.models.model import PairBatch, check_architecture
 from drp.models.registry import build_model
@@ -125,11 +126,12 @@ def fold_for(ds: FeaturizedDataset, config: RunConfig) -> Fold:
     return folds[tc.fold]
 
 
-def _atomic_save(obj: dict, path: Path) -> None:
-    # a name of this process's own: two writers of one run never share a temporary file
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def _save_checkpoint(state: dict, path: Path) -> None:
+    atomic_write(path, lambda p: torch.save(state, p))
+
+
+def _save_table(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write(path, lambda p: frame.to_csv(p, index=False))
 
 
 def _lr_lambda(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -323,9 +325,9 @@ class Trainer:
             self.history.append(row)
             state = self._state()
             if improved:
-                _atomic_save(state, self.run_dir / "best.pt")
-            _atomic_save(state, self.run_dir / "last.pt")
-            pd.DataFrame(self.history).to_csv(self.run_dir / "history.csv", index=False)
+                _save_checkpoint(state, self.run_dir / "best.pt")
+            _save_checkpoint(state, self.run_dir / "last.pt")
+            _save_table(pd.DataFrame(self.history), self.run_dir / "history.csv")
             with open(self.run_dir / "metrics.jsonl", "a") as handle:
                 handle.write(json.dumps(row) + "\n")
             if self.on_epoch:

@@ -25,14 +25,14 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from drp.files import temp_write
 
 if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
@@ -627,18 +627,6 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _temp_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Write through ``write(tmp)`` to a fresh temporary file beside ``path``; return it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
 def _cache_meta_expected(ds: FeaturizedDataset, split: str) -> dict:
     """Sidecar fields a cached fold file must match to be served for ``(ds, split)``."""
     expected = {"format": FOLD_FORMAT, "grouping": split_key(split)}
@@ -707,7 +695,7 @@ def load_or_make_folds(
     folds = make_folds(ds.pairs, split, k, seed, entities, val_fraction)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = folds_to_frame(ds.pairs, folds)
-    tmp_parquet = _temp_write(path, lambda p: frame.to_parquet(p, index=False))
+    tmp_parquet = temp_write(path, lambda p: frame.to_parquet(p, index=False))
     meta = _cache_meta_expected(ds, split) | {
         "dataset": ds.name,
         "split": split,
@@ -723,7 +711,7 @@ def load_or_make_folds(
         ],
     }
     try:
-        tmp_meta = _temp_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2)))
+        tmp_meta = temp_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=2)))
         os.replace(tmp_meta, meta_path)
         os.replace(tmp_parquet, path)
     finally:

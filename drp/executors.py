@@ -1,0 +1,159 @@
+"""Where a study's grid cells run: one after another in this process, or as Ray tasks.
+
+An executor calls a picklable ``fn(spec) -> dict`` (``drp.study.run_cell``) for every spec and
+logs progress; it returns the runs that failed. ``fn`` itself skips finished cells and those
+claimed by another live worker (``drp.claims``), so executors only schedule.
+
+Ray is optional (``pip install -e '.[ray]'``). Without an address, :class:`RayExecutor`
+starts a local Ray instance and shuts it down when the cells are done; with ``auto`` or
+``ray://host:port`` it uses an existing cluster, whose workers must have ``drp`` installed and
+see the study and dataset directories at the same paths (a shared file system).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from drp.claims import held_claims
+
+EXECUTORS = ("local", "ray")
+
+
+class Executor(Protocol):
+    threads: int  # torch threads per cell (0: leave the process default)
+
+    def run(
+        self, fn: Callable[[Any], dict], specs: Sequence[Any], log: Callable[[str], None]
+    ) -> list[str]:
+        """Run ``fn`` on every spec; return the runs that failed."""
+        ...
+
+
+def _describe(done: int, total: int, result: dict) -> str:
+    status = result.get("status")
+    if status == "claimed":
+        return f"[{done}/{total}] {result['run']}: held by another worker, left to it"
+    if status == "finished":
+        return f"[{done}/{total}] {result['run']}: already finished"
+    extra = ""
+    if "val_rmse" in result:
+        extra = f"val RMSE {result['val_rmse']:.3f} ({result['epochs']} epochs, "
+    else:
+        extra = "baselines ("
+    attempt = f", attempt {result['attempt']}" if result.get("attempt", 1) > 1 else ""
+    return f"[{done}/{total}] {result['run']}: {extra}{result['seconds']:.0f} s{attempt})"
+
+
+@dataclass
+class LocalExecutor:
+    """The cells one after another in this process; an error stops the study (its cell
+    resumes from ``last.pt`` when the study is run again)."""
+
+    threads: int = 0
+
+    def run(
+        self, fn: Callable[[Any], dict], specs: Sequence[Any], log: Callable[[str], None]
+    ) -> list[str]:
+        for i, spec in enumerate(specs):
+            log(_describe(i + 1, len(specs), fn(spec)))
+        return []
+
+
+class RayUnavailable(RuntimeError):
+    """Ray is not installed."""
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise RayUnavailable(
+            "the ray executor needs Ray: pip install -e '.[ray]' (or pip install 'ray[tune]')"
+        ) from None
+    return ray
+
+
+@dataclass
+class RayExecutor:
+    """Every cell is one Ray task declaring ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs
+    (fractions pack several runs on one card). A task whose worker dies is retried up to
+    ``max_retries`` times; the retry takes over the dead worker's claim and resumes the run
+    from its ``last.pt``. An error raised by the cell's own code is not retried: it is
+    reported, the other cells go on, and the study fails at the end naming it.
+
+    Args:
+        address: None starts (and later stops) a local instance with ``num_cpus`` CPUs;
+            ``auto`` or ``ray://host:port`` connects to a running cluster.
+    """
+
+    address: str | None = None
+    cpus_per_run: float = 1.0
+    gpus_per_run: float = 0.0
+    max_retries: int = 3
+    num_cpus: int | None = None
+    poll_seconds: float = 10.0
+
+    @property
+    def threads(self) -> int:
+        return max(1, int(self.cpus_per_run))
+
+    def run(
+        self, fn: Callable[[Any], dict], specs: Sequence[Any], log: Callable[[str], None]
+    ) -> list[str]:
+        if not specs:
+            return []
+        ray = import_ray()
+        started = not ray.is_initialized()
+        if started:
+            ray.init(
+                address=self.address,
+                num_cpus=None if self.address else self.num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level="ERROR",
+            )
+        try:
+            return self._run(ray, fn, specs, log)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _run(self, ray, fn, specs, log) -> list[str]:
+        resources = ray.cluster_resources()
+        log(
+            f"ray: {resources.get('CPU', 0):.0f} CPUs, {resources.get('GPU', 0):.0f} GPUs; "
+            f"{self.cpus_per_run:g} CPU(s) and {self.gpus_per_run:g} GPU(s) per run, "
+            f"{len(specs)} cells"
+        )
+        task = ray.remote(fn).options(
+            num_cpus=self.cpus_per_run,
+            num_gpus=self.gpus_per_run,
+            max_retries=self.max_retries,
+            retry_exceptions=False,
+        )
+        study = Path(specs[0].study)
+        by_ref = {task.remote(spec): spec for spec in specs}
+        pending, failed, done = list(by_ref), [], 0
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=self.poll_seconds)
+            for ref in ready:
+                spec = by_ref[ref]
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    failed.append(spec.run)
+                    reason = str(exc).strip().splitlines()[-1][:300]
+                    log(f"{spec.run} failed (after up to {self.max_retries} retries): {reason}")
+                    continue
+                done += 1
+                log(_describe(done, len(specs), result))
+            if ready or not pending:
+                running = len(held_claims(study))
+                log(
+                    f"cells: {done} done, {running} running, {len(failed)} failed, "
+                    f"{len(pending)} not finished"
+                )
+        return failed

@@ -1,0 +1,37 @@
+"""Atomic file writes, safe with several writers (processes, Ray workers) on one directory.
+
+A file is written under a fresh temporary name beside its destination (``mkstemp``: unique per
+writer) and moved into place with ``os.replace``, so a reader sees the old file or the new one,
+never a torn one, and two writers never share a temporary file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def temp_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write through ``write(tmp)`` to a fresh temporary file beside ``path``; return it (the
+    caller moves it into place). The temporary file is removed if ``write`` fails."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through ``write(tmp)`` and move it into place in one step."""
+    os.replace(temp_write(path, write), path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """:func:`atomic_write` of a text file."""
+    atomic_write(path, lambda p: p.write_text(text))
