@@ -57,6 +57,12 @@ def test_help_texts_list_the_registries_and_keep_their_words():
             ["evaluate", "--baselines", "--split", "mixed", "--baseline", "nope"],
             "unknown baseline(s) ['nope']",
         ),
+        (["study", "--executor", "slurm"], "--executor: unknown ['slurm']"),
+        (["study", "--address", "auto"], "need --executor ray"),
+        (["study", "--executor", "ray", "--cpus-per-run", "0"], "--cpus-per-run must be > 0"),
+        (["tune", "--split", "nope"], "--split: unknown ['nope']"),
+        (["tune", "--samples", "0"], "--samples must be >= 1"),
+        (["tune", "--space", "missing.toml"], "missing.toml"),
     ],
 )
 def test_bad_values_are_one_line_errors(args, message, tmp_path, monkeypatch):

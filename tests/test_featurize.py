@@ -244,3 +244,15 @@ def test_report_says_so_when_every_cluster_is_a_singleton(tiny_dataset, tmp_path
     report = write_featurization_report(tiny_dataset, tmp_path).read_text()
     assert "| cluster | drugs | members |" in report
     assert "Every cluster is a single drug" not in report
+
+
+def test_a_store_whose_parts_do_not_line_up_is_refused(tiny_dataset, tmp_path):
+    from dataclasses import replace
+
+    # consistent checksums (written by save), but one drug's graph and fingerprint missing
+    broken = replace(
+        tiny_dataset, graphs=tiny_dataset.graphs[:-1], fingerprints=tiny_dataset.fingerprints[:-1]
+    )
+    broken.save(tmp_path / "ds")
+    with pytest.raises(StoreError, match="graphs for .* drugs; .*fingerprint rows"):
+        FeaturizedDataset.load(tmp_path / "ds")

@@ -135,7 +135,7 @@ class FeaturizedDataset:
         _verify_files(root, manifest.get("files", {}))
         omics = {n: pd.read_parquet(root / f"omics_{n}.parquet") for n in manifest["omics"]}
         packed = torch.load(root / "graphs.pt", weights_only=True)
-        return cls(
+        ds = cls(
             name=manifest["name"],
             pairs=pd.read_parquet(root / "pairs.parquet"),
             cells=pd.read_parquet(root / "cells.parquet"),
@@ -147,10 +147,37 @@ class FeaturizedDataset:
             drops=pd.read_csv(root / "drops.csv"),
             manifest=manifest,
         )
+        _check_shapes(root, ds)
+        return ds
 
 
 class StoreError(ValueError):
     """A featurized store whose files do not match its manifest (torn or modified)."""
+
+
+def _check_shapes(root: Path, ds: FeaturizedDataset) -> None:
+    """Refuse a store whose parts do not line up: one graph and one fingerprint row per drug,
+    one omics row per cell, pairs naming only known cells and drugs."""
+    problems = []
+    if len(ds.graphs) != len(ds.drugs):
+        problems.append(f"{len(ds.graphs)} graphs for {len(ds.drugs)} drugs")
+    if ds.fingerprints.shape[0] != len(ds.drugs):
+        problems.append(f"{ds.fingerprints.shape[0]} fingerprint rows for {len(ds.drugs)} drugs")
+    for name, frame in ds.omics.items():
+        if len(frame) != len(ds.cells):
+            problems.append(f"omics {name} has {len(frame)} rows for {len(ds.cells)} cells")
+    unknown_cells = ~ds.pairs["cell_id"].isin(ds.cells["cell_id"])
+    unknown_drugs = ~ds.pairs["drug_id"].isin(ds.drugs["drug_id"])
+    if unknown_cells.any() or unknown_drugs.any():
+        problems.append(
+            f"{int(unknown_cells.sum())} pairs with unknown cells, "
+            f"{int(unknown_drugs.sum())} with unknown drugs"
+        )
+    if problems:
+        raise StoreError(
+            f"{root}: the store's parts do not match ({'; '.join(problems)}); run "
+            "`drp featurize` for this dataset again"
+        )
 
 
 def _verify_files(root: Path, checksums: dict[str, str]) -> None:
