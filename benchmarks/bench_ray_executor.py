@@ -63,9 +63,7 @@ def main() -> None:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
     ).stdout.strip()
     hw = hardware()
-    machine = (
-        hw.get("gpu") or f"cpu: {hw.get('machine', '')}, {hw.get('torch_threads', '')} threads"
-    )
+    machine = hw.get("gpu") or f"CPU, {hw.get('cpus')} cores"
     cells = [f"{datetime.now(UTC):%Y-%m-%d %H:%M}", commit, machine, args.preset,
              str(len(local)), str(args.cpus_per_run), " / ".join(f"{d:.1e}" for d in diffs),
              f"{local_s:.0f}", f"{ray_s:.0f}"]  # fmt: skip
