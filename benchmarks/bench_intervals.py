@@ -69,7 +69,8 @@ def scheme_coverage(run: Path) -> list[dict[str, float]]:
     bins_val, bins_test = val.drug_id.map(codes).to_numpy(), test.drug_id.map(codes).to_numpy()
     if not np.isin(bins_test, bins_val).all():
         raise SystemExit(f"{run}: test drugs without validation pairs; schemes need known drugs")
-    sd = val.assign(r=res).groupby("drug_id")["r"].std().fillna(np.nanmedian(res))
+    sd = val.assign(r=res).groupby("drug_id")["r"].std()
+    sd = sd.fillna(sd.median())  # a drug with one validation pair: the typical drug's sd
     sig_val, sig_test = val.drug_id.map(sd).to_numpy(), test.drug_id.map(sd).to_numpy()
     y_hat, y = test.y_pred.to_numpy(), test.y_true.to_numpy()
     fitted = {

@@ -1,8 +1,9 @@
 """The Ray executor against the local one on GDSC2: same preset, same seeds, same metrics.
 
 Runs ``drp study --preset PRESET`` twice into fresh study directories, once with the local
-executor and once with ``--executor ray`` (a local Ray instance), each with the same torch
-threads per run, and compares every cell's test metrics. Rows go to ``benchmarks/RESULTS.md``.
+executor (torch's default threads: all cores) and once with ``--executor ray`` (a local Ray
+instance) with ``--cpus-per-run`` set to the core count, so every run has the same torch
+threads, and compares every cell's test metrics. Rows go to ``benchmarks/RESULTS.md``.
 
 Usage: ``python benchmarks/bench_ray_executor.py [--preset smoke] [--cpus-per-run 2]``
 """
@@ -10,6 +11,7 @@ Usage: ``python benchmarks/bench_ray_executor.py [--preset smoke] [--cpus-per-ru
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -45,7 +47,7 @@ def run(args: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="smoke")
-    parser.add_argument("--cpus-per-run", type=int, default=2)
+    parser.add_argument("--cpus-per-run", type=int, default=os.cpu_count())
     parser.add_argument("--root", type=Path, default=Path("studies/bench_ray"))
     args = parser.parse_args()
     shutil.rmtree(args.root, ignore_errors=True)

@@ -1,29 +1,42 @@
 """Claims on a study's grid cells, so that several workers on one study directory (two
 ``drp study`` processes, Ray tasks on many nodes) never run the same cell at once.
 
-A claim is ``<study>/claims/<run>.json``, created with ``O_CREAT | O_EXCL`` (atomic on local
-and network file systems): the worker that creates it owns the cell. It records the owner's
-host, pid and attempt number, and the owner touches it as it works (:meth:`Claim.heartbeat`).
-A claim is *stale*, and may be taken over, when its owner is a dead process on this host or
-when it has not been touched for ``stale_after`` seconds (an owner on a lost node). A takeover
-renames the stale claim away first: only one of several racing workers can, and the others see
-the winner's fresh claim.
+A claim is ``<study>/claims/<run>.json``, created with ``O_CREAT | O_EXCL``: the worker that
+creates it owns the cell. It records the owner's host, pid, Ray task id (in a Ray task) and
+attempt number; the owner touches it as it works (:meth:`Claim.heartbeat`), which also checks
+that the claim is still its own. A claim is *stale*, and may be taken over, when
+
+* its owner is a process of this host that has died, or
+* it is a Ray task's and the taker is the same task retried (Ray retries a task only once its
+  worker is dead), or
+* its owner is on another host and has not touched it for ``stale_after`` seconds (a lost
+  node).
+
+A live owner on this host is never taken over, however long it runs. Takeovers and releases
+are serialised by an exclusive lock on ``claims/.lock``, under which the claim is read again:
+two racing takers cannot both win, and a taker never removes a claim it did not judge stale.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 CLAIMS = "claims"
 STALE_AFTER = 900.0
 """Seconds without a heartbeat after which another host's claim counts as abandoned."""
+
+
+class ClaimLost(RuntimeError):
+    """A worker's claim was taken over (it was judged stale): the worker must stop."""
 
 
 def claim_path(study: Path, run: str) -> Path:
@@ -45,20 +58,43 @@ def _read(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
-    except ValueError:  # being written this instant: treat as held
-        return {"host": "?", "pid": -1, "attempt": 0}
+    except ValueError:  # being written this instant: treat as held by a live worker
+        return {"host": socket.gethostname(), "pid": os.getpid(), "attempt": 0}
 
 
-def is_stale(record: dict, path: Path, stale_after: float = STALE_AFTER) -> bool:
-    """Whether a claim's owner is gone: a dead pid on this host, or no heartbeat for
-    ``stale_after`` seconds."""
-    mine = record.get("host") == socket.gethostname() and record.get("pid", -1) > 0
-    if mine and not _alive(int(record["pid"])):
-        return True
+def ray_task_id() -> str | None:
+    """The Ray task this code runs in (the same across the task's retries), else None."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().get_task_id()
+
+
+def is_stale(
+    record: dict, path: Path, stale_after: float = STALE_AFTER, task: str | None = None
+) -> bool:
+    """Whether a claim's owner is gone (see the module docstring)."""
+    if task is not None and record.get("task") == task:
+        return True  # this very task, retried: its previous attempt's worker is dead
+    if record.get("host") == socket.gethostname():
+        pid = int(record.get("pid", -1))
+        return pid > 0 and not _alive(pid)
     try:
         return time.time() - path.stat().st_mtime > stale_after
     except FileNotFoundError:
         return True
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    with open(folder / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -74,51 +110,60 @@ class Claim:
         """Claim ``run``, taking over a stale claim; None when a live worker holds it."""
         path = claim_path(study, run)
         path.parent.mkdir(parents=True, exist_ok=True)
-        attempt = 1
-        for _ in range(3):
-            token = uuid.uuid4().hex
-            record = {
-                "run": run,
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "token": token,
-                "attempt": attempt,
-                "claimed": time.time(),
-            }
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                held = _read(path)
-                if held is None:
-                    continue  # released meanwhile: try again
-                if not is_stale(held, path, stale_after):
-                    return None
-                try:  # only one racing worker can move the stale claim away
-                    os.rename(path, path.with_name(f".{path.name}.stale-{token}"))
-                except FileNotFoundError:
-                    return None
-                path.with_name(f".{path.name}.stale-{token}").unlink(missing_ok=True)
-                attempt = int(held.get("attempt", 0)) + 1
-                continue
-            with os.fdopen(fd, "w") as handle:
-                json.dump(record, handle)
-            return cls(path, token, attempt)
-        return None
+        task = ray_task_id()
+        record = {
+            "run": run,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "task": task,
+            "token": uuid.uuid4().hex,
+            "attempt": 1,
+            "claimed": time.time(),
+        }
+        created = cls._create(path, record)
+        if created is not None:
+            return created
+        with _locked(path.parent):
+            held = _read(path)
+            if held is not None and not is_stale(held, path, stale_after, task):
+                return None
+            if held is not None:
+                record["attempt"] = int(held.get("attempt", 0)) + 1
+                path.unlink(missing_ok=True)
+            return cls._create(path, record)
+
+    @classmethod
+    def _create(cls, path: Path, record: dict) -> Claim | None:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return None
+        with os.fdopen(fd, "w") as handle:
+            json.dump(record, handle)
+        return cls(path, record["token"], record["attempt"])
 
     @property
     def owner(self) -> str:
         return f"{socket.gethostname()}:{os.getpid()}"
 
     def heartbeat(self) -> None:
-        """Mark the claim as alive (its mtime)."""
+        """Mark the claim as alive (its mtime).
+
+        Raises:
+            ClaimLost: the claim is no longer this worker's (taken over as stale).
+        """
+        held = _read(self.path)
+        if held is None or held.get("token") != self.token:
+            raise ClaimLost(f"{self.path.stem}: the claim was taken over by another worker")
         with contextlib.suppress(FileNotFoundError):
             os.utime(self.path)
 
     def release(self) -> None:
         """Remove the claim if it is still this one's (not taken over meanwhile)."""
-        held = _read(self.path)
-        if held is not None and held.get("token") == self.token:
-            self.path.unlink(missing_ok=True)
+        with _locked(self.path.parent):
+            held = _read(self.path)
+            if held is not None and held.get("token") == self.token:
+                self.path.unlink(missing_ok=True)
 
 
 def held_claims(study: Path) -> list[str]:

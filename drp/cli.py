@@ -504,9 +504,12 @@ def tune(
         str | None, typer.Option(help=f"Model variant to tune: {_listing(VARIANTS)}.")
     ] = None,
     split: Annotated[
-        str, typer.Option(help=f"Split kind to tune for: {_listing(SPLITS)}.")
-    ] = "mixed",
-    fold: Annotated[int, typer.Option(help="Fold whose training part is searched.")] = 0,
+        str | None,
+        typer.Option(help=f"Split kind to tune for: {_listing(SPLITS)} (default mixed)."),
+    ] = None,
+    fold: Annotated[
+        int | None, typer.Option(help="Fold whose training part is searched (default 0).")
+    ] = None,
     space: Annotated[
         Path | None,
         typer.Option(help="Search-space TOML (default drp/configs/tune_space.toml)."),
@@ -514,7 +517,9 @@ def tune(
     samples: Annotated[
         int | None, typer.Option(help="Trials (default the space file's num_samples).")
     ] = None,
-    dataset: Annotated[str, typer.Option(help="Featurized dataset name or path.")] = "gdsc2",
+    dataset: Annotated[
+        str | None, typer.Option(help="Featurized dataset name or path (default gdsc2).")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="Base TOML config of every trial.")] = None,
     set_: Annotated[
         list[str], typer.Option("--set", help="Override SECTION.KEY=VALUE (repeatable).")
@@ -535,7 +540,8 @@ def tune(
     from drp.config import load_config
     from drp.tune import DEFAULT_SPACE, SearchSpace, tune_search
 
-    _check_choice("--split", split, SPLITS)
+    if split is not None:
+        _check_choice("--split", split, SPLITS)
     if variant:
         _check_choice("--variant", variant, VARIANTS)
     if samples is not None and samples < 1:
@@ -545,10 +551,11 @@ def tune(
         cfg, name = training_config(
             load_config(config, set_), variant=variant, dataset=dataset, split=split, fold=fold
         )
-        target = out or Path("tune") / f"{name}_{split}"
+        tc = cfg.train
+        target = out or Path("tune") / f"{name}_{tc.split}"
         n = samples or search.num_samples
         console.print(
-            f"tuning [bold]{name}[/] on {split} fold {fold}: {n} trials, up to "
+            f"tuning [bold]{name}[/] on {tc.split} fold {tc.fold}: {n} trials, up to "
             f"{search.max_epochs} epochs, ASHA grace {search.grace_period}"
         )
         record = tune_search(

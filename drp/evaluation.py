@@ -342,8 +342,8 @@ def evaluate_runs(
     split's unit (CIs with ``n_boot`` resample it), looked up in ``ds`` (default: the run's
     dataset, when it still exists; otherwise ``pair``).
 
-    With ``ensemble``, the runs that share model, dataset, split, k, fold seed and fold (a seed
-    ensemble) are also scored as one model, ``<model> ensemble`` (kind ``ensemble``): the mean
+    With ``ensemble``, every group of two or more runs that share model, dataset, split, k, fold
+    seed and fold (a seed ensemble) is also scored as one model, ``<model> ensemble`` (kind ``ensemble``): the mean
     of their predictions, with ``n_models`` members and the mean of their conformal quantiles.
 
     Raises:
@@ -387,6 +387,8 @@ def evaluate_runs(
             key += (config.get("k"), fold_seed(config), config.get("fold"))
             members.setdefault(key, []).append((run_dir, preds))
     for (model, *_), group in members.items():
+        if len(group) < 2:
+            continue  # one run is not an ensemble: its rows are already there
         pairs = ["cell_id", "drug_id"]
         frames = [p.sort_values(pairs, ignore_index=True) for _, p in group]
         try:

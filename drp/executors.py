@@ -1,7 +1,8 @@
 """Where a study's grid cells run: one after another in this process, or as Ray tasks.
 
 An executor calls a picklable ``fn(spec) -> dict`` (``drp.study.run_cell``) for every spec and
-logs progress; it returns the runs that failed. ``fn`` itself skips finished cells and those
+logs progress; it returns every call's result (``{"run", "status", ...}``; status ``failed``
+with ``error`` for a cell that raised or whose retries ran out). ``fn`` itself skips finished cells and those
 claimed by another live worker (``drp.claims``), so executors only schedule.
 
 Ray is optional (``pip install -e '.[ray]'``). Without an address, :class:`RayExecutor`
@@ -27,8 +28,8 @@ class Executor(Protocol):
 
     def run(
         self, fn: Callable[[Any], dict], specs: Sequence[Any], log: Callable[[str], None]
-    ) -> list[str]:
-        """Run ``fn`` on every spec; return the runs that failed."""
+    ) -> list[dict]:
+        """Run ``fn`` on every spec; return the results."""
         ...
 
 
@@ -56,10 +57,12 @@ class LocalExecutor:
 
     def run(
         self, fn: Callable[[Any], dict], specs: Sequence[Any], log: Callable[[str], None]
-    ) -> list[str]:
+    ) -> list[dict]:
+        results = []
         for i, spec in enumerate(specs):
-            log(_describe(i + 1, len(specs), fn(spec)))
-        return []
+            results.append(fn(spec))
+            log(_describe(i + 1, len(specs), results[-1]))
+        return results
 
 
 class RayUnavailable(RuntimeError):
@@ -80,8 +83,8 @@ def import_ray():
 class RayExecutor:
     """Every cell is one Ray task declaring ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs
     (fractions pack several runs on one card). A task whose worker dies is retried up to
-    ``max_retries`` times; the retry takes over the dead worker's claim and resumes the run
-    from its ``last.pt``. An error raised by the cell's own code is not retried: it is
+    ``max_retries`` times; the retry, on any node, takes over its own dead attempt's claim (the
+    claim names the Ray task) and resumes the run from its ``last.pt``. An error raised by the cell's own code is not retried: it is
     reported, the other cells go on, and the study fails at the end naming it.
 
     Args:
@@ -102,11 +105,13 @@ class RayExecutor:
 
     def run(
         self, fn: Callable[[Any], dict], specs: Sequence[Any], log: Callable[[str], None]
-    ) -> list[str]:
+    ) -> list[dict]:
         if not specs:
             return []
         ray = import_ray()
         started = not ray.is_initialized()
+        if not started and self.address:
+            log(f"ray: already initialised in this process; --address {self.address} not used")
         if started:
             ray.init(
                 address=self.address,
@@ -121,7 +126,7 @@ class RayExecutor:
             if started:
                 ray.shutdown()
 
-    def _run(self, ray, fn, specs, log) -> list[str]:
+    def _run(self, ray, fn, specs, log) -> list[dict]:
         resources = ray.cluster_resources()
         log(
             f"ray: {resources.get('CPU', 0):.0f} CPUs, {resources.get('GPU', 0):.0f} GPUs; "
@@ -136,7 +141,7 @@ class RayExecutor:
         )
         study = Path(specs[0].study)
         by_ref = {task.remote(spec): spec for spec in specs}
-        pending, failed, done = list(by_ref), [], 0
+        pending, results, failed, done = list(by_ref), [], 0, 0
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=self.poll_seconds)
             for ref in ready:
@@ -144,16 +149,19 @@ class RayExecutor:
                 try:
                     result = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    failed.append(spec.run)
-                    reason = str(exc).strip().splitlines()[-1][:300]
+                    failed += 1
+                    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+                    reason = lines[-1][:300]
+                    results.append({"run": spec.run, "status": "failed", "error": reason})
                     log(f"{spec.run} failed (after up to {self.max_retries} retries): {reason}")
                     continue
                 done += 1
+                results.append(result)
                 log(_describe(done, len(specs), result))
             if ready or not pending:
                 running = len(held_claims(study))
                 log(
-                    f"cells: {done} done, {running} running, {len(failed)} failed, "
+                    f"cells: {done} done, {running} running, {failed} failed, "
                     f"{len(pending)} not finished"
                 )
-        return failed
+        return results

@@ -1,14 +1,14 @@
 """Atomic file writes, safe with several writers (processes, Ray workers) on one directory.
 
-A file is written under a fresh temporary name beside its destination (``mkstemp``: unique per
-writer) and moved into place with ``os.replace``, so a reader sees the old file or the new one,
+A file is written under a fresh temporary name beside its destination (a random name, created
+exclusively: unique per writer) and moved into place with ``os.replace``, so a reader sees the old file or the new one,
 never a torn one, and two writers never share a temporary file.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,8 +17,10 @@ def temp_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Write through ``write(tmp)`` to a fresh temporary file beside ``path``; return it (the
     caller moves it into place). The temporary file is removed if ``write`` fails."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    # created exclusively, with the umask's permissions (mkstemp's 0600 would hide the file
+    # from the other users of a shared study directory)
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         write(Path(tmp))
     except BaseException:

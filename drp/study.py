@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from drp.answers import answer_table, per_drug_mixed_model
-from drp.claims import Claim
+from drp.claims import Claim, ClaimLost
 from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.data.tables import summarise_drops
@@ -132,16 +132,19 @@ def is_done(spec: CellSpec) -> bool:
     )
 
 
-_DATASETS: dict[str, tuple[FeaturizedDataset, StudyFolds]] = {}
+_DATASETS: dict[tuple, tuple[FeaturizedDataset, StudyFolds]] = {}
 
 
 def _dataset(spec: CellSpec) -> tuple[FeaturizedDataset, StudyFolds]:
-    """The dataset and fold cache of a unit, loaded once per worker process."""
-    if spec.dataset not in _DATASETS:
+    """The dataset and fold cache of a unit, loaded once per worker process (keyed by the
+    store's manifest, so a store featurized again is loaded again)."""
+    folds_dir = Path(spec.base.train.folds_dir or Path(spec.dataset) / "folds")
+    manifest = (Path(spec.dataset) / "manifest.json").read_bytes()
+    key = (spec.dataset, hash(manifest), spec.preset.k, str(folds_dir))
+    if key not in _DATASETS:
         ds = FeaturizedDataset.load(Path(spec.dataset))
-        folds_dir = Path(spec.base.train.folds_dir or Path(spec.dataset) / "folds")
-        _DATASETS[spec.dataset] = (ds, StudyFolds(ds, spec.preset.k, folds_dir))
-    return _DATASETS[spec.dataset]
+        _DATASETS[key] = (ds, StudyFolds(ds, spec.preset.k, folds_dir))
+    return _DATASETS[key]
 
 
 def run_cell(spec: CellSpec) -> dict:
@@ -151,8 +154,8 @@ def run_cell(spec: CellSpec) -> dict:
 
     Returns:
         ``{"run", "status"}`` with status ``finished`` (already done), ``claimed`` (another
-        worker holds it) or ``done``; ``done`` adds ``seconds``, ``attempt``, ``worker`` and,
-        for a model, ``val_rmse`` and ``epochs``.
+        worker holds it, or took it over meanwhile) or ``done``; ``done`` adds ``seconds``,
+        ``attempt``, ``worker`` and, for a model, ``val_rmse`` and ``epochs``.
     """
     out = {"run": spec.run}
     if is_done(spec):
@@ -169,10 +172,11 @@ def run_cell(spec: CellSpec) -> dict:
         ds, folds = _dataset(spec)
         t0 = time.perf_counter()
         worker = {"attempt": claim.attempt, "worker": claim.owner}
+        fold = folds(spec.split, spec.seed, spec.fold)
         if spec.variant == BASELINES_CELL:
-            _run_baselines(ds, spec, folds(spec.split, spec.seed, spec.fold), worker)
+            _run_baselines(ds, spec, fold, claim, worker)
             return out | {"status": "done", "seconds": time.perf_counter() - t0} | worker
-        summary = _run_model(ds, spec, folds(spec.split, spec.seed, spec.fold), claim, worker)
+        summary = _run_model(ds, spec, fold, claim, worker)
         return (
             out
             | {
@@ -183,6 +187,8 @@ def run_cell(spec: CellSpec) -> dict:
             }
             | worker
         )
+    except ClaimLost:  # judged stale and taken over: the new owner finishes the cell
+        return out | {"status": "claimed"}
     finally:
         claim.release()
 
@@ -201,6 +207,7 @@ def _run_model(
             split=spec.split,
             fold=spec.fold,
             seed=spec.seed,
+            fold_seed=-1,  # seed s draws its folds with s (repeated k-fold CV)
             k=preset.k,
             epochs=preset.epochs,
             patience=preset.patience,
@@ -257,11 +264,19 @@ def run_study(
         StudyError: cells failed (their runs resume when the study is run again).
     """
     base = base or RunConfig()
+    if base.train.fold_seed >= 0:
+        raise ValueError(
+            "a study draws seed s's folds with seed s (repeated k-fold CV); train.fold_seed is "
+            "for single runs (seed ensembles): drop it from the study's config"
+        )
+    # absolute, so that every worker (any host, any working directory) reads the same folds
+    folds_path = Path(base.train.folds_dir or Path(dataset_dir) / "folds").resolve()
+    base = replace(base, train=replace(base.train, folds_dir=str(folds_path)))
     executor = executor or LocalExecutor()
     ds = FeaturizedDataset.load(dataset_dir)
     study = Path(out_root) / name
     (study / "runs").mkdir(parents=True, exist_ok=True)
-    folds = StudyFolds(ds, preset.k, Path(base.train.folds_dir or Path(dataset_dir) / "folds"))
+    folds = StudyFolds(ds, preset.k, folds_path)
     started = time.perf_counter()
     _write_study_json(study, name, preset, preset_name, ds, dataset_dir, base)
     specs = study_cells(study, preset, dataset_dir, base, threads=executor.threads)
@@ -269,8 +284,10 @@ def run_study(
         folds(split, seed, 0)  # draw and cache the folds once, before workers read them
     todo = [s for s in specs if not is_done(s)]
     log(f"{len(specs) - len(todo)} of {len(specs)} cells already finished; {len(todo)} to run")
-    failed = executor.run(run_cell, todo, log)
-    failed += wait_for_claimed(todo, log)
+    results = executor.run(run_cell, todo, log)
+    failed = [r["run"] for r in results if r["status"] == "failed"]
+    held = {r["run"] for r in results if r["status"] == "claimed"}
+    failed += wait_for_claimed([s for s in todo if s.run in held], log)
     if failed:
         raise StudyError(
             f"{len(failed)} cell(s) failed: {', '.join(failed[:5])}"
@@ -289,7 +306,7 @@ class StudyError(RuntimeError):
 def wait_for_claimed(
     specs: list[CellSpec], log: Callable[[str], None], poll: float = 2.0
 ) -> list[str]:
-    """Wait for the units that another worker holds; take over any whose worker died.
+    """Wait for the units that another worker held; run any whose worker died here.
 
     Returns the runs that failed when taken over (empty when all finished)."""
     pending = [s for s in specs if not is_done(s)]
@@ -322,7 +339,9 @@ def collect_lock(study: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _run_baselines(ds: FeaturizedDataset, spec: CellSpec, fold: Fold, worker: dict) -> None:
+def _run_baselines(
+    ds: FeaturizedDataset, spec: CellSpec, fold: Fold, claim: Claim, worker: dict
+) -> None:
     """Fit the preset's baselines on one fold (the same :func:`~drp.evaluation.fit_predict`
     path as the neural variants) and write their compact records."""
     train, val, test = fold.frames(ds.pairs)
@@ -330,6 +349,7 @@ def _run_baselines(ds: FeaturizedDataset, spec: CellSpec, fold: Fold, worker: di
         run = run_name(name, spec.split, spec.fold, spec.seed)
         if is_finished(Path(spec.study), run):
             continue
+        claim.heartbeat()
         t0 = time.perf_counter()
         pred = fit_predict(BASELINES[name](), ds, train, val, test)
         labels = {"variant": name, "split": spec.split, "fold": spec.fold, "seed": spec.seed}

@@ -68,13 +68,10 @@ class SearchSpace:
                 raise ValueError(f"search space key {key!r} must be model.<key> or train.<key>")
             if section == "train" and name in FIXED_KEYS:
                 raise ValueError(f"search space key {key!r} is fixed by the question, not tuned")
-            if (
-                not isinstance(spec, dict)
-                or len(spec) != 1
-                or next(iter(spec)) not in DISTRIBUTIONS
-            ):
-                raise ValueError(f"search space {key!r}: give one of {list(DISTRIBUTIONS)}")
-            space[key] = spec
+            space[key] = _checked_distribution(key, spec)
+        for name, value in budget.items():
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"search space [tune] {name} = {value!r} must be an integer")
         result = cls(space, **budget)
         result.check()
         return result
@@ -87,6 +84,8 @@ class SearchSpace:
             RunConfig.from_dict(apply_overrides({"model": {}, "train": {}}, _overrides(draw)))
         if min(self.num_samples, self.max_epochs, self.grace_period) < 1:
             raise ValueError("[tune] num_samples, max_epochs and grace_period must be >= 1")
+        if self.reduction_factor < 2:
+            raise ValueError("[tune] reduction_factor must be >= 2 (ASHA keeps 1/factor)")
 
     def ray_space(self) -> dict[str, Any]:
         from ray import tune
@@ -96,6 +95,26 @@ class SearchSpace:
             kind, values = next(iter(spec.items()))
             out[key] = tune.choice(values) if kind == "choice" else getattr(tune, kind)(*values)
         return out
+
+
+def _checked_distribution(key: str, spec: Any) -> dict[str, list]:
+    """``{kind: values}`` checked: one known kind; two ordered numbers for a range (low > 0
+    for loguniform), at least one value for a choice."""
+    if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+        raise ValueError(f"search space {key!r}: give one of {list(DISTRIBUTIONS)}")
+    kind, values = next(iter(spec.items()))
+    if kind == "choice":
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"search space {key!r}: choice needs a non-empty list")
+        return spec
+    numbers = isinstance(values, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    )
+    if not numbers or len(values) != 2 or not values[0] < values[1]:
+        raise ValueError(f"search space {key!r}: {kind} needs [low, high] with low < high")
+    if kind == "loguniform" and values[0] <= 0:
+        raise ValueError(f"search space {key!r}: loguniform needs low > 0")
+    return spec
 
 
 def _end(spec: dict[str, list], end: int) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drp.claims import Claim, claim_path, held_claims
+from drp.claims import Claim, ClaimLost, claim_path, held_claims
 from drp.config import ModelConfig, RunConfig, TrainConfig
 from drp.executors import LocalExecutor
 from drp.study import Preset, run_study, study_cells
@@ -59,13 +59,22 @@ def records(study: Path) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in (study / "cells").glob("*.json")}
 
 
+def logged_epochs(study: Path, run: str) -> list[int]:
+    """The epochs in a run's metrics.jsonl, which every training process only appends to."""
+    lines = (study / "runs" / run / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["epoch"] for line in lines]
+
+
 def assert_every_cell_once(study: Path, expected: int) -> dict[str, dict]:
-    """Every cell has one record, and every model's history counts each epoch once."""
+    """Every cell has one record, and no model's epoch was trained twice: its append-only
+    log holds strictly increasing epochs (a second trainer, or a restart from scratch instead
+    of a resume, would repeat them)."""
     found = records(study)
     assert len(found) == expected, sorted(found)
-    for record in found.values():
-        epochs = [h["epoch"] for h in record["history"]]
-        assert epochs == sorted(set(epochs))
+    for run, record in found.items():
+        if record["kind"] == "model":
+            epochs = logged_epochs(study, run)
+            assert epochs and all(a < b for a, b in zip(epochs, epochs[1:], strict=False)), run
     assert held_claims(study) == []
     return found
 
@@ -91,6 +100,26 @@ def test_a_claim_is_exclusive_until_released_or_its_owner_dies(tmp_path):
     old = time.time() - 10_000
     os.utime(claim_path(tmp_path, "cell"), (old, old))
     assert Claim.acquire(tmp_path, "cell").attempt == 2
+    # a live process of this host keeps its claim however old its heartbeat
+    held = Claim.acquire(tmp_path, "live")
+    os.utime(claim_path(tmp_path, "live"), (old, old))
+    assert Claim.acquire(tmp_path, "live", stale_after=1.0) is None
+    held.heartbeat()
+    # once taken over, the former owner's heartbeat says so and its release removes nothing
+    claim_path(tmp_path, "live").write_text(json.dumps({"host": "x", "pid": 1, "token": "z"}))
+    with pytest.raises(ClaimLost):
+        held.heartbeat()
+    held.release()
+    assert claim_path(tmp_path, "live").exists()
+
+
+def test_a_study_refuses_a_fixed_fold_seed(store, tmp_path):
+    from dataclasses import replace
+
+    cfg = base(tmp_path / "folds")
+    cfg = replace(cfg, train=replace(cfg.train, fold_seed=0))
+    with pytest.raises(ValueError, match="train.fold_seed is for single runs"):
+        run_study("s", preset(), store, tmp_path / "studies", cfg, log=lambda m: None)
 
 
 def test_two_local_processes_share_a_study_without_running_a_cell_twice(store, tmp_path):
@@ -146,7 +175,7 @@ def test_a_killed_study_resumes_the_interrupted_cell_from_last_pt(store, tmp_pat
               executor=LocalExecutor(threads=1))  # fmt: skip
     found = assert_every_cell_once(studies / "s", expected=6)
     assert found[run]["execution"]["attempt"] == 2
-    assert found[run]["history"][0]["epoch"] == 1  # the resumed run kept its first epochs
+    assert len(found[run]["history"]) == found[run]["epochs"]  # the resumed run kept its start
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +227,9 @@ def test_ray_retries_a_killed_worker_and_every_cell_finishes_once(store, tmp_pat
     assert not thread.is_alive() and not errors, errors
     found = assert_every_cell_once(studies / "s", expected=6)
     assert found[run]["execution"]["attempt"] == 2
-    assert not found[run]["execution"]["worker"].endswith(f":{killed}")
+    worker = found[run]["execution"]["worker"]
+    assert not worker.endswith(f":{killed}")
+    assert not worker.endswith(f":{os.getpid()}"), "a Ray task, not the driver, finished it"
 
 
 def test_study_cells_put_each_folds_baselines_first(store, tmp_path):
@@ -257,6 +288,11 @@ def test_bad_search_spaces_are_refused_clearly(tmp_path):
         '[space]\n"model.hidden" = { normal = [1, 2] }\n': "give one of",
         '[space]\n"model.heads" = { choice = [3] }\n': "divisible",
         '[space]\n"lr" = { choice = [1] }\n': "model.<key> or train.<key>",
+        '[space]\n"model.hidden" = { randint = [64] }\n': "needs \\[low, high\\]",
+        '[space]\n"model.hidden" = { choice = [] }\n': "non-empty list",
+        '[space]\n"train.lr" = { loguniform = [0, 1] }\n': "low > 0",
+        '[tune]\nnum_samples = "8"\n[space]\n"train.lr" = { uniform = [0.1, 1] }\n': "integer",
+        '[tune]\nreduction_factor = 1\n[space]\n"train.lr" = { uniform = [0.1, 1] }\n': ">= 2",
     }
     for text, message in cases.items():
         (tmp_path / "s.toml").write_text(text)

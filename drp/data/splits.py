@@ -38,9 +38,9 @@ if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
 
 SPLITS = ("mixed", "cell_blind", "drug_blind", "cluster_blind", "tissue_blind")
+"""Within-dataset splits accepted by :func:`make_folds`."""
 CROSS = "cross_dataset"
 """Train on one dataset, test on another (``drp evaluate --split cross_dataset --target``)."""
-"""Within-dataset splits accepted by :func:`make_folds`."""
 
 BLIND_KEY = {
     "cell_blind": "cell_id",
