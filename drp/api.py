@@ -488,6 +488,8 @@ def evaluation(
         raise ValueError("nothing to evaluate: give run directories and/or baselines")
     if split == CROSS and target is None:
         raise ValueError(f"split {CROSS} needs a target dataset (e.g. gdsc1 or ccle)")
+    if ensemble and (split == CROSS or not run_dirs):
+        raise ValueError("ensemble scoring needs runs of a within-dataset split")
     if not run_dirs and split is None:
         raise ValueError("a split is required without runs")
     given = None if dataset is None else dataset_path(dataset, data_dir)

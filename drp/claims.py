@@ -166,6 +166,18 @@ class Claim:
                 self.path.unlink(missing_ok=True)
 
 
+def clear_stale(study: Path, run: str, stale_after: float = STALE_AFTER) -> None:
+    """Remove ``run``'s claim if its owner is gone (one that died after finishing the cell,
+    before releasing it)."""
+    path = claim_path(study, run)
+    if not path.exists():
+        return
+    with _locked(path.parent):
+        held = _read(path)
+        if held is not None and is_stale(held, path, stale_after):
+            path.unlink(missing_ok=True)
+
+
 def held_claims(study: Path) -> list[str]:
     """Runs currently claimed in ``study`` (live or not)."""
     folder = Path(study) / CLAIMS

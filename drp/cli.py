@@ -470,8 +470,10 @@ def study(
     from drp.study import preset_by_name, run_study
 
     _check_choice("--executor", executor, EXECUTORS)
-    if executor == "local" and (address or gpus_per_run or cpus_per_run != 1.0):
-        raise fail("--address, --cpus-per-run and --gpus-per-run need --executor ray")
+    if executor == "local" and (address or gpus_per_run or cpus_per_run != 1.0 or max_retries != 3):
+        raise fail(
+            "--address, --cpus-per-run, --gpus-per-run and --max-retries need --executor ray"
+        )
     if cpus_per_run <= 0 or gpus_per_run < 0 or max_retries < 0:
         raise fail("--cpus-per-run must be > 0, --gpus-per-run and --max-retries >= 0")
     runner = (

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from drp.answers import answer_table, per_drug_mixed_model
-from drp.claims import Claim, ClaimLost
+from drp.claims import Claim, ClaimLost, clear_stale
 from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.data.tables import summarise_drops
@@ -158,9 +158,10 @@ def run_cell(spec: CellSpec) -> dict:
         ``attempt``, ``worker`` and, for a model, ``val_rmse`` and ``epochs``.
     """
     out = {"run": spec.run}
-    if is_done(spec):
-        return out | {"status": "finished"}
     study = Path(spec.study)
+    if is_done(spec):
+        clear_stale(study, spec.run)
+        return out | {"status": "finished"}
     claim = Claim.acquire(study, spec.run)
     if claim is None:
         return out | {"status": "claimed"}

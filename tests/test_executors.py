@@ -298,3 +298,17 @@ def test_bad_search_spaces_are_refused_clearly(tmp_path):
         (tmp_path / "s.toml").write_text(text)
         with pytest.raises(ValueError, match=message):
             SearchSpace.read(tmp_path / "s.toml")
+
+
+def test_a_leftover_claim_of_a_dead_worker_is_cleared(tmp_path):
+    from drp.claims import clear_stale
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    record = {"host": os.uname().nodename, "pid": int(dead.stdout), "token": "t"}
+    claim_path(tmp_path, "done").parent.mkdir(parents=True)
+    claim_path(tmp_path, "done").write_text(json.dumps(record))
+    live = Claim.acquire(tmp_path, "live")
+    clear_stale(tmp_path, "done")
+    clear_stale(tmp_path, "live")
+    assert held_claims(tmp_path) == ["live"] and live is not None
