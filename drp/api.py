@@ -205,6 +205,7 @@ class Ensemble:
         interval: float | None = None,
     ) -> pd.DataFrame:
         """Like :meth:`Run.predict`, plus ``ensemble_sd`` and ``n_models``."""
+        from drp.evaluation import combine_members
         from drp.intervals import add_interval
 
         out = combine_members([r._predict(cells, drugs, smiles) for r in self.runs])
@@ -213,31 +214,6 @@ class Ensemble:
         return add_interval(
             out, [r.path for r in self.runs], interval, new_drugs=smiles is not None
         )
-
-
-def combine_members(frames: Sequence[pd.DataFrame], column: str = "ln_ic50_pred") -> pd.DataFrame:
-    """One ensemble prediction from members' frames for the same pairs in the same order
-    (``cell_id, drug_id``, the prediction ``column`` and any other columns, kept from the first
-    member): the mean, ``ensemble_sd`` (sd over members) and ``n_models``.
-
-    Raises:
-        ValueError: the members predicted different pairs.
-    """
-    import numpy as np
-
-    keys = ["cell_id", "drug_id"]
-    first = frames[0]
-    for f in frames[1:]:
-        if len(f) != len(first) or not f[keys].reset_index(drop=True).equals(
-            first[keys].reset_index(drop=True)
-        ):
-            raise ValueError("ensemble members predicted different pairs")
-    stacked = np.stack([f[column].to_numpy() for f in frames])
-    out = first.reset_index(drop=True).copy()
-    out[column] = stacked.mean(0)
-    out["ensemble_sd"] = stacked.std(0, ddof=1) if len(frames) > 1 else 0.0
-    out["n_models"] = len(frames)
-    return out
 
 
 def load_ensemble(
@@ -590,3 +566,10 @@ def evaluate(
     """
     result = evaluation(runs, baselines, **options)
     return result.table if per_fold else result.summary
+
+
+def combine_members(frames: Sequence[pd.DataFrame], column: str = "ln_ic50_pred") -> pd.DataFrame:
+    """See :func:`drp.evaluation.combine_members` (re-exported for the API)."""
+    from drp.evaluation import combine_members as combine
+
+    return combine(frames, column)

@@ -327,6 +327,29 @@ def _run_labels(run_dir: Path, config: dict) -> dict[str, object]:
     }
 
 
+def combine_members(frames: Sequence[pd.DataFrame], column: str = "ln_ic50_pred") -> pd.DataFrame:
+    """One ensemble prediction from members' frames for the same pairs in the same order
+    (``cell_id, drug_id``, the prediction ``column`` and any other columns, kept from the first
+    member): the mean, ``ensemble_sd`` (sd over members) and ``n_models``.
+
+    Raises:
+        ValueError: the members predicted different pairs.
+    """
+    keys = ["cell_id", "drug_id"]
+    first = frames[0]
+    for f in frames[1:]:
+        if len(f) != len(first) or not f[keys].reset_index(drop=True).equals(
+            first[keys].reset_index(drop=True)
+        ):
+            raise ValueError("ensemble members predicted different pairs")
+    stacked = np.stack([f[column].to_numpy() for f in frames])
+    out = first.reset_index(drop=True).copy()
+    out[column] = stacked.mean(0)
+    out["ensemble_sd"] = stacked.std(0, ddof=1) if len(frames) > 1 else 0.0
+    out["n_models"] = len(frames)
+    return out
+
+
 def evaluate_runs(
     run_dirs: Iterable[Path],
     min_group: int = MIN_GROUP,
@@ -350,7 +373,6 @@ def evaluate_runs(
         FileNotFoundError: a run directory lacks one of the two files.
         ValueError: members of one ensemble predicted different test pairs.
     """
-    from drp.api import combine_members
     from drp.featurize.store import FeaturizedDataset
 
     tables = []
