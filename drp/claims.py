@@ -1,14 +1,16 @@
 """Claims on a study's grid cells, so that several workers on one study directory (two
 ``drp study`` processes, Ray tasks on many nodes) never run the same cell at once.
 
-A claim is ``<study>/claims/<run>.json``, created with ``O_CREAT | O_EXCL``: the worker that
-creates it owns the cell. It records the owner's host, pid, Ray task id (in a Ray task) and
+A claim is ``<study>/claims/<run>.json``, written whole and hard-linked into place (atomic, and
+refused when a claim exists): the worker that creates it owns the cell. It records the owner's host, pid, Ray task id (in a Ray task) and
 attempt number; the owner touches it as it works (:meth:`Claim.heartbeat`), which also checks
 that the claim is still its own. A claim is *stale*, and may be taken over, when
 
-* its owner is a process of this host that has died, or
-* it is a Ray task's and the taker is the same task retried (Ray retries a task only once its
-  worker is dead), or
+* its owner is a process of this host (same boot and pid namespace) that has died, or whose
+  pid now belongs to a later process, or
+* it is damaged (unreadable), or
+* it is a Ray task's and the taker is the same task retried (Ray retries a task once it
+  considers the attempt's worker lost), or
 * its owner is on another host and has not touched it for ``stale_after`` seconds (a lost
   node).
 
@@ -43,6 +45,27 @@ def claim_path(study: Path, run: str) -> Path:
     return Path(study) / CLAIMS / f"{run}.json"
 
 
+def _host_id() -> str:
+    """This host as its processes see it: the hostname, the boot and the pid namespace (two
+    containers that share a hostname do not share pids)."""
+    parts = [socket.gethostname()]
+    with contextlib.suppress(OSError):
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    with contextlib.suppress(OSError):
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    return "/".join(parts)
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks after boot; None where /proc is absent): a
+    reused pid has another start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -54,12 +77,14 @@ def _alive(pid: int) -> bool:
 
 
 def _read(path: Path) -> dict | None:
+    """The claim's record; None when there is none. Claims are moved into place whole
+    (:meth:`Claim._create`), so an unreadable one is damaged: it reads as abandoned."""
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
-    except ValueError:  # being written this instant: treat as held by a live worker
-        return {"host": socket.gethostname(), "pid": os.getpid(), "attempt": 0}
+    except ValueError:
+        return {"host": "damaged claim", "pid": -1, "attempt": 0, "damaged": True}
 
 
 def ray_task_id() -> str | None:
@@ -69,18 +94,26 @@ def ray_task_id() -> str | None:
     ray = sys.modules.get("ray")
     if ray is None or not ray.is_initialized():
         return None
-    return ray.get_runtime_context().get_task_id()
+    context = ray.get_runtime_context()
+    if getattr(context, "worker", None) is None or context.worker.mode != ray.WORKER_MODE:
+        return None  # the driver: no task
+    return context.get_task_id()
 
 
 def is_stale(
     record: dict, path: Path, stale_after: float = STALE_AFTER, task: str | None = None
 ) -> bool:
     """Whether a claim's owner is gone (see the module docstring)."""
+    if record.get("damaged"):
+        return True
     if task is not None and record.get("task") == task:
-        return True  # this very task, retried: its previous attempt's worker is dead
-    if record.get("host") == socket.gethostname():
+        return True  # this very task, retried: Ray retries once the attempt's worker is lost
+    if record.get("host_id") == _host_id():
         pid = int(record.get("pid", -1))
-        return pid > 0 and not _alive(pid)
+        if pid <= 0 or not _alive(pid):
+            return True
+        started = record.get("started_ticks")
+        return started is not None and _start_ticks(pid) != started  # the pid was reused
     try:
         return time.time() - path.stat().st_mtime > stale_after
     except FileNotFoundError:
@@ -89,6 +122,8 @@ def is_stale(
 
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder/.lock`` (created with the umask's permissions: a study
+    directory shared by several users needs a group-writable umask, e.g. 002)."""
     with open(folder / ".lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -114,7 +149,9 @@ class Claim:
         record = {
             "run": run,
             "host": socket.gethostname(),
+            "host_id": _host_id(),
             "pid": os.getpid(),
+            "started_ticks": _start_ticks(os.getpid()),
             "task": task,
             "token": uuid.uuid4().hex,
             "attempt": 1,
@@ -134,12 +171,17 @@ class Claim:
 
     @classmethod
     def _create(cls, path: Path, record: dict) -> Claim | None:
+        """Write the record whole under a private name, then link it to the claim's name:
+        the link is atomic and fails if a claim exists, so a claim is never seen half-written."""
+        tmp = path.with_name(f".{path.name}.{record['token']}.tmp")
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return None
-        with os.fdopen(fd, "w") as handle:
-            json.dump(record, handle)
+            tmp.write_text(json.dumps(record))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return None
+        finally:
+            tmp.unlink(missing_ok=True)
         return cls(path, record["token"], record["attempt"])
 
     @property

@@ -270,9 +270,9 @@ def run_study(
             "a study draws seed s's folds with seed s (repeated k-fold CV); train.fold_seed is "
             "for single runs (seed ensembles): drop it from the study's config"
         )
-    # absolute, so that every worker (any host, any working directory) reads the same folds
     folds_path = Path(base.train.folds_dir or Path(dataset_dir) / "folds").resolve()
-    base = replace(base, train=replace(base.train, folds_dir=str(folds_path)))
+    if base.train.folds_dir:  # absolute, so every worker (any working directory) reads them
+        base = replace(base, train=replace(base.train, folds_dir=str(folds_path)))
     executor = executor or LocalExecutor()
     ds = FeaturizedDataset.load(dataset_dir)
     study = Path(out_root) / name

@@ -54,9 +54,11 @@ class SearchSpace:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ValueError(f"search space {path}: {exc}") from None
         unknown = sorted(set(data) - {"tune", "space"})
-        if unknown or not data.get("space"):
-            raise ValueError(f"search space {path} needs a [space] table (and optional [tune])")
         budget = data.get("tune", {})
+        if unknown or not isinstance(data.get("space"), dict) or not data["space"]:
+            raise ValueError(f"search space {path} needs a [space] table (and optional [tune])")
+        if not isinstance(budget, dict):
+            raise ValueError(f"search space {path}: [tune] must be a table")
         bad = sorted(set(budget) - {"num_samples", "max_epochs", "grace_period",
                                      "reduction_factor", "seed"})  # fmt: skip
         if bad:
@@ -77,9 +79,9 @@ class SearchSpace:
         return result
 
     def check(self) -> None:
-        """Every value the space can draw must make a valid config (first and last choices,
-        both ends of ranges)."""
-        for end in (0, -1):
+        """The values the space can draw must make valid configs (first, middle and last
+        choices; both ends of ranges and a float inside them)."""
+        for end in (0, -1, None):
             draw = {k: _end(spec, end) for k, spec in self.space.items()}
             RunConfig.from_dict(apply_overrides({"model": {}, "train": {}}, _overrides(draw)))
         if min(self.num_samples, self.max_epochs, self.grace_period) < 1:
@@ -117,8 +119,15 @@ def _checked_distribution(key: str, spec: Any) -> dict[str, list]:
     return spec
 
 
-def _end(spec: dict[str, list], end: int) -> Any:
+def _end(spec: dict[str, list], end: int | None) -> Any:
+    """A value the distribution can draw: its first (0) or last (-1) one, or (None) one from
+    inside a range, a float for uniform and loguniform as Ray draws them."""
     kind, values = next(iter(spec.items()))
+    if end is None:
+        if kind == "choice":
+            return values[len(values) // 2]
+        middle = (values[0] + values[1]) / 2
+        return int(middle) if kind == "randint" else float(middle) + 1e-3
     if kind == "randint":
         return values[0] if end == 0 else values[1] - 1
     return values[end]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drp.claims import Claim, ClaimLost, claim_path, held_claims
+from drp.claims import Claim, ClaimLost, _host_id, claim_path, held_claims
 from drp.config import ModelConfig, RunConfig, TrainConfig
 from drp.executors import LocalExecutor
 from drp.study import Preset, run_study, study_cells
@@ -88,8 +88,8 @@ def test_a_claim_is_exclusive_until_released_or_its_owner_dies(tmp_path):
     # a claim left by a process that has died is taken over, counting the attempt
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
-    record = json.loads(json.dumps({"host": os.uname().nodename, "pid": int(dead.stdout)}))
-    claim_path(tmp_path, "cell").write_text(json.dumps(record | {"attempt": 1, "token": "x"}))
+    record = {"host_id": _host_id(), "pid": int(dead.stdout), "attempt": 1, "token": "x"}
+    claim_path(tmp_path, "cell").write_text(json.dumps(record))
     second = Claim.acquire(tmp_path, "cell")
     assert second is not None and second.attempt == 2
     # a claim of another host is stale only once its heartbeat is old
@@ -111,6 +111,12 @@ def test_a_claim_is_exclusive_until_released_or_its_owner_dies(tmp_path):
         held.heartbeat()
     held.release()
     assert claim_path(tmp_path, "live").exists()
+    # a damaged claim, and one whose pid now belongs to a later process, are abandoned
+    claim_path(tmp_path, "torn").write_text('{"host_id": ')
+    assert Claim.acquire(tmp_path, "torn") is not None
+    reused = {"host_id": _host_id(), "pid": os.getpid(), "started_ticks": -1, "token": "r"}
+    claim_path(tmp_path, "reused").write_text(json.dumps(reused))
+    assert Claim.acquire(tmp_path, "reused") is not None
 
 
 def test_a_study_refuses_a_fixed_fold_seed(store, tmp_path):
@@ -293,6 +299,9 @@ def test_bad_search_spaces_are_refused_clearly(tmp_path):
         '[space]\n"train.lr" = { loguniform = [0, 1] }\n': "low > 0",
         '[tune]\nnum_samples = "8"\n[space]\n"train.lr" = { uniform = [0.1, 1] }\n': "integer",
         '[tune]\nreduction_factor = 1\n[space]\n"train.lr" = { uniform = [0.1, 1] }\n': ">= 2",
+        'space = "x"\n': "needs a \\[space\\] table",
+        'tune = 3\n[space]\n"train.lr" = { uniform = [0.1, 1] }\n': "must be a table",
+        '[space]\n"train.batch_size" = { uniform = [16, 64] }\n': "not a valid int",
     }
     for text, message in cases.items():
         (tmp_path / "s.toml").write_text(text)
@@ -305,7 +314,7 @@ def test_a_leftover_claim_of_a_dead_worker_is_cleared(tmp_path):
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
-    record = {"host": os.uname().nodename, "pid": int(dead.stdout), "token": "t"}
+    record = {"host_id": _host_id(), "pid": int(dead.stdout), "token": "t"}
     claim_path(tmp_path, "done").parent.mkdir(parents=True)
     claim_path(tmp_path, "done").write_text(json.dumps(record))
     live = Claim.acquire(tmp_path, "live")
