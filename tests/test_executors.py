@@ -321,3 +321,17 @@ def test_a_leftover_claim_of_a_dead_worker_is_cleared(tmp_path):
     clear_stale(tmp_path, "done")
     clear_stale(tmp_path, "live")
     assert held_claims(tmp_path) == ["live"] and live is not None
+
+
+def test_the_ray_executor_without_ray_is_a_clear_error(store, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from drp.cli import app
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["study", "--preset", "smoke", "--dataset", str(store), "--executor", "ray"]
+    )
+    assert result.exit_code == 1
+    assert "the ray executor needs Ray: pip install -e '.[ray]'" in result.output
