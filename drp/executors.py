@@ -13,7 +13,8 @@ see the study and dataset directories at the same paths (a shared file system).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,6 +80,34 @@ def import_ray():
     return ray
 
 
+@contextmanager
+def ray_session(
+    address: str | None = None,
+    num_cpus: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Iterator[Any]:
+    """Ray, initialised: the instance this process already has, else a connection to
+    ``address`` (``auto``, ``ray://host:port``), else a local instance with ``num_cpus`` CPUs;
+    one started here is shut down on exit."""
+    ray = import_ray()
+    started = not ray.is_initialized()
+    if not started and address and log:
+        log(f"ray: already initialised in this process; --address {address} not used")
+    if started:
+        ray.init(
+            address=address,
+            num_cpus=None if address else num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+        )
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
 @dataclass
 class RayExecutor:
     """Every cell is one Ray task declaring ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs
@@ -108,23 +137,8 @@ class RayExecutor:
     ) -> list[dict]:
         if not specs:
             return []
-        ray = import_ray()
-        started = not ray.is_initialized()
-        if not started and self.address:
-            log(f"ray: already initialised in this process; --address {self.address} not used")
-        if started:
-            ray.init(
-                address=self.address,
-                num_cpus=None if self.address else self.num_cpus,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level="ERROR",
-            )
-        try:
+        with ray_session(self.address, self.num_cpus, log) as ray:
             return self._run(ray, fn, specs, log)
-        finally:
-            if started:
-                ray.shutdown()
 
     def _run(self, ray, fn, specs, log) -> list[dict]:
         resources = ray.cluster_resources()

@@ -206,9 +206,9 @@ def tune_search(
     Returns:
         The ``tune.json`` record (best parameters, best validation RMSE, trials).
     """
-    from drp.executors import import_ray
+    from drp.executors import import_ray, ray_session
 
-    ray = import_ray()
+    import_ray()  # a clear error before the Ray Tune imports when Ray is missing
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -221,16 +221,7 @@ def tune_search(
     base = replace(base, train=replace(tc, dataset=str(Path(tc.dataset).resolve())))
     context = {"base": base.to_dict(), "folds_dir": str(folds_dir(base).resolve())}
     n = num_samples or space.num_samples
-    started = not ray.is_initialized()
-    if started:
-        ray.init(
-            address=address,
-            num_cpus=None if address else num_cpus,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level="ERROR",
-        )
-    try:
+    with ray_session(address, num_cpus):
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, context=context),
             {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
@@ -253,9 +244,6 @@ def tune_search(
             run_config=tune.RunConfig(name="trials", storage_path=str(out / "ray"), verbose=0),
         )
         grid = tuner.fit()
-    finally:
-        if started:
-            ray.shutdown()
     rows = []
     for i, result in enumerate(grid):
         history = result.metrics_dataframe
