@@ -47,6 +47,10 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 on CPUs with bf16 instructions, else fp32) | bf16 | fp32
     folds_dir: str = ""  # "" = <dataset>/folds, shared with `drp evaluate`
+    # a new drug's main effect: "similarity" (Tanimoto kernel ridge, drp/models/drug_prior.py)
+    # or "none" (the network's own); the prior also learns from the auxiliary screen's drugs
+    drug_prior: str = "similarity"
+    prior_auxiliary: str = "gdsc1"  # featurized dataset name beside `dataset`, a path, or ""
 
     @property
     def folds_seed(self) -> int:
@@ -122,6 +126,7 @@ def _train_problems(t: TrainConfig) -> list[str]:
 
     out = _choice("train", "split", t.split, SPLITS) + _choice("train", "device", t.device, DEVICES)
     out += _choice("train", "precision", t.precision, PRECISIONS)
+    out += _choice("train", "drug_prior", t.drug_prior, DRUG_PRIORS)
     out += _at_least("train", "k", t.k, 2)
     out += _at_least("train", "fold_seed", t.fold_seed, -1)
     if not 0 <= t.fold < max(t.k, 1):
@@ -142,6 +147,7 @@ def _train_problems(t: TrainConfig) -> list[str]:
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")
+DRUG_PRIORS = ("similarity", "none")
 
 
 def _coerce(value: Any, like: Any) -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from drp.batching import EntityTensors, predict_indices
+from drp.batching import EntityTensors
 from drp.data.tables import match_cell_ids, normalize_cell_id, normalize_drug_id
 from drp.featurize.molecules import (
     InvalidSmilesError,
@@ -51,6 +51,11 @@ class Predictor:
     @property
     def model(self) -> DRPModel:
         return self.estimator.model_
+
+    @property
+    def cell_ids(self) -> np.ndarray:
+        """[n_cells] ids of the dataset's cells, in the order of :attr:`tensors`."""
+        return self.ds.cells["cell_id"].to_numpy()
 
     @property
     def tensors(self) -> EntityTensors:
@@ -161,7 +166,7 @@ class Predictor:
         c_idx = np.array([self.ds.cell_index[c] for c in cell_ids])
         c = np.repeat(c_idx, len(names))
         d = np.tile(np.arange(len(names)), len(c_idx))
-        pred = self.estimator.unscale(predict_indices(self.model, tensors, c, d))
+        pred = self.estimator.predict_indices(tensors, self.cell_ids, c, d)
         return pd.DataFrame(
             {
                 "cell_id": np.array(cell_ids)[np.repeat(np.arange(len(c_idx)), len(names))],
@@ -172,4 +177,4 @@ class Predictor:
 
     def _predict(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         """ln IC50 of pairs of row indices into ``ds.cells`` / ``ds.drugs``: [B]."""
-        return self.estimator.unscale(predict_indices(self.model, self.tensors, c, d))
+        return self.estimator.predict_indices(self.tensors, self.cell_ids, c, d)

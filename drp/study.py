@@ -270,6 +270,9 @@ def run_study(
             "a study draws seed s's folds with seed s (repeated k-fold CV); train.fold_seed is "
             "for single runs (seed ensembles): drop it from the study's config"
         )
+    # The study compares drug encoders by their own predictions: a new drug's main effect comes
+    # from the network, not from the similarity prior every variant would share.
+    base = replace(base, train=replace(base.train, drug_prior="none"))
     folds_path = Path(base.train.folds_dir or Path(dataset_dir) / "folds").resolve()
     if base.train.folds_dir:  # absolute, so every worker (any working directory) reads them
         base = replace(base, train=replace(base.train, folds_dir=str(folds_path)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,8 @@ import torch
 from drp.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.config import ModelConfig, RunConfig
 from drp.device import model_device, resolve_device
+from drp.models.drug_prior import FILE as PRIOR_FILE
+from drp.models.drug_prior import DrugEffectPrior
 from drp.models.model import DRPModel, check_architecture
 from drp.models.registry import DEFAULT_VARIANT, build_model
 
@@ -137,6 +140,7 @@ class NeuralEstimator:
         self.command = command
         self.run_info = run_info or {}
         self._tensors: tuple[FeaturizedDataset, EntityTensors] | None = None
+        self.prior_: DrugEffectPrior | None = None
 
     def __repr__(self) -> str:
         return f"NeuralEstimator(name={self.name!r}, run_dir={self.run_dir})"
@@ -196,7 +200,30 @@ class NeuralEstimator:
         self.omics_features_ = omics_features(ds, self.omics_)
         self.device_ = trainer.device
         self._tensors = None
+        self.prior_ = None
+        if self.config.train.drug_prior == "similarity":
+            self._fit_prior(ds, train, val, None if scratch is not None else run_dir)
         return self
+
+    def _fit_prior(
+        self, ds: FeaturizedDataset, train: pd.DataFrame, val: pd.DataFrame, run_dir: Path | None
+    ) -> None:
+        """Fit the new-drug prior on the training pairs; in ``run_dir``, save it and rewrite the
+        validation predictions and their conformal calibration with it."""
+        from drp.intervals import write_calibration
+
+        aux, note = auxiliary_dataset(self.config, ds)
+        self.prior_ = DrugEffectPrior.fit(ds, train, aux)
+        self.summary_ = dict(self.summary_, drug_prior=self.prior_.summary() | note)
+        if run_dir is None:
+            return
+        self.prior_.save(run_dir / PRIOR_FILE)
+        frame = val[["cell_id", "drug_id"]].reset_index(drop=True)
+        frame["y_true"] = val["ln_ic50"].to_numpy(np.float32)
+        frame["y_pred"] = self.predict(ds, frame)
+        frame.to_parquet(run_dir / "predictions_val.parquet", index=False)
+        write_calibration(run_dir, frame, self.config.train.split)
+        (run_dir / "summary.json").write_text(json.dumps(self.summary_, indent=2))
 
     def predict(self, ds: FeaturizedDataset, pairs: pd.DataFrame) -> np.ndarray:
         """[n_pairs] float64 ln IC50 from the features of ``ds`` (looked up by id).
@@ -208,7 +235,38 @@ class NeuralEstimator:
         if not hasattr(self, "model_"):
             raise ValueError(f"{self!r} is not fitted: call fit() or NeuralEstimator.from_run()")
         c, d = ds.pair_indices(pairs)
-        return self.unscale(predict_indices(self.model_, self.entity_tensors(ds), c, d))
+        return self.predict_indices(self.entity_tensors(ds), ds.cells["cell_id"].to_numpy(), c, d)
+
+    def predict_indices(
+        self, tensors: EntityTensors, cell_ids: np.ndarray, c: np.ndarray, d: np.ndarray
+    ) -> np.ndarray:
+        """[n] float64 ln IC50 of pairs of row indices ``c``/``d`` into ``tensors``' cells (ids
+        ``cell_ids``) and drugs; new drugs get the prior's main effect (:mod:`drp.models.drug_prior`)."""
+        pred = self.unscale(predict_indices(self.model_, tensors, c, d))
+        if self.prior_ is None or len(d) == 0:
+            return pred
+        drugs = np.unique(d)
+        fps = tensors.fingerprints[torch.as_tensor(drugs, device=tensors.device)].cpu().numpy()
+        new = self.prior_.is_new(fps)
+        ref = np.flatnonzero(np.isin(cell_ids, self.prior_.cell_ids))
+        if not new.any():
+            return pred
+        if len(ref) == 0:
+            warnings.warn(
+                "none of the run's training cells are in this dataset: new drugs keep the "
+                "network's main effect (the similarity prior needs reference cells)",
+                stacklevel=2,
+            )
+            return pred
+        new_drugs = drugs[new]
+        net = self.unscale(
+            predict_indices(
+                self.model_, tensors, np.repeat(ref, len(new_drugs)), np.tile(new_drugs, len(ref))
+            )
+        ).reshape(len(ref), len(new_drugs))
+        shift = np.zeros(int(drugs.max()) + 1)
+        shift[new_drugs] = self.prior_.shift(fps[new], net, cell_ids[ref])
+        return pred + shift[d]
 
     # ---- helpers ---------------------------------------------------------------------------
     def unscale(self, scaled: np.ndarray) -> np.ndarray:
@@ -266,4 +324,26 @@ class NeuralEstimator:
         est.omics_features_ = state.get("omics_features")
         est.device_ = device
         est.summary_ = {k: state[k] for k in ("best_epoch", "best_rmse") if k in state}
+        if (run_dir / PRIOR_FILE).exists():
+            est.prior_ = DrugEffectPrior.load(run_dir / PRIOR_FILE)
         return est
+
+
+def auxiliary_dataset(
+    config: RunConfig, ds: FeaturizedDataset
+) -> tuple[FeaturizedDataset | None, dict[str, str]]:
+    """The featurized auxiliary screen of ``train.prior_auxiliary`` (a dataset name beside
+    ``train.dataset``, or a path), or None with the reason when there is none to use."""
+    from drp.featurize.store import FeaturizedDataset
+
+    name = config.train.prior_auxiliary
+    if not name:
+        return None, {"auxiliary": "none"}
+    path = Path(name) if "/" in name else Path(config.train.dataset).parent / name
+    if path.resolve() == Path(config.train.dataset).resolve() or ds.name == path.name:
+        return None, {"auxiliary": f"none ({name} is the training dataset)"}
+    if not (path / "manifest.json").exists():
+        reason = f"{path} is not featurized (`drp featurize --dataset {path.name}`)"
+        warnings.warn(f"new-drug prior without auxiliary drugs: {reason}", stacklevel=2)
+        return None, {"auxiliary": f"none: {reason}"}
+    return FeaturizedDataset.load(path), {"auxiliary": str(path)}
