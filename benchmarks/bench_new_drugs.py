@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
             row |= {k: metrics(preds)[k] for k in ("rmse", "pearson", "per_cell_r")}
             if isinstance(members[0], NeuralEstimator):
                 row |= {"best_epoch": members[0].summary_["best_epoch"]}
+                row |= {"drug_prior": members[0].summary_.get("drug_prior", "none")}
             print(json.dumps(row), flush=True)
             rows.append(row)
     return pd.DataFrame(rows)
@@ -156,6 +157,13 @@ def main() -> None:
     if "cell_mean" not in args.baselines:
         args.baselines = ["cell_mean", *args.baselines]  # the reference every row is beaten on
     args.commit = commit()  # of the code that trains, kept in the table for --from-csv
+    config = load_config(None, args.set)
+    if config.train.drug_prior == "similarity" and config.train.prior_auxiliary:
+        aux = DATASET.parent / config.train.prior_auxiliary
+        if not (aux / "manifest.json").exists():
+            sys.exit(
+                f"the new-drug prior learns from {aux}: run `drp featurize --dataset {aux.name}`"
+            )
     table = run(args)
     out = ROOT / "runs" / "bench_new_drugs"
     out.mkdir(parents=True, exist_ok=True)
