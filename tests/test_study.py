@@ -61,6 +61,10 @@ def test_study_runs_resumes_and_reports(tiny_dataset, tmp_path, monkeypatch):
     assert set(primary.split) == {"drug_blind"} and (primary.n_pairs == 2).all()
     assert set(answers[answers.role == "baseline"].twin) <= {"drug_mean", "mean_effects"}
     design = json.loads((study / "design.json").read_text())
+    # the study compares the encoders' own predictions: no similarity prior on new drugs
+    meta = json.loads((study / "study.json").read_text())
+    assert meta["config"]["train"]["drug_prior"] == "none"
+    assert not list((study / "runs").glob("*/drug_prior.npz"))
     assert design["n_train"]["drug_blind"] > 0 and design["margins"]["rmse"]["drug_blind"] == 0.05
     # faithfulness comes from the drug-blind models only, every fold, three deleted fractions
     faith = pd.read_csv(study / "faithfulness.csv")

@@ -1,0 +1,148 @@
+"""The similarity prior on a new drug's main effect: its kernel ridge, what it may learn from
+an auxiliary screen, and how the estimator applies it (new drugs only)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from drp.config import ModelConfig, RunConfig, TrainConfig
+from drp.data.splits import load_or_make_folds
+from drp.models.drug_prior import (
+    FILE,
+    DrugEffectPrior,
+    _loo_error,
+    auxiliary_effects,
+    main_effects,
+)
+from drp.models.estimator import NeuralEstimator
+
+
+def test_closed_form_leave_one_out_equals_refitting_without_each_drug():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(9, 4))
+    kernel = np.exp(-((x[:, None] - x[None]) ** 2).sum(-1))
+    y = rng.normal(size=9)
+    errors = []
+    for i in range(9):
+        keep = np.arange(9) != i
+        coef = np.linalg.solve(kernel[keep][:, keep] + 0.3 * np.eye(8), y[keep])
+        errors.append((y[i] - kernel[i, keep] @ coef) ** 2)
+    assert _loo_error(kernel, y, 0.3, 9) == pytest.approx(np.mean(errors))
+    assert _loo_error(kernel, y, 0.3, 4) == pytest.approx(np.mean(errors[:4]))
+
+
+def _auxiliary_screen(ds, new_drugs: list[str]):
+    """``ds`` as another screen in which ``new_drugs`` are structures ``ds`` does not hold."""
+    drugs = ds.drugs.copy()
+    renamed = drugs.drug_id.isin(new_drugs)
+    drugs.loc[renamed, "structure_key"] = "NEWSKELETON" + drugs.loc[renamed, "drug_id"] + "-X-N"
+    drugs["drug_id"] = "aux:" + drugs.drug_id
+    pairs = ds.pairs.assign(drug_id="aux:" + ds.pairs.drug_id)
+    return replace(ds, name="aux", drugs=drugs, pairs=pairs)
+
+
+def test_auxiliary_drugs_exclude_every_dataset_structure_and_held_out_responses(tiny_dataset):
+    ds = tiny_dataset
+    new = ["erlotinib", "imatinib"]
+    aux = _auxiliary_screen(ds, new)
+    cells = sorted(ds.pairs.cell_id.unique())
+    held_drug = "fluorouracil"  # a validation/test drug of ds: its structure is also in aux
+    train = ds.pairs[(ds.pairs.drug_id != held_drug) & ds.pairs.cell_id.isin(cells[:8])]
+    fps, effects = auxiliary_effects(ds, aux, train)
+    # only the two structures ds lacks become rows, with their own fingerprints
+    index = ds.drug_index
+    np.testing.assert_array_equal(fps, ds.fingerprints[[index[d] for d in new]])
+    # a held-out drug's responses in the other screen, and held-out cells, change nothing
+    noisy = aux.pairs.copy()
+    held = (noisy.drug_id == f"aux:{held_drug}") | ~noisy.cell_id.isin(cells[:8])
+    noisy.loc[held, "ln_ic50"] += 50.0
+    _, again = auxiliary_effects(ds, replace(aux, pairs=noisy), train)
+    np.testing.assert_allclose(again, effects)
+    # a training drug's responses in the other screen set the scale: they do change it
+    shifted = aux.pairs.copy()
+    shifted.loc[shifted.drug_id == "aux:aspirin", "ln_ic50"] += 50.0
+    _, moved = auxiliary_effects(ds, replace(aux, pairs=shifted), train)
+    assert not np.allclose(moved, effects)
+
+
+def _config(tmp_path, **train) -> RunConfig:
+    base = TrainConfig(
+        dataset=str(tmp_path / "ds"), split="drug_blind", epochs=2, batch_size=16,
+        prior_auxiliary="",
+    )  # fmt: skip
+    return RunConfig(model=ModelConfig(hidden=16, dropout=0.0), train=replace(base, **train))
+
+
+def test_new_drugs_take_the_prior_main_effect_and_known_drugs_keep_the_network(
+    tiny_dataset, tmp_path
+):
+    ds = tiny_dataset
+    fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
+    train, val, test = fold.frames(ds.pairs)
+    est = NeuralEstimator(_config(tmp_path), "gat_edge", tmp_path / "run").fit(ds, train, val)
+    prior = est.prior_
+    assert prior is not None and (tmp_path / "run" / FILE).exists()
+    assert est.summary_["drug_prior"]["training_drugs"] == train.drug_id.nunique()
+    with_prior = est.predict(ds, test)
+    seen = train.drop_duplicates("drug_id").head(3)
+    known = pd.DataFrame({"cell_id": seen.cell_id.to_numpy(), "drug_id": seen.drug_id.to_numpy()})
+    known_pred = est.predict(ds, known)
+    est.prior_ = None
+    network = est.predict(ds, test)
+    np.testing.assert_array_equal(est.predict(ds, known), known_pred)  # untouched
+    assert not np.allclose(with_prior, network)
+    # on the reference cells, a new drug's mean level over the cell means is the prior's
+    est.prior_ = prior
+    drug = test.drug_id.iloc[0]
+    grid = pd.DataFrame({"cell_id": prior.cell_ids, "drug_id": drug})
+    level = est.predict(ds, grid) - prior.cell_means
+    fp = ds.fingerprints[[ds.drug_index[drug]]]
+    assert level.mean() == pytest.approx(prior.predict(fp)[0])
+    # the saved run predicts the same, and its validation file and calibration use the prior
+    loaded = NeuralEstimator.from_run(tmp_path / "run")
+    np.testing.assert_allclose(loaded.predict(ds, test), with_prior, atol=1e-6)
+    saved_val = pd.read_parquet(tmp_path / "run" / "predictions_val.parquet")
+    np.testing.assert_allclose(saved_val.y_pred, est.predict(ds, val), atol=1e-6)
+
+
+def test_prior_round_trips_and_can_be_switched_off(tiny_dataset, tmp_path):
+    ds = tiny_dataset
+    prior = DrugEffectPrior.fit(ds, ds.pairs[ds.pairs.drug_id != "imatinib"])
+    prior.save(tmp_path / FILE)
+    loaded = DrugEffectPrior.load(tmp_path / FILE)
+    np.testing.assert_allclose(loaded.predict(ds.fingerprints), prior.predict(ds.fingerprints))
+    assert loaded.n_known == prior.n_known == ds.pairs.drug_id.nunique() - 1
+    assert list(loaded.is_new(ds.fingerprints[[ds.drug_index["imatinib"]]])) == [True]
+    effects = main_effects(ds.pairs)
+    assert effects.mean() == pytest.approx(0.0, abs=1e-9)
+    fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
+    train, val, _ = fold.frames(ds.pairs)
+    off = _config(tmp_path, drug_prior="none")
+    est = NeuralEstimator(off, "gat_edge", tmp_path / "off").fit(ds, train, val)
+    assert est.prior_ is None and not (tmp_path / "off" / FILE).exists()
+    with pytest.raises(ValueError, match="drug_prior"):
+        replace(off, train=replace(off.train, drug_prior="kernel")).validate()
+
+
+def test_missing_auxiliary_screen_is_reported_not_silent(tiny_dataset, tmp_path):
+    ds = tiny_dataset
+    fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
+    train, val, _ = fold.frames(ds.pairs)
+    cfg = _config(tmp_path, prior_auxiliary="gdsc1")
+    with pytest.warns(UserWarning, match="not featurized"):
+        est = NeuralEstimator(cfg, "gat_edge").fit(ds, train, val)
+    assert "not featurized" in est.summary_["drug_prior"]["auxiliary"]
+    assert est.summary_["drug_prior"]["auxiliary_drugs"] == 0
+
+
+def test_auxiliary_screen_given_by_path_adds_its_new_structures(tiny_dataset, tmp_path):
+    ds = tiny_dataset
+    _auxiliary_screen(ds, ["erlotinib", "imatinib"]).save(tmp_path / "aux")
+    fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
+    train, val, _ = fold.frames(ds.pairs)
+    cfg = _config(tmp_path, prior_auxiliary=str(tmp_path / "aux"))
+    est = NeuralEstimator(cfg, "gat_edge").fit(ds, train, val)
+    assert est.summary_["drug_prior"]["auxiliary_drugs"] == 2
+    assert est.summary_["drug_prior"]["auxiliary"] == str(tmp_path / "aux")
