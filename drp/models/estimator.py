@@ -218,12 +218,15 @@ class NeuralEstimator:
         if run_dir is None:
             return
         self.prior_.save(run_dir / PRIOR_FILE)
+        (run_dir / "summary.json").write_text(json.dumps(self.summary_, indent=2))
+        val_drugs = [ds.drug_index[d] for d in val["drug_id"].unique()]
+        if not self.prior_.is_new(ds.fingerprints[val_drugs]).any():
+            return  # the trainer's validation predictions stand (mixed and cell-blind splits)
         frame = val[["cell_id", "drug_id"]].reset_index(drop=True)
         frame["y_true"] = val["ln_ic50"].to_numpy(np.float32)
         frame["y_pred"] = self.predict(ds, frame)
         frame.to_parquet(run_dir / "predictions_val.parquet", index=False)
         write_calibration(run_dir, frame, self.config.train.split)
-        (run_dir / "summary.json").write_text(json.dumps(self.summary_, indent=2))
 
     def predict(self, ds: FeaturizedDataset, pairs: pd.DataFrame) -> np.ndarray:
         """[n_pairs] float64 ln IC50 from the features of ``ds`` (looked up by id).
