@@ -270,6 +270,12 @@ def train(
         f"[green]done[/]: best val RMSE {summary['best_val_rmse']:.3f} at epoch "
         f"{summary['best_epoch']} ({summary['epochs_run']} epochs); run in {run_dir}"
     )
+    if prior := summary.get("drug_prior"):
+        console.print(
+            f"new drugs: main effect from the similarity prior ({prior['training_drugs']} "
+            f"training + {prior['auxiliary_drugs']} auxiliary drugs, alpha {prior['alpha']}; "
+            f"auxiliary: {prior['auxiliary']})"
+        )
 
 
 @app.command()
