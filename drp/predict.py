@@ -166,7 +166,7 @@ class Predictor:
         c_idx = np.array([self.ds.cell_index[c] for c in cell_ids])
         c = np.repeat(c_idx, len(names))
         d = np.tile(np.arange(len(names)), len(c_idx))
-        pred = self.estimator.predict_indices(tensors, self.cell_ids, c, d)
+        pred = self.estimator.predict_at(tensors, self.cell_ids, c, d)
         return pd.DataFrame(
             {
                 "cell_id": np.array(cell_ids)[np.repeat(np.arange(len(c_idx)), len(names))],
@@ -177,4 +177,4 @@ class Predictor:
 
     def _predict(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         """ln IC50 of pairs of row indices into ``ds.cells`` / ``ds.drugs``: [B]."""
-        return self.estimator.predict_indices(self.tensors, self.cell_ids, c, d)
+        return self.estimator.predict_at(self.tensors, self.cell_ids, c, d)

@@ -368,7 +368,7 @@ def screen(
                 c = np.repeat(c_idx, n)
                 d = np.tile(np.arange(n), len(c_idx))
                 tensors = base.with_drugs(graphs, fp)
-                pred = predictor.estimator.predict_indices(tensors, predictor.cell_ids, c, d)
+                pred = predictor.estimator.predict_at(tensors, predictor.cell_ids, c, d)
                 matrix = pred.reshape(len(c_idx), n)  # [cells, compounds of the chunk]
                 cell_take = pa.array(np.repeat(np.arange(len(c_idx), dtype=np.int32), n))
                 drug_take = pa.array(np.tile(np.arange(n, dtype=np.int32), len(c_idx)))

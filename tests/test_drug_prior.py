@@ -60,11 +60,12 @@ def test_auxiliary_drugs_exclude_every_dataset_structure_and_held_out_responses(
     noisy.loc[held, "ln_ic50"] += 50.0
     _, again = auxiliary_effects(ds, replace(aux, pairs=noisy), train)
     np.testing.assert_allclose(again, effects)
-    # a training drug's responses in the other screen set the scale: they do change it
-    shifted = aux.pairs.copy()
-    shifted.loc[shifted.drug_id == "aux:aspirin", "ln_ic50"] += 50.0
-    _, moved = auxiliary_effects(ds, replace(aux, pairs=shifted), train)
-    assert not np.allclose(moved, effects)
+    # the other screen is put on this one's scale through the training drugs both hold: a
+    # screen that repeats ds's own responses gives back ds's main effects
+    np.testing.assert_allclose(effects, main_effects(train)[new].to_numpy())
+    # on cluster-blind folds, analogues of a held-out drug are left out as well
+    fps_near, _ = auxiliary_effects(ds, aux, train, held_out_similarity=0.0)
+    assert len(fps_near) == 0
 
 
 def _config(tmp_path, **train) -> RunConfig:
@@ -105,6 +106,9 @@ def test_new_drugs_take_the_prior_main_effect_and_known_drugs_keep_the_network(
     np.testing.assert_allclose(loaded.predict(ds, test), with_prior, atol=1e-6)
     saved_val = pd.read_parquet(tmp_path / "run" / "predictions_val.parquet")
     np.testing.assert_allclose(saved_val.y_pred, est.predict(ds, val), atol=1e-6)
+    # a request holding every reference cell (a screen) and a single pair agree
+    one = grid.iloc[[3]]
+    np.testing.assert_allclose(est.predict(ds, one), est.predict(ds, grid)[[3]], atol=1e-9)
 
 
 def test_prior_round_trips_and_can_be_switched_off(tiny_dataset, tmp_path):
@@ -122,6 +126,9 @@ def test_prior_round_trips_and_can_be_switched_off(tiny_dataset, tmp_path):
     off = _config(tmp_path, drug_prior="none")
     est = NeuralEstimator(off, "gat_edge", tmp_path / "off").fit(ds, train, val)
     assert est.prior_ is None and not (tmp_path / "off" / FILE).exists()
+    # a prior file left in a run whose config has it off is not used
+    prior.save(tmp_path / "off" / FILE)
+    assert NeuralEstimator.from_run(tmp_path / "off").prior_ is None
     with pytest.raises(ValueError, match="drug_prior"):
         replace(off, train=replace(off.train, drug_prior="kernel")).validate()
 

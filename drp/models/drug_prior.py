@@ -44,26 +44,46 @@ def _connectivity(keys: pd.Series) -> pd.Series:
 
 
 def auxiliary_effects(
-    ds: FeaturizedDataset, aux: FeaturizedDataset, train: pd.DataFrame
+    ds: FeaturizedDataset,
+    aux: FeaturizedDataset,
+    train: pd.DataFrame,
+    held_out_similarity: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fingerprints [m, bits] and main effects [m] of ``aux`` drugs unlike every ``ds`` drug.
 
     A drug of ``aux`` becomes a row of the prior only when its structure's connectivity matches
-    no drug of ``ds`` (training, validation or test alike). Effects are taken against cell means
-    over the ``aux`` drugs that match no validation or test drug of ``ds`` (the training drugs'
-    screens in ``aux`` set the scale, as in ``ds``), on the training cells only: no response of
-    a held-out drug or cell, in either screen, enters the prior.
+    no drug of ``ds`` (training, validation or test alike) and, with ``held_out_similarity``
+    (cluster-blind splits), when its Tanimoto similarity to every held-out drug of ``ds`` is
+    below it. Effects are taken on the training cells against the cell means of the ``aux``
+    drugs that match no held-out drug, then moved onto the scale of ``ds``: by the mean
+    difference of the two screens' effects over the training drugs both hold. No response of a
+    held-out drug or cell, in either screen, enters the prior.
     """
     keys = _connectivity(ds.drugs.set_index("drug_id")["structure_key"])
-    held_out = set(keys[~keys.index.isin(train.drug_id)])
+    held = ~keys.index.isin(train.drug_id)
     aux_keys = _connectivity(aux.drugs["structure_key"])
-    allowed = aux.drugs.drug_id[~aux_keys.isin(held_out)]
-    kept = aux.drugs[~aux_keys.isin(set(keys))].reset_index(drop=True)
-    pairs = aux.pairs[aux.pairs.drug_id.isin(allowed) & aux.pairs.cell_id.isin(train.cell_id)]
+    allowed = ~aux_keys.isin(set(keys[held]))
+    kept = ~aux_keys.isin(set(keys))
+    if held_out_similarity is not None and held.any():
+        held_fps = ds.fingerprints[[ds.drug_index[d] for d in keys.index[held]]]
+        near = tanimoto_cross(aux.fingerprints, held_fps).max(axis=1) >= held_out_similarity
+        allowed, kept = allowed & ~near, kept & ~near
+    pairs = aux.pairs[
+        aux.pairs.drug_id.isin(aux.drugs.drug_id[allowed]) & aux.pairs.cell_id.isin(train.cell_id)
+    ]
     effects = main_effects(pairs)
-    kept = kept[kept.drug_id.isin(effects.index)]
-    rows = [aux.drug_index[d] for d in kept.drug_id]
-    return aux.fingerprints[rows], effects[kept.drug_id].to_numpy(np.float64)
+    # training structures screened in both: their mean difference aligns the assays' scales
+    ds_effects = main_effects(train)
+    ds_level = ds_effects.groupby(keys[ds_effects.index].to_numpy()).mean()
+    aux_level = effects.groupby(
+        aux_keys.set_axis(aux.drugs.drug_id.to_numpy())[effects.index].to_numpy()
+    ).mean()
+    gaps = (ds_level - aux_level).dropna()
+    scale = float(gaps.mean()) if len(gaps) else 0.0
+    drugs = aux.drugs[kept]
+    drugs = drugs[drugs.drug_id.isin(effects.index)]
+    rows = [aux.drug_index[d] for d in drugs.drug_id]
+    return aux.fingerprints[rows], effects[drugs.drug_id].to_numpy(np.float64) + scale
 
 
 @dataclass
@@ -89,6 +109,7 @@ class DrugEffectPrior:
         ds: FeaturizedDataset,
         train: pd.DataFrame,
         aux: FeaturizedDataset | None = None,
+        held_out_similarity: float | None = None,
     ) -> DrugEffectPrior:
         """Fit on the training pairs of ``ds`` (plus ``aux`` drugs, see
         :func:`auxiliary_effects`); the penalty minimises the leave-one-drug-out error on the
@@ -98,7 +119,7 @@ class DrugEffectPrior:
         y = effects.to_numpy(np.float64)
         n_known = len(y)
         if aux is not None:
-            aux_fps, aux_y = auxiliary_effects(ds, aux, train)
+            aux_fps, aux_y = auxiliary_effects(ds, aux, train, held_out_similarity)
             fps, y = np.vstack([fps, aux_fps]), np.concatenate([y, aux_y])
         offset = float(y.mean())
         kernel = tanimoto_cross(fps, fps)
@@ -129,7 +150,7 @@ class DrugEffectPrior:
         return self.predict(fingerprints) - (net - means[:, None]).mean(0)
 
     def summary(self) -> dict:
-        """What config.json records: the penalty and the drugs behind the prior."""
+        """What ``summary.json`` records: the penalty and the drugs behind the prior."""
         n = len(self.coef)
         return {
             "alpha": self.alpha,

@@ -26,10 +26,15 @@ import torch
 from drp.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.config import ModelConfig, RunConfig
 from drp.device import model_device, resolve_device
+from drp.featurize.molecules import CLUSTER_SIMILARITY
 from drp.models.drug_prior import FILE as PRIOR_FILE
 from drp.models.drug_prior import DrugEffectPrior
 from drp.models.model import DRPModel, check_architecture
 from drp.models.registry import DEFAULT_VARIANT, build_model
+
+#: fewer of the run's training cells than this (or than it has) in the dataset predicted on:
+#: the prior is not applied (its level would rest on too few cells)
+MIN_REFERENCE_CELLS = 30
 
 if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
@@ -113,8 +118,10 @@ class NeuralEstimator:
         config: model and training configuration; ``config.train`` split/fold/k/seed are only
             recorded (``fit`` trains on the pairs it is given).
         name: label of the model (the variant name).
-        run_dir: where ``config.json``, ``history.csv``, ``best.pt``/``last.pt`` and
-            ``predictions_val.parquet`` go (as ``drp train``); a temporary directory when None.
+        run_dir: where ``config.json``, ``history.csv``, ``best.pt``/``last.pt``,
+            ``predictions_val.parquet`` and ``drug_prior.npz`` (the new-drug prior, with
+            ``train.drug_prior = "similarity"``) go (as ``drp train``); a temporary directory
+            when None.
         resume: continue from ``run_dir/last.pt``; otherwise an existing run there is an error.
         on_epoch: called with each epoch's history row.
         command: command line recorded in ``config.json``.
@@ -203,6 +210,8 @@ class NeuralEstimator:
         self.prior_ = None
         if self.config.train.drug_prior == "similarity":
             self._fit_prior(ds, train, val, None if scratch is not None else run_dir)
+        elif scratch is None:
+            (run_dir / PRIOR_FILE).unlink(missing_ok=True)  # a prior of an earlier config
         return self
 
     def _fit_prior(
@@ -213,7 +222,9 @@ class NeuralEstimator:
         from drp.intervals import write_calibration
 
         aux, note = auxiliary_dataset(self.config, ds)
-        self.prior_ = DrugEffectPrior.fit(ds, train, aux)
+        # on cluster-blind folds an auxiliary analogue of a held-out drug would undo the split
+        near = CLUSTER_SIMILARITY if self.config.train.split == "cluster_blind" else None
+        self.prior_ = DrugEffectPrior.fit(ds, train, aux, near)
         self.summary_ = dict(self.summary_, drug_prior=self.prior_.summary() | note)
         if run_dir is None:
             return
@@ -227,6 +238,9 @@ class NeuralEstimator:
         frame["y_pred"] = self.predict(ds, frame)
         frame.to_parquet(run_dir / "predictions_val.parquet", index=False)
         write_calibration(run_dir, frame, self.config.train.split)
+        rmse = float(np.sqrt(np.mean((frame.y_pred - frame.y_true) ** 2)))
+        self.summary_["drug_prior"]["val_rmse"] = rmse  # best_val_rmse is the network's
+        (run_dir / "summary.json").write_text(json.dumps(self.summary_, indent=2))
 
     def predict(self, ds: FeaturizedDataset, pairs: pd.DataFrame) -> np.ndarray:
         """[n_pairs] float64 ln IC50 from the features of ``ds`` (looked up by id).
@@ -238,38 +252,67 @@ class NeuralEstimator:
         if not hasattr(self, "model_"):
             raise ValueError(f"{self!r} is not fitted: call fit() or NeuralEstimator.from_run()")
         c, d = ds.pair_indices(pairs)
-        return self.predict_indices(self.entity_tensors(ds), ds.cells["cell_id"].to_numpy(), c, d)
+        return self.predict_at(self.entity_tensors(ds), ds.cells["cell_id"].to_numpy(), c, d)
 
-    def predict_indices(
+    def predict_at(
         self, tensors: EntityTensors, cell_ids: np.ndarray, c: np.ndarray, d: np.ndarray
     ) -> np.ndarray:
         """[n] float64 ln IC50 of pairs of row indices ``c``/``d`` into ``tensors``' cells (ids
-        ``cell_ids``) and drugs; new drugs get the prior's main effect (:mod:`drp.models.drug_prior`)."""
+        ``cell_ids`` [n_cells]) and drugs; new drugs take the prior's main effect
+        (:mod:`drp.models.drug_prior`)."""
         pred = self.unscale(predict_indices(self.model_, tensors, c, d))
         if self.prior_ is None or len(d) == 0:
             return pred
         drugs = np.unique(d)
         fps = tensors.fingerprints[torch.as_tensor(drugs, device=tensors.device)].cpu().numpy()
         new = self.prior_.is_new(fps)
-        ref = np.flatnonzero(np.isin(cell_ids, self.prior_.cell_ids))
         if not new.any():
             return pred
-        if len(ref) == 0:
+        ref = np.flatnonzero(np.isin(cell_ids, self.prior_.cell_ids))
+        if len(ref) < min(MIN_REFERENCE_CELLS, len(self.prior_.cell_ids)):
             warnings.warn(
-                "none of the run's training cells are in this dataset: new drugs keep the "
-                "network's main effect (the similarity prior needs reference cells)",
+                f"{len(ref)} of the run's training cells are in this dataset (fewer than "
+                f"{MIN_REFERENCE_CELLS}): new drugs keep the network's main effect",
                 stacklevel=2,
             )
             return pred
         new_drugs = drugs[new]
-        net = self.unscale(
-            predict_indices(
-                self.model_, tensors, np.repeat(ref, len(new_drugs)), np.tile(new_drugs, len(ref))
-            )
-        ).reshape(len(ref), len(new_drugs))
         shift = np.zeros(int(drugs.max()) + 1)
-        shift[new_drugs] = self.prior_.shift(fps[new], net, cell_ids[ref])
+        shift[new_drugs] = self.prior_.shift(
+            fps[new], self._reference_predictions(tensors, ref, new_drugs, c, d, pred),
+            cell_ids[ref],
+        )  # fmt: skip
         return pred + shift[d]
+
+    def _reference_predictions(
+        self,
+        tensors: EntityTensors,
+        ref: np.ndarray,
+        drugs: np.ndarray,
+        c: np.ndarray,
+        d: np.ndarray,
+        pred: np.ndarray,
+    ) -> np.ndarray:
+        """The network's ln IC50 [n_ref, n_drugs] of ``drugs`` on the reference cells ``ref``,
+        taken from ``pred`` (pairs ``c``/``d``) where the request already holds every such pair
+        (a screen of all cells), else predicted."""
+        grid = np.full((len(ref), len(drugs)), np.nan)
+        ref_pos = np.full(int(max(c.max(), ref.max())) + 1, -1)
+        ref_pos[ref] = np.arange(len(ref))
+        drug_pos = np.full(int(d.max()) + 1, -1)
+        drug_pos[drugs] = np.arange(len(drugs))
+        rows, cols = ref_pos[c], drug_pos[d]
+        hit = (rows >= 0) & (cols >= 0)
+        grid[rows[hit], cols[hit]] = pred[hit]
+        missing = np.isnan(grid).any(axis=0)
+        if missing.any():
+            todo = drugs[missing]
+            grid[:, missing] = self.unscale(
+                predict_indices(
+                    self.model_, tensors, np.repeat(ref, len(todo)), np.tile(todo, len(ref))
+                )
+            ).reshape(len(ref), len(todo))
+        return grid
 
     # ---- helpers ---------------------------------------------------------------------------
     def unscale(self, scaled: np.ndarray) -> np.ndarray:
@@ -327,7 +370,7 @@ class NeuralEstimator:
         est.omics_features_ = state.get("omics_features")
         est.device_ = device
         est.summary_ = {k: state[k] for k in ("best_epoch", "best_rmse") if k in state}
-        if (run_dir / PRIOR_FILE).exists():
+        if config.train.drug_prior == "similarity" and (run_dir / PRIOR_FILE).exists():
             est.prior_ = DrugEffectPrior.load(run_dir / PRIOR_FILE)
         return est
 
