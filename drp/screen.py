@@ -501,6 +501,10 @@ def _provenance(
     return {
         "run_dir": str(run_dir.resolve()),
         "model": predictor.estimator.name,
+        # new compounds' main effect: the run's similarity prior, or the network's own
+        "drug_prior": (
+            predictor.estimator.prior_.summary() if predictor.estimator.prior_ else "none"
+        ),
         "dataset": predictor.ds.name,
         "library": str(library.resolve()),
         "library_sha256": sha256_file(library),

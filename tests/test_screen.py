@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -316,6 +317,8 @@ def test_cli_screen_writes_files_and_report(run, tmp_path):
     assert "data:image/png;base64," in html and "Provenance" in html and "0.30" in html
     md = (out / "screen.md").read_text()
     assert "| invalid (not scored) | 1 |" in md and "broken" in md
+    meta = json.loads((out / "screen.json").read_text())
+    assert meta["drug_prior"]["training_drugs"] > 0  # the run's prior placed the new compounds
     assert "Top compounds per tissue" in md and "weak warning" not in md
 
 
