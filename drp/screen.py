@@ -502,9 +502,7 @@ def _provenance(
         "run_dir": str(run_dir.resolve()),
         "model": predictor.estimator.name,
         # new compounds' main effect: the run's similarity prior, or the network's own
-        "drug_prior": (
-            predictor.estimator.prior_.summary() if predictor.estimator.prior_ else "none"
-        ),
+        "drug_prior": _prior_provenance(predictor),
         "dataset": predictor.ds.name,
         "library": str(library.resolve()),
         "library_sha256": sha256_file(library),
@@ -516,6 +514,19 @@ def _provenance(
         "hardware": hardware(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _prior_provenance(predictor: Predictor) -> dict | str:
+    """The run's new-drug prior and whether it could place compounds here (enough of the
+    run's training cells among the screened dataset's cells)."""
+    from drp.models.estimator import MIN_REFERENCE_CELLS
+
+    prior = predictor.estimator.prior_
+    if prior is None:
+        return "none"
+    ref = int(np.isin(predictor.cell_ids, prior.cell_ids).sum())
+    applied = ref >= min(MIN_REFERENCE_CELLS, len(prior.cell_ids))
+    return prior.summary() | {"reference_cells": ref, "applied": bool(applied)}
 
 
 # --------------------------------------------------------------------------- AD threshold

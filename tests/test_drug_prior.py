@@ -9,6 +9,7 @@ import pytest
 
 from drp.config import ModelConfig, RunConfig, TrainConfig
 from drp.data.splits import load_or_make_folds
+from drp.featurize.molecules import tanimoto_cross
 from drp.models.drug_prior import (
     FILE,
     DrugEffectPrior,
@@ -60,12 +61,20 @@ def test_auxiliary_drugs_exclude_every_dataset_structure_and_held_out_responses(
     noisy.loc[held, "ln_ic50"] += 50.0
     _, again = auxiliary_effects(ds, replace(aux, pairs=noisy), train)
     np.testing.assert_allclose(again, effects)
-    # the other screen is put on this one's scale through the training drugs both hold: a
-    # screen that repeats ds's own responses gives back ds's main effects
-    np.testing.assert_allclose(effects, main_effects(train)[new].to_numpy())
-    # on cluster-blind folds, analogues of a held-out drug are left out as well
-    fps_near, _ = auxiliary_effects(ds, aux, train, held_out_similarity=0.0)
-    assert len(fps_near) == 0
+    # the other screen is put on this one's scale through the training structures both hold:
+    # a screen whose panel lacks a potent training drug centres its cells elsewhere, and the
+    # shift brings its effects back onto ds's
+    panel = aux.pairs[aux.pairs.drug_id != "aux:cisplatin"]
+    raw = main_effects(panel[panel.cell_id.isin(cells[:8]) & (panel.drug_id != f"aux:{held_drug}")])
+    expected = main_effects(train)[new].to_numpy()
+    assert not np.allclose(raw[[f"aux:{d}" for d in new]].to_numpy(), expected)
+    _, aligned = auxiliary_effects(ds, replace(aux, pairs=panel), train)
+    np.testing.assert_allclose(aligned, expected)
+    # on cluster-blind folds, analogues of a held-out drug are left out of the rows too
+    sims = tanimoto_cross(fps, ds.fingerprints[[index[held_drug]]])[:, 0]
+    assert sims[0] != sims[1]
+    near_fps, _ = auxiliary_effects(ds, aux, train, held_out_similarity=float(sims.max()))
+    np.testing.assert_array_equal(near_fps, fps[sims < sims.max()])
 
 
 def _config(tmp_path, **train) -> RunConfig:
@@ -86,6 +95,7 @@ def test_new_drugs_take_the_prior_main_effect_and_known_drugs_keep_the_network(
     prior = est.prior_
     assert prior is not None and (tmp_path / "run" / FILE).exists()
     assert est.summary_["drug_prior"]["training_drugs"] == train.drug_id.nunique()
+    assert est.summary_["drug_prior"]["val_rmse"] > 0  # validation drugs are new here
     with_prior = est.predict(ds, test)
     seen = train.drop_duplicates("drug_id").head(3)
     known = pd.DataFrame({"cell_id": seen.cell_id.to_numpy(), "drug_id": seen.drug_id.to_numpy()})
@@ -101,6 +111,13 @@ def test_new_drugs_take_the_prior_main_effect_and_known_drugs_keep_the_network(
     level = est.predict(ds, grid) - prior.cell_means
     fp = ds.fingerprints[[ds.drug_index[drug]]]
     assert level.mean() == pytest.approx(prior.predict(fp)[0])
+    # with too few of the run's training cells to place its level, a new drug keeps the
+    # network's prediction, with a warning
+    tensors = est.entity_tensors(ds)
+    c, d = ds.pair_indices(test)
+    elsewhere = np.array([f"other-{i}" for i in range(len(ds.cells))])
+    with pytest.warns(UserWarning, match="training cells"):
+        np.testing.assert_allclose(est.predict_at(tensors, elsewhere, c, d), network, atol=1e-9)
     # the saved run predicts the same, and its validation file and calibration use the prior
     loaded = NeuralEstimator.from_run(tmp_path / "run")
     np.testing.assert_allclose(loaded.predict(ds, test), with_prior, atol=1e-6)
@@ -108,7 +125,7 @@ def test_new_drugs_take_the_prior_main_effect_and_known_drugs_keep_the_network(
     np.testing.assert_allclose(saved_val.y_pred, est.predict(ds, val), atol=1e-6)
     # a request holding every reference cell (a screen) and a single pair agree
     one = grid.iloc[[3]]
-    np.testing.assert_allclose(est.predict(ds, one), est.predict(ds, grid)[[3]], atol=1e-9)
+    np.testing.assert_allclose(est.predict(ds, one), est.predict(ds, grid)[[3]], atol=1e-6)
 
 
 def test_prior_round_trips_and_can_be_switched_off(tiny_dataset, tmp_path):
@@ -124,6 +141,8 @@ def test_prior_round_trips_and_can_be_switched_off(tiny_dataset, tmp_path):
     fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
     train, val, _ = fold.frames(ds.pairs)
     off = _config(tmp_path, drug_prior="none")
+    (tmp_path / "off").mkdir()
+    prior.save(tmp_path / "off" / FILE)  # left by an earlier config: removed by this fit
     est = NeuralEstimator(off, "gat_edge", tmp_path / "off").fit(ds, train, val)
     assert est.prior_ is None and not (tmp_path / "off" / FILE).exists()
     # a prior file left in a run whose config has it off is not used
@@ -153,3 +172,10 @@ def test_auxiliary_screen_given_by_path_adds_its_new_structures(tiny_dataset, tm
     est = NeuralEstimator(cfg, "gat_edge").fit(ds, train, val)
     assert est.summary_["drug_prior"]["auxiliary_drugs"] == 2
     assert est.summary_["drug_prior"]["auxiliary"] == str(tmp_path / "aux")
+    # a cluster-blind config also leaves out auxiliary analogues of the held-out drugs
+    held = [ds.drug_index[d] for d in set(ds.drugs.drug_id) - set(train.drug_id)]
+    new_fps = ds.fingerprints[[ds.drug_index[d] for d in ("erlotinib", "imatinib")]]
+    far = int((tanimoto_cross(new_fps, ds.fingerprints[held]).max(axis=1) < 0.4).sum())
+    clustered = replace(cfg, train=replace(cfg.train, split="cluster_blind"))
+    est = NeuralEstimator(clustered, "gat_edge").fit(ds, train, val)
+    assert far == 1 and est.summary_["drug_prior"]["auxiliary_drugs"] == far

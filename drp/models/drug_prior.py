@@ -18,6 +18,7 @@ prediction unchanged, so the mixed and cell-blind splits are untouched.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +40,11 @@ def main_effects(pairs: pd.DataFrame) -> pd.Series:
 
 
 def _connectivity(keys: pd.Series) -> pd.Series:
-    """InChIKey connectivity block (stereo and charge variants of one skeleton share it)."""
-    return keys.astype(str).str.split("-").str[0]
+    """InChIKey connectivity block (stereo and charge variants of one skeleton share it); a key
+    that is not an InChIKey (the canonical-SMILES fallback) is kept whole."""
+    keys = keys.astype(str)
+    inchikey = keys.str.fullmatch(r"[A-Z]{14}-[A-Z]{10}-[A-Z]")
+    return keys.where(~inchikey, keys.str[:14])
 
 
 def auxiliary_effects(
@@ -79,6 +83,12 @@ def auxiliary_effects(
         aux_keys.set_axis(aux.drugs.drug_id.to_numpy())[effects.index].to_numpy()
     ).mean()
     gaps = (ds_level - aux_level).dropna()
+    if not len(gaps):
+        warnings.warn(
+            f"the auxiliary screen {aux.name!r} shares no training structure with "
+            f"{ds.name!r}: its effects stay on their own scale",
+            stacklevel=2,
+        )
     scale = float(gaps.mean()) if len(gaps) else 0.0
     drugs = aux.drugs[kept]
     drugs = drugs[drugs.drug_id.isin(effects.index)]

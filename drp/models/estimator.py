@@ -272,7 +272,8 @@ class NeuralEstimator:
         if len(ref) < min(MIN_REFERENCE_CELLS, len(self.prior_.cell_ids)):
             warnings.warn(
                 f"{len(ref)} of the run's training cells are in this dataset (fewer than "
-                f"{MIN_REFERENCE_CELLS}): new drugs keep the network's main effect",
+                f"{min(MIN_REFERENCE_CELLS, len(self.prior_.cell_ids))}): new drugs keep the "
+                "network's main effect",
                 stacklevel=2,
             )
             return pred
