@@ -37,7 +37,7 @@ from drp.evaluation import fit_predict  # noqa: E402
 from drp.featurize.store import FeaturizedDataset  # noqa: E402
 from drp.metrics import metrics  # noqa: E402
 from drp.models.baselines import BASELINES  # noqa: E402
-from drp.models.estimator import NeuralEstimator  # noqa: E402
+from drp.models.estimator import NeuralEstimator, auxiliary_path  # noqa: E402
 from drp.models.registry import VARIANTS, variant_config  # noqa: E402
 
 SECTION = "## New drugs"
@@ -158,12 +158,10 @@ def main() -> None:
         args.baselines = ["cell_mean", *args.baselines]  # the reference every row is beaten on
     args.commit = commit()  # of the code that trains, kept in the table for --from-csv
     config = load_config(None, args.set)
-    if config.train.drug_prior == "similarity" and config.train.prior_auxiliary:
-        aux = DATASET.parent / config.train.prior_auxiliary
-        if not (aux / "manifest.json").exists():
-            sys.exit(
-                f"the new-drug prior learns from {aux}: run `drp featurize --dataset {aux.name}`"
-            )
+    config = replace(config, train=replace(config.train, dataset=str(DATASET)))
+    aux = auxiliary_path(config) if config.train.drug_prior == "similarity" else None
+    if aux is not None and not (aux / "manifest.json").exists():
+        sys.exit(f"the new-drug prior learns from {aux}: run `drp featurize --dataset {aux.name}`")
     table = run(args)
     out = ROOT / "runs" / "bench_new_drugs"
     out.mkdir(parents=True, exist_ok=True)

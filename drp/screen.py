@@ -519,14 +519,14 @@ def _provenance(
 def _prior_provenance(predictor: Predictor) -> dict | str:
     """The run's new-drug prior and whether it could place compounds here (enough of the
     run's training cells among the screened dataset's cells)."""
-    from drp.models.estimator import MIN_REFERENCE_CELLS
-
     prior = predictor.estimator.prior_
     if prior is None:
         return "none"
-    ref = int(np.isin(predictor.cell_ids, prior.cell_ids).sum())
-    applied = ref >= min(MIN_REFERENCE_CELLS, len(prior.cell_ids))
-    return prior.summary() | {"reference_cells": ref, "applied": bool(applied)}
+    ref = prior.reference(predictor.cell_ids)
+    return prior.summary() | {
+        "reference_cells": 0 if ref is None else len(ref),
+        "applied": ref is not None,
+    }
 
 
 # --------------------------------------------------------------------------- AD threshold

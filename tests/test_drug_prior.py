@@ -179,3 +179,15 @@ def test_auxiliary_screen_given_by_path_adds_its_new_structures(tiny_dataset, tm
     clustered = replace(cfg, train=replace(cfg.train, split="cluster_blind"))
     est = NeuralEstimator(clustered, "gat_edge").fit(ds, train, val)
     assert far == 1 and est.summary_["drug_prior"]["auxiliary_drugs"] == far
+
+
+def test_auxiliary_screen_from_an_older_drp_is_refused_before_training(tiny_dataset, tmp_path):
+    ds = tiny_dataset
+    old = _auxiliary_screen(ds, ["imatinib"])
+    replace(old, drugs=old.drugs.drop(columns="structure_key")).save(tmp_path / "old")
+    fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
+    train, val, _ = fold.frames(ds.pairs)
+    cfg = _config(tmp_path, prior_auxiliary=str(tmp_path / "old"))
+    with pytest.raises(ValueError, match="older drp"):
+        NeuralEstimator(cfg, "gat_edge", tmp_path / "run").fit(ds, train, val)
+    assert not (tmp_path / "run" / "best.pt").exists()  # no training was spent on it

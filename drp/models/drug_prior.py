@@ -31,6 +31,9 @@ from drp.featurize.store import FeaturizedDataset
 #: ridge penalties tried; the one with the lowest leave-one-drug-out error is kept
 ALPHAS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 FILE = "drug_prior.npz"
+#: fewer of the prior's training cells than this (or than it has) among the cells predicted
+#: on: the prior is not applied (its level would rest on too few cells)
+MIN_REFERENCE_CELLS = 30
 
 
 def main_effects(pairs: pd.DataFrame) -> pd.Series:
@@ -149,6 +152,12 @@ class DrugEffectPrior:
         """[m] bool: the fingerprint equals no training drug's (the network never saw it)."""
         known = {row.tobytes() for row in self.fingerprints[: self.n_known].astype(np.uint8)}
         return np.array([row.tobytes() not in known for row in fingerprints.astype(np.uint8)])
+
+    def reference(self, cell_ids: np.ndarray) -> np.ndarray | None:
+        """Positions [n_ref] of the prior's training cells among ``cell_ids``, the cells its
+        level is placed on; None when there are too few (:data:`MIN_REFERENCE_CELLS`)."""
+        ref = np.flatnonzero(np.isin(cell_ids, self.cell_ids))
+        return ref if len(ref) >= min(MIN_REFERENCE_CELLS, len(self.cell_ids)) else None
 
     def shift(self, fingerprints: np.ndarray, net: np.ndarray, cells: np.ndarray) -> np.ndarray:
         """Per-drug shift [m] that gives drugs the prior's main effect.

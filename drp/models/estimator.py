@@ -32,10 +32,6 @@ from drp.models.drug_prior import DrugEffectPrior
 from drp.models.model import DRPModel, check_architecture
 from drp.models.registry import DEFAULT_VARIANT, build_model
 
-#: fewer of the run's training cells than this (or than it has) in the dataset predicted on:
-#: the prior is not applied (its level would rest on too few cells)
-MIN_REFERENCE_CELLS = 30
-
 if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
 
@@ -168,6 +164,10 @@ class NeuralEstimator:
         """
         from drp.training import FoldIndices, Trainer, write_run_config
 
+        # the auxiliary screen is checked before training, so a bad one costs no training run
+        auxiliary = (
+            auxiliary_dataset(self.config, ds) if self.config.train.drug_prior != "none" else None
+        )
         if val is None or len(val) == 0:
             train, val = _holdout(train, self.config.train.seed)
         cols = ["cell_id", "drug_id", "ln_ic50"]
@@ -208,38 +208,43 @@ class NeuralEstimator:
         self.device_ = trainer.device
         self._tensors = None
         self.prior_ = None
-        if self.config.train.drug_prior == "similarity":
-            self._fit_prior(ds, train, val, None if scratch is not None else run_dir)
+        if auxiliary is not None:
+            self._fit_prior(ds, train, val, auxiliary, None if scratch is not None else run_dir)
         elif scratch is None:
             (run_dir / PRIOR_FILE).unlink(missing_ok=True)  # a prior of an earlier config
         return self
 
     def _fit_prior(
-        self, ds: FeaturizedDataset, train: pd.DataFrame, val: pd.DataFrame, run_dir: Path | None
+        self,
+        ds: FeaturizedDataset,
+        train: pd.DataFrame,
+        val: pd.DataFrame,
+        auxiliary: tuple[FeaturizedDataset | None, dict[str, str]],
+        run_dir: Path | None,
     ) -> None:
-        """Fit the new-drug prior on the training pairs; in ``run_dir``, save it and rewrite the
-        validation predictions and their conformal calibration with it."""
+        """Fit the new-drug prior on the training pairs (``auxiliary``: the screen and its
+        note, :func:`auxiliary_dataset`); in ``run_dir``, save it and, where the validation
+        drugs are new, rewrite their predictions and conformal calibration with it."""
         from drp.intervals import write_calibration
 
-        aux, note = auxiliary_dataset(self.config, ds)
+        screen, note = auxiliary
         # on cluster-blind folds an auxiliary analogue of a held-out drug would undo the split
         near = CLUSTER_SIMILARITY if self.config.train.split == "cluster_blind" else None
-        self.prior_ = DrugEffectPrior.fit(ds, train, aux, near)
+        self.prior_ = DrugEffectPrior.fit(ds, train, screen, near)
         self.summary_ = dict(self.summary_, drug_prior=self.prior_.summary() | note)
         if run_dir is None:
             return
         self.prior_.save(run_dir / PRIOR_FILE)
-        (run_dir / "summary.json").write_text(json.dumps(self.summary_, indent=2))
         val_drugs = [ds.drug_index[d] for d in val["drug_id"].unique()]
-        if not self.prior_.is_new(ds.fingerprints[val_drugs]).any():
-            return  # the trainer's validation predictions stand (mixed and cell-blind splits)
-        frame = val[["cell_id", "drug_id"]].reset_index(drop=True)
-        frame["y_true"] = val["ln_ic50"].to_numpy(np.float32)
-        frame["y_pred"] = self.predict(ds, frame)
-        frame.to_parquet(run_dir / "predictions_val.parquet", index=False)
-        write_calibration(run_dir, frame, self.config.train.split)
-        rmse = float(np.sqrt(np.mean((frame.y_pred - frame.y_true) ** 2)))
-        self.summary_["drug_prior"]["val_rmse"] = rmse  # best_val_rmse is the network's
+        if self.prior_.is_new(ds.fingerprints[val_drugs]).any():
+            frame = val[["cell_id", "drug_id"]].reset_index(drop=True)
+            frame["y_true"] = val["ln_ic50"].to_numpy(np.float32)
+            frame["y_pred"] = self.predict(ds, frame)
+            frame.to_parquet(run_dir / "predictions_val.parquet", index=False)
+            write_calibration(run_dir, frame, self.config.train.split)
+            rmse = float(np.sqrt(np.mean((frame.y_pred - frame.y_true) ** 2)))
+            self.summary_["drug_prior"]["val_rmse"] = rmse  # best_val_rmse is the network's
+        # else the trainer's validation predictions stand (mixed and cell-blind splits)
         (run_dir / "summary.json").write_text(json.dumps(self.summary_, indent=2))
 
     def predict(self, ds: FeaturizedDataset, pairs: pd.DataFrame) -> np.ndarray:
@@ -268,12 +273,11 @@ class NeuralEstimator:
         new = self.prior_.is_new(fps)
         if not new.any():
             return pred
-        ref = np.flatnonzero(np.isin(cell_ids, self.prior_.cell_ids))
-        if len(ref) < min(MIN_REFERENCE_CELLS, len(self.prior_.cell_ids)):
+        ref = self.prior_.reference(cell_ids)
+        if ref is None:
             warnings.warn(
-                f"{len(ref)} of the run's training cells are in this dataset (fewer than "
-                f"{min(MIN_REFERENCE_CELLS, len(self.prior_.cell_ids))}): new drugs keep the "
-                "network's main effect",
+                "too few of the run's training cells are in this dataset to place new drugs' "
+                "main effect: they keep the network's",
                 stacklevel=2,
             )
             return pred
@@ -376,21 +380,39 @@ class NeuralEstimator:
         return est
 
 
+def auxiliary_path(config: RunConfig) -> Path | None:
+    """Where ``train.prior_auxiliary`` points (a dataset name beside ``train.dataset``, or a
+    path); None when no auxiliary screen is configured."""
+    name = config.train.prior_auxiliary
+    if not name:
+        return None
+    return Path(name) if "/" in name else Path(config.train.dataset).parent / name
+
+
 def auxiliary_dataset(
     config: RunConfig, ds: FeaturizedDataset
 ) -> tuple[FeaturizedDataset | None, dict[str, str]]:
-    """The featurized auxiliary screen of ``train.prior_auxiliary`` (a dataset name beside
-    ``train.dataset``, or a path), or None with the reason when there is none to use."""
+    """The featurized auxiliary screen of ``train.prior_auxiliary``, or None with the reason
+    when there is none to use (a screen that is not featurized yet warns).
+
+    Raises:
+        ValueError: the screen was featurized by an older drp (no drug structure keys).
+    """
     from drp.featurize.store import FeaturizedDataset
 
-    name = config.train.prior_auxiliary
-    if not name:
+    path = auxiliary_path(config)
+    if path is None:
         return None, {"auxiliary": "none"}
-    path = Path(name) if "/" in name else Path(config.train.dataset).parent / name
     if path.resolve() == Path(config.train.dataset).resolve() or ds.name == path.name:
-        return None, {"auxiliary": f"none ({name} is the training dataset)"}
+        return None, {"auxiliary": f"none ({path.name} is the training dataset)"}
     if not (path / "manifest.json").exists():
         reason = f"{path} is not featurized (`drp featurize --dataset {path.name}`)"
         warnings.warn(f"new-drug prior without auxiliary drugs: {reason}", stacklevel=2)
         return None, {"auxiliary": f"none: {reason}"}
-    return FeaturizedDataset.load(path), {"auxiliary": str(path)}
+    screen = FeaturizedDataset.load(path)
+    if "structure_key" not in screen.drugs:
+        raise ValueError(
+            f"auxiliary screen {path} has no drug structure keys (featurized by an older drp): "
+            f"run `drp featurize --dataset {path.name}` again"
+        )
+    return screen, {"auxiliary": str(path)}
