@@ -16,9 +16,12 @@ from drp.featurize.molecules import (
     mol_to_graph,
     morgan_fingerprint,
     standardise,
+    structure_key,
 )
+from drp.featurize.similarity import drug_identity
 from drp.featurize.store import FeaturizedDataset
-from drp.models.estimator import NeuralEstimator, load_model
+from drp.models.drug_prior import DrugEffectPrior
+from drp.models.estimator import NeuralEstimator, drug_keys, load_model
 from drp.models.model import DRPModel
 
 __all__ = ["PredictionError", "Predictor", "check_run", "load_model"]
@@ -60,6 +63,28 @@ class Predictor:
     @property
     def tensors(self) -> EntityTensors:
         return self.estimator.entity_tensors(self.ds)
+
+    @property
+    def prior(self) -> DrugEffectPrior | None:
+        """The run's new-drug prior without the drugs this dataset measured (None: no prior)."""
+        return self.estimator.prior_for(self.ds)
+
+    def drug_keys(self) -> np.ndarray:
+        """[n_drugs] identities of the dataset's drugs, in the order of :attr:`tensors`."""
+        return drug_keys(self.ds)
+
+    def prior_columns(self, keys: np.ndarray, fingerprints: np.ndarray) -> pd.DataFrame:
+        """Per new drug (identities ``keys`` [m], ``fingerprints`` [m, bits]): whether the
+        prior placed its level (``prior_applied``), whether it is itself one of the prior's
+        auxiliary drugs, and the prior's nearest drug with its similarity
+        (:meth:`DrugEffectPrior.provenance`); empty columns without a prior."""
+        prior = self.prior
+        if prior is None:
+            return pd.DataFrame(index=range(len(keys)))
+        out = prior.provenance(keys, fingerprints)
+        placed = prior.reference(self.cell_ids) is not None
+        out.insert(0, "prior_applied", prior.is_new(keys) & placed)
+        return out
 
     @classmethod
     def from_run(cls, run_dir: Path, device: str = "cpu", dataset: Path | None = None) -> Predictor:
@@ -149,7 +174,7 @@ class Predictor:
         self, smiles: dict[str, str], cells: list[str] | None = None
     ) -> pd.DataFrame:
         """New drugs (name -> SMILES) against known cells (all when None)."""
-        graphs, fps, names, problems = [], [], [], []
+        graphs, fps, names, keys, problems = [], [], [], [], []
         for name, smi in smiles.items():
             try:
                 mol = standardise(smi).mol
@@ -158,6 +183,7 @@ class Predictor:
                 continue
             graphs.append(mol_to_graph(mol))
             fps.append(morgan_fingerprint(mol))
+            keys.append(structure_key(mol))
             names.append(name)
         if problems:
             raise PredictionError("invalid SMILES: " + "; ".join(problems))
@@ -166,15 +192,22 @@ class Predictor:
         c_idx = np.array([self.ds.cell_index[c] for c in cell_ids])
         c = np.repeat(c_idx, len(names))
         d = np.tile(np.arange(len(names)), len(c_idx))
-        pred = self.estimator.predict_at(tensors, self.cell_ids, c, d)
-        return pd.DataFrame(
+        identity = drug_identity(keys).to_numpy(str)
+        pred = self.estimator.predict_at(tensors, self.cell_ids, c, d, identity, self.prior)
+        out = pd.DataFrame(
             {
                 "cell_id": np.array(cell_ids)[np.repeat(np.arange(len(c_idx)), len(names))],
                 "drug_id": np.array(names)[d],
                 "ln_ic50_pred": pred,
             }
         )
+        # where each compound's level came from (its own GDSC1 measurement when it is one of
+        # the prior's auxiliary drugs)
+        sources = self.prior_columns(identity, np.stack(fps))
+        return pd.concat([out, sources.iloc[d].reset_index(drop=True)], axis=1)
 
     def _predict(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         """ln IC50 of pairs of row indices into ``ds.cells`` / ``ds.drugs``: [B]."""
-        return self.estimator.predict_at(self.tensors, self.cell_ids, c, d)
+        return self.estimator.predict_at(
+            self.tensors, self.cell_ids, c, d, self.drug_keys(), self.prior
+        )

@@ -27,6 +27,7 @@ Output directory::
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,9 +49,12 @@ from drp.featurize.molecules import (
     morgan_fingerprint,
     read_sdf,
     standardise,
-    tanimoto_cross,
+    structure_key,
 )
+from drp.featurize.similarity import drug_identity, tanimoto_cross
 from drp.featurize.store import FeaturizedDataset
+from drp.files import atomic_write, atomic_write_text
+from drp.intervals import interval_half_width
 from drp.predict import PredictionError, Predictor
 
 AD_THRESHOLD = 0.2
@@ -274,9 +278,10 @@ class ScreenResult:
 
 
 def _featurize_chunk(records: Sequence[Record], invalid: list[tuple[str, str, str]]):
-    """Standardised graphs, fingerprints [n, bits], names, input and standardised SMILES of
-    the readable records; the others are appended to ``invalid`` with their reason."""
-    graphs, fps, names, inputs, standard = [], [], [], [], []
+    """Standardised graphs, fingerprints [n, bits], names, input and standardised SMILES and
+    drug identities of the readable records; the others are appended to ``invalid`` with their
+    reason."""
+    graphs, fps, names, inputs, standard, keys = [], [], [], [], [], []
     for name, smiles, reason in records:
         if smiles is None:
             invalid.append((name, "", reason))
@@ -291,7 +296,8 @@ def _featurize_chunk(records: Sequence[Record], invalid: list[tuple[str, str, st
         names.append(name)
         inputs.append(smiles)
         standard.append(mol.smiles)
-    return graphs, fps, names, inputs, standard
+        keys.append(structure_key(mol.mol))
+    return graphs, fps, names, inputs, standard, drug_identity(keys).to_numpy(str)
 
 
 def screen(
@@ -308,6 +314,7 @@ def screen(
     on_chunk: Callable[[int, int], None] | None = None,
     report: bool = True,
     command: str = "",
+    interval: float | None = None,
 ) -> ScreenResult:
     """Score every valid compound of ``library`` against the chosen cells; write ``out_dir``.
 
@@ -324,6 +331,9 @@ def screen(
         on_chunk: called with (records done, records in all) after each chunk.
         report: also write ``screen.md`` / ``screen.html``.
         command: the command line, recorded in ``screen.json``.
+        interval: add conformal ``lo``/``hi`` at this level (0.50-0.99) to every pair of
+            ``predictions.parquet``; needs a run calibrated on new drugs (drug- or
+            cluster-blind), see :mod:`drp.intervals`.
 
     Raises:
         PredictionError: an unusable library or selection, bad settings, or no valid molecule.
@@ -353,35 +363,49 @@ def screen(
     top_tissue = RunningTopK(len(tissue_names), top_k)
 
     base = predictor.tensors
+    prior = predictor.prior
+    half_width = None
+    if interval is not None:
+        try:
+            half_width = interval_half_width(run_dir, interval, new_drugs=True)
+        except ValueError as exc:
+            raise PredictionError(str(exc)) from None
     cell_array = pa.array(cell_ids, pa.string())
     invalid: list[tuple[str, str, str]] = []
     compounds: list[pd.DataFrame] = []
     writer: pq.ParquetWriter | None = None
     parquet_path = out_dir / "predictions.parquet"
+    # written under a temporary name and moved into place when the screen is complete, so a
+    # crashed screen leaves no predictions.parquet that looks finished
+    partial = parquet_path.with_name(".predictions.parquet.partial")
     n_scored = 0
     try:
         for begin in range(0, len(records), chunk_size):
             chunk = records[begin : begin + chunk_size]
-            graphs, fps, names, inputs, standard = _featurize_chunk(chunk, invalid)
+            graphs, fps, names, inputs, standard, keys = _featurize_chunk(chunk, invalid)
             if names:
                 n, fp = len(names), np.stack(fps)
                 c = np.repeat(c_idx, n)
                 d = np.tile(np.arange(n), len(c_idx))
                 tensors = base.with_drugs(graphs, fp)
-                pred = predictor.estimator.predict_at(tensors, predictor.cell_ids, c, d)
+                pred = predictor.estimator.predict_at(
+                    tensors, predictor.cell_ids, c, d, keys, prior
+                )
                 matrix = pred.reshape(len(c_idx), n)  # [cells, compounds of the chunk]
                 cell_take = pa.array(np.repeat(np.arange(len(c_idx), dtype=np.int32), n))
                 drug_take = pa.array(np.tile(np.arange(n, dtype=np.int32), len(c_idx)))
-                table = pa.table(
-                    {
-                        "cell_id": cell_array.take(cell_take),
-                        "drug_id": pa.array(names, pa.string()).take(drug_take),
-                        "ln_ic50_pred": pa.array(pred.astype(np.float32)),
-                    }
-                )
+                columns = {
+                    "cell_id": cell_array.take(cell_take),
+                    "drug_id": pa.array(names, pa.string()).take(drug_take),
+                    "ln_ic50_pred": pa.array(pred.astype(np.float32)),
+                }
+                if half_width is not None:
+                    columns["lo"] = pa.array((pred - half_width).astype(np.float32))
+                    columns["hi"] = pa.array((pred + half_width).astype(np.float32))
+                table = pa.table(columns)
                 if writer is None:
                     out_dir.mkdir(parents=True, exist_ok=True)
-                    writer = pq.ParquetWriter(parquet_path, table.schema)
+                    writer = pq.ParquetWriter(partial, table.schema)
                 writer.write_table(table)
 
                 ids = np.arange(n_scored, n_scored + n)
@@ -405,14 +429,18 @@ def screen(
                             "min_ln_ic50_pred": matrix.min(axis=0),
                             "best_cell": np.asarray(cell_ids, dtype=object)[matrix.argmin(axis=0)],
                         }
-                    )
+                    ).join(predictor.prior_columns(keys, fp))
                 )
                 n_scored += n
             if on_chunk is not None:
                 on_chunk(min(begin + chunk_size, len(records)), len(records))
-    finally:
+    except BaseException:
         if writer is not None:
             writer.close()
+        partial.unlink(missing_ok=True)
+        raise
+    if writer is not None:
+        writer.close()
 
     invalid_frame = pd.DataFrame(invalid, columns=["drug_id", "input", "reason"])
     if n_scored == 0:
@@ -431,10 +459,13 @@ def screen(
         per_tissue["tissue"].map(dict(zip(tissue_names, map(len, tissue_rows), strict=True))),
     )
 
-    compound_frame.to_csv(out_dir / "compounds.csv", index=False)
-    invalid_frame.to_csv(out_dir / "invalid.csv", index=False)
-    per_cell.to_csv(out_dir / "top_per_cell.csv", index=False)
-    per_tissue.to_csv(out_dir / "top_per_tissue.csv", index=False)
+    for name, frame in (
+        ("compounds.csv", compound_frame),
+        ("invalid.csv", invalid_frame),
+        ("top_per_cell.csv", per_cell),
+        ("top_per_tissue.csv", per_tissue),
+    ):
+        atomic_write(out_dir / name, lambda p, f=frame: f.to_csv(p, index=False))
     meta = _provenance(predictor, run_dir, library, records, invalid_frame, compound_frame)
     meta |= {
         "cells": len(cell_ids),
@@ -448,9 +479,11 @@ def screen(
         "train_drugs": trained.source,
         "train_drugs_recovered": trained.recovered,
         "command": command,
+        "interval": None if interval is None else {"level": interval, "half_width": half_width},
         "seconds": round(time.perf_counter() - start, 2),
     }
-    (out_dir / "screen.json").write_text(json.dumps(meta, indent=2, default=str))
+    os.replace(partial, parquet_path)  # the screen is complete: its predictions count
+    atomic_write_text(out_dir / "screen.json", json.dumps(meta, indent=2, default=str))
     result = ScreenResult(
         out_dir,
         len(records),
@@ -519,7 +552,7 @@ def _provenance(
 def _prior_provenance(predictor: Predictor) -> dict | str:
     """The run's new-drug prior and whether it could place compounds here (enough of the
     run's training cells among the screened dataset's cells)."""
-    prior = predictor.estimator.prior_
+    prior = predictor.prior  # without the drugs the screened dataset measured
     if prior is None:
         return "none"
     ref = prior.reference(predictor.cell_ids)

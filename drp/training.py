@@ -32,7 +32,7 @@ from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.device import autocast, resolve_device, use_bf16
 from drp.featurize.store import FeaturizedDataset
-from drp.files import atomic_write
+from drp.files import atomic_write, atomic_write_text
 from drp.intervals import write_calibration
 from drp.models.model import PairBatch, check_architecture
 from drp.models.registry import build_model
@@ -132,6 +132,13 @@ def _save_checkpoint(state: dict, path: Path) -> None:
 
 def _save_table(frame: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda p: frame.to_csv(p, index=False))
+
+
+def _append_line(path: Path, line: str) -> None:
+    """Append ``line`` to a text file atomically: the file is rewritten whole under a
+    temporary name, so a crash leaves the old lines or all of them, never a torn last line."""
+    old = path.read_text() if path.exists() else ""
+    atomic_write_text(path, old + line + "\n")
 
 
 def _lr_lambda(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -328,8 +335,7 @@ class Trainer:
                 _save_checkpoint(state, self.run_dir / "best.pt")
             _save_checkpoint(state, self.run_dir / "last.pt")
             _save_table(pd.DataFrame(self.history), self.run_dir / "history.csv")
-            with open(self.run_dir / "metrics.jsonl", "a") as handle:
-                handle.write(json.dumps(row) + "\n")
+            _append_line(self.run_dir / "metrics.jsonl", json.dumps(row))
             if self.on_epoch:
                 self.on_epoch(row)
         best = torch.load(self.run_dir / "best.pt", weights_only=True, map_location=self.device)
@@ -340,7 +346,10 @@ class Trainer:
             frame = self.ds.pairs.iloc[rows][["cell_id", "drug_id"]].reset_index(drop=True)
             frame["y_true"] = self.y[rows]
             frame["y_pred"] = self.predict_rows(rows)
-            frame.to_parquet(self.run_dir / f"predictions_{name}.parquet", index=False)
+            atomic_write(
+                self.run_dir / f"predictions_{name}.parquet",
+                lambda p, f=frame: f.to_parquet(p, index=False),
+            )
             if name == "val":
                 write_calibration(self.run_dir, frame, self.config.train.split)
         summary = {
@@ -350,7 +359,7 @@ class Trainer:
             "train_seconds": sum(row["seconds"] for row in self.history),
             "precision": "bf16" if self.bf16 else "fp32",
         }
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         return summary
 
 
@@ -384,7 +393,7 @@ def write_run_config(
         "command": command,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     } | (extra or {})
-    (run_dir / "config.json").write_text(json.dumps(payload, indent=2, default=str))
+    atomic_write_text(run_dir / "config.json", json.dumps(payload, indent=2, default=str))
 
 
 def train_run(

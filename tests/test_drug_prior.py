@@ -9,29 +9,44 @@ import pytest
 
 from drp.config import ModelConfig, RunConfig, TrainConfig
 from drp.data.splits import load_or_make_folds
-from drp.featurize.molecules import tanimoto_cross
+from drp.featurize.similarity import tanimoto_cross
 from drp.models.drug_prior import (
     FILE,
     DrugEffectPrior,
-    _loo_error,
+    _group_loo_residuals,
+    _removal_sets,
     auxiliary_effects,
     main_effects,
 )
-from drp.models.estimator import NeuralEstimator
+from drp.models.estimator import NeuralEstimator, drug_keys
 
 
-def test_closed_form_leave_one_out_equals_refitting_without_each_drug():
+def test_closed_form_leave_group_out_equals_refitting_without_each_group():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(9, 4))
     kernel = np.exp(-((x[:, None] - x[None]) ** 2).sum(-1))
     y = rng.normal(size=9)
-    errors = []
-    for i in range(9):
-        keep = np.arange(9) != i
-        coef = np.linalg.solve(kernel[keep][:, keep] + 0.3 * np.eye(8), y[keep])
-        errors.append((y[i] - kernel[i, keep] @ coef) ** 2)
-    assert _loo_error(kernel, y, 0.3, 9) == pytest.approx(np.mean(errors))
-    assert _loo_error(kernel, y, 0.3, 4) == pytest.approx(np.mean(errors[:4]))
+    # 6 scored rows in 4 groups (two ids of one structure, a pair of analogues), 3 auxiliary
+    groups = np.array(["a", "a", "b", "c", "c", "d"])
+
+    def refit(left_out: np.ndarray, scored: np.ndarray) -> np.ndarray:
+        keep = np.setdiff1d(np.arange(9), left_out)
+        coef = np.linalg.solve(kernel[np.ix_(keep, keep)] + 0.3 * np.eye(len(keep)), y[keep])
+        return y[scored] - kernel[np.ix_(scored, keep)] @ coef
+
+    expected = np.concatenate([refit(rows, rows) for rows in ([0, 1], [2], [3, 4], [5])])
+    removals = _removal_sets(groups, kernel, 6, None)
+    np.testing.assert_allclose(_group_loo_residuals(kernel, y, 0.3, removals), expected)
+    # with a similarity threshold, auxiliary rows that close to a left-out drug go with it
+    near = float(np.sort(kernel[:6, 6:].ravel())[-2])  # two (row, aux) pairs reach it
+    removals = _removal_sets(groups, kernel, 6, near)
+    assert sum(len(rows) for rows, _ in removals) > 6
+    expected = []
+    for rows, scored in removals:
+        expected.append(refit(rows, rows[scored]))
+    np.testing.assert_allclose(
+        _group_loo_residuals(kernel, y, 0.3, removals), np.concatenate(expected)
+    )
 
 
 def _auxiliary_screen(ds, new_drugs: list[str]):
@@ -51,15 +66,18 @@ def test_auxiliary_drugs_exclude_every_dataset_structure_and_held_out_responses(
     cells = sorted(ds.pairs.cell_id.unique())
     held_drug = "fluorouracil"  # a validation/test drug of ds: its structure is also in aux
     train = ds.pairs[(ds.pairs.drug_id != held_drug) & ds.pairs.cell_id.isin(cells[:8])]
-    fps, effects = auxiliary_effects(ds, aux, train)
-    # only the two structures ds lacks become rows, with their own fingerprints
+    rows = auxiliary_effects(ds, aux, train)
+    fps, effects = rows.fingerprints, rows.effects
+    # only the two structures ds lacks become rows, with their own fingerprints, ids and keys
     index = ds.drug_index
     np.testing.assert_array_equal(fps, ds.fingerprints[[index[d] for d in new]])
+    assert list(rows.drug_ids) == [f"aux:{d}" for d in new]
+    assert all(k.startswith("NEWSKELETON") for k in rows.keys)
     # a held-out drug's responses in the other screen, and held-out cells, change nothing
     noisy = aux.pairs.copy()
     held = (noisy.drug_id == f"aux:{held_drug}") | ~noisy.cell_id.isin(cells[:8])
     noisy.loc[held, "ln_ic50"] += 50.0
-    _, again = auxiliary_effects(ds, replace(aux, pairs=noisy), train)
+    again = auxiliary_effects(ds, replace(aux, pairs=noisy), train).effects
     np.testing.assert_allclose(again, effects)
     # the other screen is put on this one's scale through the training structures both hold:
     # a screen whose panel lacks a potent training drug centres its cells elsewhere, and the
@@ -68,12 +86,12 @@ def test_auxiliary_drugs_exclude_every_dataset_structure_and_held_out_responses(
     raw = main_effects(panel[panel.cell_id.isin(cells[:8]) & (panel.drug_id != f"aux:{held_drug}")])
     expected = main_effects(train)[new].to_numpy()
     assert not np.allclose(raw[[f"aux:{d}" for d in new]].to_numpy(), expected)
-    _, aligned = auxiliary_effects(ds, replace(aux, pairs=panel), train)
+    aligned = auxiliary_effects(ds, replace(aux, pairs=panel), train).effects
     np.testing.assert_allclose(aligned, expected)
     # on cluster-blind folds, analogues of a held-out drug are left out of the rows too
     sims = tanimoto_cross(fps, ds.fingerprints[[index[held_drug]]])[:, 0]
     assert sims[0] != sims[1]
-    near_fps, _ = auxiliary_effects(ds, aux, train, held_out_similarity=float(sims.max()))
+    near_fps = auxiliary_effects(ds, aux, train, held_out_similarity=float(sims.max())).fingerprints
     np.testing.assert_array_equal(near_fps, fps[sims < sims.max()])
 
 
@@ -117,7 +135,9 @@ def test_new_drugs_take_the_prior_main_effect_and_known_drugs_keep_the_network(
     c, d = ds.pair_indices(test)
     elsewhere = np.array([f"other-{i}" for i in range(len(ds.cells))])
     with pytest.warns(UserWarning, match="training cells"):
-        np.testing.assert_allclose(est.predict_at(tensors, elsewhere, c, d), network, atol=1e-9)
+        np.testing.assert_allclose(
+            est.predict_at(tensors, elsewhere, c, d, drug_keys(ds), prior), network, atol=1e-9
+        )
     # the saved run predicts the same, and its validation file and calibration use the prior
     loaded = NeuralEstimator.from_run(tmp_path / "run")
     np.testing.assert_allclose(loaded.predict(ds, test), with_prior, atol=1e-6)
@@ -135,7 +155,11 @@ def test_prior_round_trips_and_can_be_switched_off(tiny_dataset, tmp_path):
     loaded = DrugEffectPrior.load(tmp_path / FILE)
     np.testing.assert_allclose(loaded.predict(ds.fingerprints), prior.predict(ds.fingerprints))
     assert loaded.n_known == prior.n_known == ds.pairs.drug_id.nunique() - 1
-    assert list(loaded.is_new(ds.fingerprints[[ds.drug_index["imatinib"]]])) == [True]
+    assert list(loaded.is_new(drug_keys(ds, ["imatinib", "erlotinib"]))) == [True, False]
+    # a prior file of an older drp (no drug identities) is refused, not half-used
+    np.savez(tmp_path / "old.npz", coef=prior.coef, offset=prior.offset)
+    with pytest.raises(ValueError, match="older drp"):
+        DrugEffectPrior.load(tmp_path / "old.npz")
     effects = main_effects(ds.pairs)
     assert effects.mean() == pytest.approx(0.0, abs=1e-9)
     fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
@@ -191,3 +215,81 @@ def test_auxiliary_screen_from_an_older_drp_is_refused_before_training(tiny_data
     with pytest.raises(ValueError, match="older drp"):
         NeuralEstimator(cfg, "gat_edge", tmp_path / "run").fit(ds, train, val)
     assert not (tmp_path / "run" / "best.pt").exists()  # no training was spent on it
+
+
+def _stereo_variant(ds, drug: str, new_id: str):
+    """``ds`` plus ``new_id``: a stereoisomer of ``drug`` (same skeleton, other InChIKey)."""
+    row = ds.drugs[ds.drugs.drug_id == drug].copy()
+    key = row.structure_key.iloc[0]
+    row["drug_id"] = new_id
+    row["structure_key"] = key[:15] + "ZZZZZZZZSA" + key[25:]
+    pairs = ds.pairs[ds.pairs.drug_id == drug].assign(drug_id=new_id)
+    graphs = list(ds.graphs) + [ds.graphs[ds.drug_index[drug]]]
+    fps = np.vstack([ds.fingerprints, ds.fingerprints[[ds.drug_index[drug]]]])
+    return replace(
+        ds, drugs=pd.concat([ds.drugs, row], ignore_index=True),
+        pairs=pd.concat([ds.pairs, pairs], ignore_index=True), graphs=graphs, fingerprints=fps,
+    )  # fmt: skip
+
+
+def test_one_identity_holds_stereoisomers_together_in_folds_and_the_prior(tiny_dataset, tmp_path):
+    ds = _stereo_variant(tiny_dataset, "erlotinib", "erlotinib_epimer")
+    keys = drug_keys(ds, ["erlotinib", "erlotinib_epimer"])
+    assert keys[0] == keys[1]
+    for fold in load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=None):
+        train, val, test = fold.frames(ds.pairs)
+        parts = [
+            {"erlotinib", "erlotinib_epimer"} & set(part.drug_id) for part in (train, val, test)
+        ]
+        assert sum(bool(p) for p in parts) == 1  # both ids on one side
+        assert all(len(p) in (0, 2) for p in parts)
+    # the prior calls the epimer of a training drug known, and its penalty leaves both out
+    train = ds.pairs[ds.pairs.drug_id != "imatinib"]
+    prior = DrugEffectPrior.fit(ds, train)
+    assert list(prior.is_new(keys)) == [False, False]
+    both = np.flatnonzero(np.isin(prior.drug_ids, ["erlotinib", "erlotinib_epimer"]))
+    assert len(set(prior.groups[both])) == 1
+
+
+def test_prior_never_scores_a_dataset_with_its_own_responses(tiny_dataset, tmp_path):
+    """The +50 test: shifting the scored dataset's responses moves no prediction."""
+    ds = tiny_dataset
+    new = ["erlotinib", "imatinib"]
+    target = _auxiliary_screen(ds, new)  # the auxiliary screen is also the dataset scored
+    fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
+    train, val, _ = fold.frames(ds.pairs)
+    target.save(tmp_path / "aux")
+    cfg = _config(tmp_path, prior_auxiliary=str(tmp_path / "aux"))
+    est = NeuralEstimator(cfg, "gat_edge").fit(ds, train, val)
+    assert est.prior_.n_auxiliary == 2
+    shifted = target.pairs.copy()
+    moved = shifted.drug_id.isin([f"aux:{d}" for d in new])
+    shifted.loc[moved, "ln_ic50"] += 50.0
+    leaky = DrugEffectPrior.fit(ds, train, replace(target, pairs=shifted))
+    scored = target.pairs[["cell_id", "drug_id"]]
+    # the prior fitted on the shifted screen differs where it learned from it ...
+    aux_fps = target.fingerprints[[target.drug_index[f"aux:{d}"] for d in new]]
+    assert not np.allclose(leaky.predict(aux_fps), est.prior_.predict(aux_fps))
+    before = est.predict(target, scored)
+    est.prior_, est._prior_cache = leaky, None
+    after = est.predict(target, scored)
+    # ... but scoring the screen leaves its drugs out: not one prediction moves
+    np.testing.assert_array_equal(after, before)
+    assert est.prior_for(target).n_auxiliary == 0
+    # on its own dataset (which measured neither) the run still uses both auxiliary drugs
+    assert est.prior_for(ds).n_auxiliary == 2
+
+
+def test_new_compounds_say_where_their_level_comes_from(tiny_dataset, tmp_path):
+    ds = tiny_dataset
+    aux = _auxiliary_screen(ds, ["erlotinib", "imatinib"])
+    train = ds.pairs[~ds.pairs.drug_id.isin(["erlotinib", "imatinib"])]
+    prior = DrugEffectPrior.fit(ds, train, aux)
+    keys = np.array([drug_keys(aux, ["aux:imatinib"])[0], "OTHER"])
+    fps = ds.fingerprints[[ds.drug_index["imatinib"], ds.drug_index["cisplatin"]]]
+    table = prior.provenance(keys, fps)
+    assert list(table.prior_auxiliary) == [True, False]
+    assert table.prior_nearest.iloc[0] == "aux:imatinib"
+    assert list(table.prior_nearest_from) == ["auxiliary", "training"]
+    assert table.prior_similarity.iloc[0] == pytest.approx(1.0)
+    assert table.prior_nearest.iloc[1] == "cisplatin"

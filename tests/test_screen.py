@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from drp.cli import app
 from drp.config import ModelConfig, RunConfig, TrainConfig
-from drp.featurize.molecules import morgan_fingerprint, standardise, tanimoto_cross
+from drp.featurize.molecules import morgan_fingerprint, standardise
+from drp.featurize.similarity import tanimoto_cross
 from drp.predict import PredictionError, Predictor
 from drp.screen import (
     AD_THRESHOLD,

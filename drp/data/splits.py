@@ -6,8 +6,10 @@ drawn from the training part only and is the one set a model may use for early s
 selection. What a split holds out is what a model could otherwise recognise:
 
 * ``cell_blind``: cell lines (``cell_id``);
-* ``drug_blind``: drug **structures** (``drugs.structure_key``), so two ids of one molecule
-  (GDSC2's ``Afuresertib`` and ``GSK2110183B``) never straddle train and test;
+* ``drug_blind``: drug **identities** (:func:`drp.featurize.similarity.drug_identity` of
+  ``drugs.structure_key``: the InChIKey connectivity block), so two ids of one molecule (GDSC2's
+  ``Afuresertib`` and ``GSK2110183B``), or stereo and charge variants of one skeleton
+  (doxorubicin and epirubicin), never straddle train and test;
 * ``cluster_blind``: clusters of similar structures (``drugs.structure_cluster``), so close
   analogues never straddle train and test either;
 * ``tissue_blind``: tissues of origin.
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from drp.featurize.similarity import drug_identity
 from drp.files import temp_write
 
 if TYPE_CHECKING:
@@ -66,10 +69,12 @@ BOOTSTRAP_UNIT = {
 }
 """Name of the resampling unit of each blind split's bootstrap (:func:`bootstrap_groups`)."""
 
-FOLD_FORMAT = 2
+FOLD_FORMAT = 3
 """Version of the cached folds. 1 (no ``format`` in the sidecar): drug-blind folds grouped by
 ``drug_id``, which let two ids of one structure straddle train and test. 2: grouped by
-``structure_key``; ``cluster_blind`` added."""
+``structure_key``; ``cluster_blind`` added. 3: grouped by drug identity (the InChIKey
+connectivity block), so stereo and charge variants of one skeleton are held out together (on
+GDSC1, GDSC2 and CCLE no two structures share a skeleton: their folds are those of format 2)."""
 
 ROLES = ("train", "val", "test", "excluded")
 CROSS_SUBSETS = ("seen_pair", "new_pair", "new_cell", "new_drug")
@@ -128,7 +133,8 @@ class Entities:
     Attributes:
         tissue: ``cell_id -> tissue`` (NaN where unknown; those pairs are excluded from
             tissue-blind folds).
-        structure: ``drug_id -> structure_key`` (InChIKey of the standardised molecule).
+        structure: ``drug_id -> drug identity`` (:func:`~drp.featurize.similarity.drug_identity`
+            of the ``structure_key``, the InChIKey connectivity block).
         cluster: ``drug_id -> structure_cluster`` (fingerprint-similarity cluster id).
         source: dataset name used in error messages.
     """
@@ -142,9 +148,10 @@ class Entities:
     def of(cls, ds: FeaturizedDataset) -> Entities:
         """The lookups of a featurized dataset (``None`` for a column it lacks)."""
         drugs = ds.drugs.set_index("drug_id")
+        keys = drugs.get("structure_key")
         return cls(
             tissue=ds.tissues,
-            structure=drugs.get("structure_key"),
+            structure=None if keys is None else drug_identity(keys),
             cluster=drugs.get("structure_cluster"),
             source=ds.name,
         )
@@ -435,7 +442,8 @@ def cross_subsets(
     """Subset of each test pair relative to the pairs a model was trained on.
 
     Args:
-        train: the training dataset (its ``drugs.structure_key`` identifies structures).
+        train: the training dataset (the :func:`drug_identity` of its ``drugs.structure_key``
+            tells which test drugs are new).
         trained: [m] pairs (``cell_id, drug_id``) of ``train`` the model was fitted on.
         test_pairs: [n] pairs in ``train``'s drug-id space (target drugs matched to a training
             drug renamed to its id; unmatched ones keep an id ``train`` does not have).
@@ -446,7 +454,7 @@ def cross_subsets(
         ``seen_pair`` when ``trained`` measured this cell with this structure, else
         ``new_pair``) and [n] bool ``subset == "seen_pair"``.
     """
-    structure = train.drugs.set_index("drug_id")["structure_key"]
+    structure = drug_identity(train.drugs.set_index("drug_id")["structure_key"])
     trained_structure = trained["drug_id"].map(structure)
     measured = pd.MultiIndex.from_arrays([trained["cell_id"], trained_structure])
     # A matched drug is the training id's structure (an id match counts as the same drug).

@@ -25,6 +25,12 @@ from rdkit.Chem.MolStandardize import rdMolStandardize
 from rdkit.ML.Cluster import Butina
 from torch_geometric.data import Data
 
+from drp.featurize.similarity import (  # noqa: F401  (re-exported)
+    CLUSTER_SIMILARITY,
+    tanimoto_cross,
+    tanimoto_matrix,
+)
+
 RDLogger.DisableLog("rdApp.*")
 
 ELEMENTS = ["C", "N", "O", "S", "F", "Cl", "Br", "I", "P", "B", "Si", "Se", "Pt", "As", "Fe"]
@@ -244,25 +250,6 @@ def structure_key(mol: Chem.Mol) -> str:
 
 
 CLUSTER_METHOD = "butina"
-CLUSTER_SIMILARITY = 0.4
-"""Butina clustering of Morgan fingerprints (radius 2, 2048 bits): a drug joins a centroid's
-cluster when their Tanimoto similarity is >= 0.4. On GDSC2 this puts the quinazoline kinase
-inhibitors (gefitinib, erlotinib, afatinib, sapitinib, ...) together, and the nucleoside analogues,
-and the camptothecins, while ~170 drugs stay singletons."""
-
-
-def tanimoto_matrix(fingerprints: np.ndarray) -> np.ndarray:
-    """Pairwise Tanimoto similarity of bit vectors [n, bits] -> [n, n] float64 (empty = 0)."""
-    return tanimoto_cross(fingerprints, fingerprints)
-
-
-def tanimoto_cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Tanimoto similarity of every bit vector of ``a`` [n, bits] to every one of ``b``
-    [m, bits] -> [n, m] float64 (0 where both are empty)."""
-    x, y = a.astype(np.float64), b.astype(np.float64)
-    common = x @ y.T
-    union = x.sum(axis=1)[:, None] + y.sum(axis=1)[None, :] - common
-    return np.divide(common, union, out=np.zeros_like(common), where=union > 0)
 
 
 def read_sdf(path: str) -> list[tuple[str, str | None, str]]:

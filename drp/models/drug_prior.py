@@ -19,21 +19,27 @@ prediction unchanged, so the mixed and cell-blind splits are untouched.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from drp.featurize.molecules import tanimoto_cross
-from drp.featurize.store import FeaturizedDataset
+from drp.featurize.similarity import drug_identity, tanimoto_cross
 
-#: ridge penalties tried; the one with the lowest leave-one-drug-out error is kept
+if TYPE_CHECKING:
+    from drp.featurize.store import FeaturizedDataset
+
+#: ridge penalties tried; the one with the lowest leave-one-structure-out error is kept
 ALPHAS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 FILE = "drug_prior.npz"
 #: fewer of the prior's training cells than this (or than it has) among the cells predicted
 #: on: the prior is not applied (its level would rest on too few cells)
 MIN_REFERENCE_CELLS = 30
+#: version of ``drug_prior.npz``: 2 adds each row's drug id, identity and effect (so the
+#: prior can leave out the drugs of a dataset it scores) and a leave-one-structure-out penalty
+FORMAT = 2
 
 
 def main_effects(pairs: pd.DataFrame) -> pd.Series:
@@ -42,12 +48,15 @@ def main_effects(pairs: pd.DataFrame) -> pd.Series:
     return centred.groupby(pairs["drug_id"]).mean()
 
 
-def _connectivity(keys: pd.Series) -> pd.Series:
-    """InChIKey connectivity block (stereo and charge variants of one skeleton share it); a key
-    that is not an InChIKey (the canonical-SMILES fallback) is kept whole."""
-    keys = keys.astype(str)
-    inchikey = keys.str.fullmatch(r"[A-Z]{14}-[A-Z]{10}-[A-Z]")
-    return keys.where(~inchikey, keys.str[:14])
+@dataclass
+class AuxiliaryRows:
+    """Drugs of an auxiliary screen as rows of the prior: fingerprints [m, bits], main
+    effects [m] on the dataset's scale, drug ids [m] (the screen's) and identities [m]."""
+
+    fingerprints: np.ndarray
+    effects: np.ndarray
+    drug_ids: np.ndarray
+    keys: np.ndarray
 
 
 def auxiliary_effects(
@@ -55,20 +64,21 @@ def auxiliary_effects(
     aux: FeaturizedDataset,
     train: pd.DataFrame,
     held_out_similarity: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fingerprints [m, bits] and main effects [m] of ``aux`` drugs unlike every ``ds`` drug.
+) -> AuxiliaryRows:
+    """The drugs of ``aux`` unlike every ``ds`` drug, as rows of the prior.
 
-    A drug of ``aux`` becomes a row of the prior only when its structure's connectivity matches
-    no drug of ``ds`` (training, validation or test alike) and, with ``held_out_similarity``
-    (cluster-blind splits), when its Tanimoto similarity to every held-out drug of ``ds`` is
-    below it. Effects are taken on the training cells against the cell means of the ``aux``
-    drugs that match no held-out drug, then moved onto the scale of ``ds``: by the mean
-    difference of the two screens' effects over the training drugs both hold. No response of a
-    held-out drug or cell, in either screen, enters the prior.
+    A drug of ``aux`` becomes a row of the prior only when its identity
+    (:func:`~drp.featurize.similarity.drug_identity`) matches no drug of ``ds`` (training,
+    validation or test alike) and, with ``held_out_similarity`` (cluster-blind splits), when its
+    Tanimoto similarity to every held-out drug of ``ds`` is below it. Effects are taken on the
+    training cells against the cell means of the ``aux`` drugs that match no held-out drug, then
+    moved onto the scale of ``ds``: by the mean difference of the two screens' effects over the
+    training drugs both hold. No response of a held-out drug or cell, in either screen, enters
+    the prior.
     """
-    keys = _connectivity(ds.drugs.set_index("drug_id")["structure_key"])
+    keys = drug_identity(ds.drugs.set_index("drug_id")["structure_key"])
     held = ~keys.index.isin(train.drug_id)
-    aux_keys = _connectivity(aux.drugs["structure_key"])
+    aux_keys = drug_identity(aux.drugs["structure_key"])
     allowed = ~aux_keys.isin(set(keys[held]))
     kept = ~aux_keys.isin(set(keys))
     if held_out_similarity is not None and held.any():
@@ -93,22 +103,38 @@ def auxiliary_effects(
             stacklevel=2,
         )
     scale = float(gaps.mean()) if len(gaps) else 0.0
-    drugs = aux.drugs[kept]
-    drugs = drugs[drugs.drug_id.isin(effects.index)]
+    chosen = kept & aux.drugs.drug_id.isin(effects.index).to_numpy()
+    drugs = aux.drugs[chosen.to_numpy()]
     rows = [aux.drug_index[d] for d in drugs.drug_id]
-    return aux.fingerprints[rows], effects[drugs.drug_id].to_numpy(np.float64) + scale
+    return AuxiliaryRows(
+        aux.fingerprints[rows],
+        effects[drugs.drug_id].to_numpy(np.float64) + scale,
+        drugs.drug_id.to_numpy(str),
+        aux_keys[chosen.to_numpy()].to_numpy(str),
+    )
 
 
 @dataclass
 class DrugEffectPrior:
     """Kernel ridge on Tanimoto similarity: fingerprint -> main effect (ln IC50 units).
 
-    ``fingerprints`` [n, bits] are the drugs it was fitted on, the first ``n_known`` of them the
-    network's training drugs; ``coef`` [n] the dual coefficients; ``cell_ids``/``cell_means``
+    One row per drug it learned from, the first ``n_known`` the network's training drugs, the
+    rest drugs of an auxiliary screen: ``fingerprints`` [n, bits], ``effects`` [n] (measured
+    main effects, on the dataset's scale), ``drug_ids`` [n] (ids in their own screen) and
+    ``keys`` [n] (drug identities, :func:`~drp.featurize.similarity.drug_identity`).
+    ``groups`` [n_known] are what the penalty's cross-validation leaves out together (the
+    identity, or the structure cluster on cluster-blind folds, where auxiliary drugs at least
+    ``near`` similar to a left-out drug go with it; ``near`` is NaN elsewhere). ``coef`` [n]
+    are the dual coefficients, ``offset`` the mean effect; ``cell_ids``/``cell_means``
     [n_cells] the training cells and their mean ln IC50 over the training pairs.
     """
 
     fingerprints: np.ndarray
+    effects: np.ndarray
+    drug_ids: np.ndarray
+    keys: np.ndarray
+    groups: np.ndarray
+    near: float
     coef: np.ndarray
     offset: float
     alpha: float
@@ -125,33 +151,99 @@ class DrugEffectPrior:
         held_out_similarity: float | None = None,
     ) -> DrugEffectPrior:
         """Fit on the training pairs of ``ds`` (plus ``aux`` drugs, see
-        :func:`auxiliary_effects`); the penalty minimises the leave-one-drug-out error on the
-        training drugs of ``ds``."""
+        :func:`auxiliary_effects`).
+
+        The penalty minimises the error on the training drugs of ``ds`` when each is predicted
+        without its whole structure: the drugs of its identity, or with
+        ``held_out_similarity`` (cluster-blind) its whole ``structure_cluster`` and every
+        auxiliary drug at least that similar to one of them, as the split holds them out.
+        """
         effects = main_effects(train)
-        fps = ds.fingerprints[[ds.drug_index[d] for d in effects.index]]
+        table = ds.drugs.set_index("drug_id")
+        ids = effects.index.to_numpy(str)
+        fps = ds.fingerprints[[ds.drug_index[d] for d in ids]]
         y = effects.to_numpy(np.float64)
+        keys = drug_identity(table.loc[ids, "structure_key"]).to_numpy(str)
         n_known = len(y)
+        if held_out_similarity is not None and "structure_cluster" in table:
+            groups = table.loc[ids, "structure_cluster"].astype(str).to_numpy()
+        else:
+            groups = keys
         if aux is not None:
-            aux_fps, aux_y = auxiliary_effects(ds, aux, train, held_out_similarity)
-            fps, y = np.vstack([fps, aux_fps]), np.concatenate([y, aux_y])
-        offset = float(y.mean())
-        kernel = tanimoto_cross(fps, fps)
-        alpha = min(ALPHAS, key=lambda a: _loo_error(kernel, y - offset, a, n_known))
-        coef = np.linalg.solve(kernel + alpha * np.eye(len(y)), y - offset)
+            rows = auxiliary_effects(ds, aux, train, held_out_similarity)
+            fps = np.vstack([fps, rows.fingerprints])
+            y = np.concatenate([y, rows.effects])
+            ids = np.concatenate([ids, rows.drug_ids])
+            keys = np.concatenate([keys, rows.keys])
         means = train.groupby("cell_id")["ln_ic50"].mean()
-        return cls(
-            fps.astype(np.uint8), coef, offset, alpha, n_known,
+        near = np.nan if held_out_similarity is None else float(held_out_similarity)
+        prior = cls(
+            fps.astype(np.uint8), y, ids.astype(str), keys.astype(str), groups.astype(str), near,
+            np.zeros(len(y)), 0.0, ALPHAS[0], n_known,
             means.index.to_numpy(str), means.to_numpy(np.float64),
         )  # fmt: skip
+        return prior._refit()
+
+    def _refit(self) -> DrugEffectPrior:
+        """This prior with its penalty chosen again (leave-one-structure-out error on the
+        training drugs) and its coefficients solved on its rows."""
+        kernel = tanimoto_cross(self.fingerprints, self.fingerprints)
+        removals = _removal_sets(self.groups, kernel, self.n_known, self._near)
+        offset = float(self.effects.mean())
+        y = self.effects - offset
+        alpha = min(ALPHAS, key=lambda a: _group_loo_error(kernel, y, a, removals))
+        coef = np.linalg.solve(kernel + alpha * np.eye(len(y)), y)
+        return replace(self, coef=coef, offset=offset, alpha=alpha)
+
+    @property
+    def _near(self) -> float | None:
+        return None if np.isnan(self.near) else float(self.near)
+
+    def without(self, keys: set[str] | np.ndarray | pd.Series) -> DrugEffectPrior:
+        """This prior refitted, penalty chosen again, without its auxiliary drugs whose identity
+        is in ``keys``: the drugs measured in a dataset the run is scored on, so no prediction
+        of that dataset rests on its own responses. ``self`` when none is."""
+        drop = np.zeros(len(self.keys), bool)
+        drop[self.n_known :] = np.isin(self.keys[self.n_known :], np.asarray(list(keys), str))
+        if not drop.any():
+            return self
+        keep = ~drop
+        return replace(
+            self, fingerprints=self.fingerprints[keep], effects=self.effects[keep],
+            drug_ids=self.drug_ids[keep], keys=self.keys[keep],
+        )._refit()  # fmt: skip
+
+    @property
+    def n_auxiliary(self) -> int:
+        return len(self.keys) - self.n_known
 
     def predict(self, fingerprints: np.ndarray) -> np.ndarray:
         """Main effects [m] of drugs with fingerprints [m, bits]."""
         return tanimoto_cross(fingerprints, self.fingerprints) @ self.coef + self.offset
 
-    def is_new(self, fingerprints: np.ndarray) -> np.ndarray:
-        """[m] bool: the fingerprint equals no training drug's (the network never saw it)."""
-        known = {row.tobytes() for row in self.fingerprints[: self.n_known].astype(np.uint8)}
-        return np.array([row.tobytes() not in known for row in fingerprints.astype(np.uint8)])
+    def is_new(self, keys: np.ndarray | pd.Series) -> np.ndarray:
+        """[m] bool: the drug identity is none of the training drugs' (the network never saw
+        it)."""
+        return ~np.isin(np.asarray(keys, str), self.keys[: self.n_known])
+
+    def provenance(self, keys: np.ndarray, fingerprints: np.ndarray) -> pd.DataFrame:
+        """Where a drug's prior level comes from, one row per drug (``keys`` [m] identities,
+        ``fingerprints`` [m, bits]): ``prior_auxiliary`` (True: the drug itself is one of the
+        auxiliary drugs, so its level is its own measured effect in that screen, shrunk),
+        ``prior_nearest`` (the most similar drug the prior learned from, by its id in its own
+        screen), ``prior_nearest_from`` (``training`` or ``auxiliary``) and
+        ``prior_similarity`` (their Tanimoto similarity)."""
+        sim = tanimoto_cross(fingerprints, self.fingerprints)
+        best = sim.argmax(axis=1)
+        source = np.where(np.arange(len(self.keys)) < self.n_known, "training", "auxiliary")
+        return pd.DataFrame(
+            {
+                "prior_auxiliary": np.isin(np.asarray(keys, str), self.keys[self.n_known :]),
+                "prior_nearest": self.drug_ids[best],
+                "prior_nearest_from": source[best],
+                "prior_similarity": sim[np.arange(len(keys)), best],
+            }
+        )
 
     def reference(self, cell_ids: np.ndarray) -> np.ndarray | None:
         """Positions [n_ref] of the prior's training cells among ``cell_ids``, the cells its
@@ -168,20 +260,29 @@ class DrugEffectPrior:
         means = pd.Series(self.cell_means, index=self.cell_ids)[cells].to_numpy()
         return self.predict(fingerprints) - (net - means[:, None]).mean(0)
 
+    def loo_residuals(self) -> np.ndarray:
+        """[n_known] error of the prior on each training drug predicted without its whole
+        structure (its cluster on cluster-blind folds, see ``groups``): prediction minus
+        measured main effect, as for a new drug of the split."""
+        kernel = tanimoto_cross(self.fingerprints, self.fingerprints)
+        removals = _removal_sets(self.groups, kernel, self.n_known, self._near)
+        y = self.effects - self.offset
+        return -_group_loo_residuals(kernel, y, self.alpha, removals)
+
     def summary(self) -> dict:
         """What ``summary.json`` records: the penalty and the drugs behind the prior."""
-        n = len(self.coef)
         return {
             "alpha": self.alpha,
             "training_drugs": self.n_known,
-            "auxiliary_drugs": n - self.n_known,
+            "auxiliary_drugs": self.n_auxiliary,
+            "penalty_chosen_by": "leave-one-structure-out",
         }
 
     # ---- persistence (plain arrays: no pickle) ----------------------------------------------
     def save(self, path: Path) -> None:
         from drp.files import atomic_write
 
-        arrays = {k: np.asarray(v) for k, v in vars(self).items()}
+        arrays = {k: np.asarray(v) for k, v in vars(self).items()} | {"format": np.asarray(FORMAT)}
 
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as handle:
@@ -191,14 +292,59 @@ class DrugEffectPrior:
 
     @classmethod
     def load(cls, path: Path) -> DrugEffectPrior:
+        """Raises:
+        ValueError: the file was written by an older drp (no drug identities)."""
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-        scalars = {k: arrays[k].item() for k in ("offset", "alpha", "n_known")}
+        if int(arrays.pop("format", 1)) < FORMAT:
+            raise ValueError(
+                f"{path} was written by an older drp: its prior does not record which drugs it "
+                "learned from, so it could leak a scored dataset's responses; train the run "
+                "again (or predict with --set train.drug_prior=none)"
+            )
+        scalars = {k: arrays[k].item() for k in ("offset", "alpha", "n_known", "near")}
         return cls(**(arrays | scalars))
 
 
-def _loo_error(kernel: np.ndarray, y: np.ndarray, alpha: float, n_scored: int) -> float:
-    """Leave-one-out squared error of kernel ridge (closed form) over the first ``n_scored``."""
-    hat = kernel @ np.linalg.inv(kernel + alpha * np.eye(len(y)))
-    residual = (y - hat @ y) / (1.0 - np.diag(hat))
-    return float(np.mean(residual[:n_scored] ** 2))
+def _removal_sets(
+    groups: np.ndarray,
+    kernel: np.ndarray,
+    n_scored: int,
+    near: float | None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each group of the first ``n_scored`` rows: (rows left out [s], which of them are
+    scored [s] bool). With ``near``, auxiliary rows (index >= n_scored) at least that similar
+    to a drug of the group are left out with it."""
+    out = []
+    codes, _ = pd.factorize(pd.Series(groups[:n_scored]))
+    for g in range(codes.max() + 1 if len(codes) else 0):
+        rows = np.flatnonzero(codes == g)
+        extra = np.empty(0, np.int64)
+        if near is not None and kernel.shape[0] > n_scored:
+            close = (kernel[rows][:, n_scored:] >= near).any(axis=0)
+            extra = n_scored + np.flatnonzero(close)
+        out.append((np.concatenate([rows, extra]), np.arange(len(rows) + len(extra)) < len(rows)))
+    return out
+
+
+def _group_loo_residuals(
+    kernel: np.ndarray, y: np.ndarray, alpha: float, removals: list[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """Closed-form residuals ``y - prediction`` [n_scored] of kernel ridge on each scored row
+    when its whole removal set is left out: ``r_S = (A^-1)_SS^-1 (A^-1 y)_S`` with
+    ``A = K + alpha I``."""
+    inverse = np.linalg.inv(kernel + alpha * np.eye(len(y)))
+    dual = inverse @ y
+    n_scored = sum(int(scored.sum()) for _, scored in removals)
+    out = np.empty(n_scored)
+    for rows, scored in removals:
+        r = np.linalg.solve(inverse[np.ix_(rows, rows)], dual[rows])
+        out[rows[scored]] = r[scored]
+    return out
+
+
+def _group_loo_error(
+    kernel: np.ndarray, y: np.ndarray, alpha: float, removals: list[tuple[np.ndarray, np.ndarray]]
+) -> float:
+    """Mean squared leave-group-out error over the scored rows (:func:`_group_loo_residuals`)."""
+    return float(np.mean(_group_loo_residuals(kernel, y, alpha, removals) ** 2))

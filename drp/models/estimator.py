@@ -26,7 +26,8 @@ import torch
 from drp.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.config import ModelConfig, RunConfig
 from drp.device import model_device, resolve_device
-from drp.featurize.molecules import CLUSTER_SIMILARITY
+from drp.featurize.similarity import CLUSTER_SIMILARITY, drug_identity
+from drp.files import atomic_write, atomic_write_text
 from drp.models.drug_prior import FILE as PRIOR_FILE
 from drp.models.drug_prior import DrugEffectPrior
 from drp.models.model import DRPModel, check_architecture
@@ -143,6 +144,7 @@ class NeuralEstimator:
         self.command = command
         self.run_info = run_info or {}
         self._tensors: tuple[FeaturizedDataset, EntityTensors] | None = None
+        self._prior_cache: tuple[FeaturizedDataset, DrugEffectPrior | None] | None = None
         self.prior_: DrugEffectPrior | None = None
 
     def __repr__(self) -> str:
@@ -207,6 +209,7 @@ class NeuralEstimator:
         self.omics_features_ = omics_features(ds, self.omics_)
         self.device_ = trainer.device
         self._tensors = None
+        self._prior_cache = None
         self.prior_ = None
         if auxiliary is not None:
             self._fit_prior(ds, train, val, auxiliary, None if scratch is not None else run_dir)
@@ -229,23 +232,27 @@ class NeuralEstimator:
 
         screen, note = auxiliary
         # on cluster-blind folds an auxiliary analogue of a held-out drug would undo the split
-        near = CLUSTER_SIMILARITY if self.config.train.split == "cluster_blind" else None
+        near = cluster_similarity(ds) if self.config.train.split == "cluster_blind" else None
         self.prior_ = DrugEffectPrior.fit(ds, train, screen, near)
         self.summary_ = dict(self.summary_, drug_prior=self.prior_.summary() | note)
         if run_dir is None:
             return
         self.prior_.save(run_dir / PRIOR_FILE)
-        val_drugs = [ds.drug_index[d] for d in val["drug_id"].unique()]
-        if self.prior_.is_new(ds.fingerprints[val_drugs]).any():
+        if self.prior_.is_new(drug_keys(ds, val["drug_id"].unique())).any():
             frame = val[["cell_id", "drug_id"]].reset_index(drop=True)
             frame["y_true"] = val["ln_ic50"].to_numpy(np.float32)
             frame["y_pred"] = self.predict(ds, frame)
-            frame.to_parquet(run_dir / "predictions_val.parquet", index=False)
-            write_calibration(run_dir, frame, self.config.train.split)
+            atomic_write(
+                run_dir / "predictions_val.parquet", lambda p: frame.to_parquet(p, index=False)
+            )
+            # a new drug's level error, calibrated over the training drugs each predicted
+            # without its own structure (cluster): drug-level exchangeability
+            level_errors = self.prior_.loo_residuals()
+            write_calibration(run_dir, frame, self.config.train.split, level_errors)
             rmse = float(np.sqrt(np.mean((frame.y_pred - frame.y_true) ** 2)))
             self.summary_["drug_prior"]["val_rmse"] = rmse  # best_val_rmse is the network's
         # else the trainer's validation predictions stand (mixed and cell-blind splits)
-        (run_dir / "summary.json").write_text(json.dumps(self.summary_, indent=2))
+        atomic_write_text(run_dir / "summary.json", json.dumps(self.summary_, indent=2))
 
     def predict(self, ds: FeaturizedDataset, pairs: pd.DataFrame) -> np.ndarray:
         """[n_pairs] float64 ln IC50 from the features of ``ds`` (looked up by id).
@@ -257,23 +264,47 @@ class NeuralEstimator:
         if not hasattr(self, "model_"):
             raise ValueError(f"{self!r} is not fitted: call fit() or NeuralEstimator.from_run()")
         c, d = ds.pair_indices(pairs)
-        return self.predict_at(self.entity_tensors(ds), ds.cells["cell_id"].to_numpy(), c, d)
+        return self.predict_at(
+            self.entity_tensors(ds), ds.cells["cell_id"].to_numpy(), c, d,
+            drug_keys(ds), self.prior_for(ds),
+        )  # fmt: skip
+
+    def prior_for(self, ds: FeaturizedDataset) -> DrugEffectPrior | None:
+        """The run's new-drug prior for predicting on ``ds``: without the auxiliary drugs
+        that ``ds`` measured, so no prediction of ``ds`` rests on its own responses (scoring a
+        GDSC2 run on GDSC1 leaves out every GDSC1 row; on CCLE the four CCLE drugs GDSC1 also
+        screened). None without a prior."""
+        if self.prior_ is None:
+            return None
+        if self._prior_cache is not None and self._prior_cache[0] is ds:
+            return self._prior_cache[1]
+        measured = ds.drugs["drug_id"].isin(set(ds.pairs["drug_id"])).to_numpy()
+        prior = self.prior_.without(set(drug_keys(ds)[measured]))
+        self._prior_cache = (ds, prior)
+        return prior
 
     def predict_at(
-        self, tensors: EntityTensors, cell_ids: np.ndarray, c: np.ndarray, d: np.ndarray
+        self,
+        tensors: EntityTensors,
+        cell_ids: np.ndarray,
+        c: np.ndarray,
+        d: np.ndarray,
+        drug_keys: np.ndarray,
+        prior: DrugEffectPrior | None,
     ) -> np.ndarray:
         """[n] float64 ln IC50 of pairs of row indices ``c``/``d`` into ``tensors``' cells (ids
-        ``cell_ids`` [n_cells]) and drugs; new drugs take the prior's main effect
-        (:mod:`drp.models.drug_prior`)."""
+        ``cell_ids`` [n_cells]) and drugs (identities ``drug_keys`` [n_drugs]); new drugs take
+        the main effect of ``prior`` (:mod:`drp.models.drug_prior`; :meth:`prior_for` the
+        dataset predicted on), None: the network's own."""
         pred = self.unscale(predict_indices(self.model_, tensors, c, d))
-        if self.prior_ is None or len(d) == 0:
+        if prior is None or len(d) == 0:
             return pred
         drugs = np.unique(d)
-        fps = tensors.fingerprints[torch.as_tensor(drugs, device=tensors.device)].cpu().numpy()
-        new = self.prior_.is_new(fps)
+        new = prior.is_new(np.asarray(drug_keys)[drugs])
         if not new.any():
             return pred
-        ref = self.prior_.reference(cell_ids)
+        fps = tensors.fingerprints[torch.as_tensor(drugs, device=tensors.device)].cpu().numpy()
+        ref = prior.reference(cell_ids)
         if ref is None:
             warnings.warn(
                 "too few of the run's training cells are in this dataset to place new drugs' "
@@ -283,7 +314,7 @@ class NeuralEstimator:
             return pred
         new_drugs = drugs[new]
         shift = np.zeros(int(drugs.max()) + 1)
-        shift[new_drugs] = self.prior_.shift(
+        shift[new_drugs] = prior.shift(
             fps[new], self._reference_predictions(tensors, ref, new_drugs, c, d, pred),
             cell_ids[ref],
         )  # fmt: skip
@@ -378,6 +409,31 @@ class NeuralEstimator:
         if config.train.drug_prior == "similarity" and (run_dir / PRIOR_FILE).exists():
             est.prior_ = DrugEffectPrior.load(run_dir / PRIOR_FILE)
         return est
+
+
+def drug_keys(ds: FeaturizedDataset, drug_ids: np.ndarray | None = None) -> np.ndarray:
+    """Identities [n] (:func:`~drp.featurize.similarity.drug_identity`) of ``drug_ids`` (default:
+    every drug of ``ds``, in its row order).
+
+    Raises:
+        ValueError: ``ds`` was featurized by an older drp (no ``structure_key``).
+    """
+    if "structure_key" not in ds.drugs:
+        raise ValueError(
+            f"dataset {ds.name!r} has no drug structure keys (featurized by an older drp): run "
+            "`drp featurize` again"
+        )
+    table = ds.drugs.set_index("drug_id")["structure_key"]
+    keys = table if drug_ids is None else table.loc[list(drug_ids)]
+    return drug_identity(keys).to_numpy(str)
+
+
+def cluster_similarity(ds: FeaturizedDataset) -> float:
+    """The Tanimoto threshold of ``ds``'s structure clusters (from its manifest)."""
+    clustering = ds.manifest.get("clustering")
+    if isinstance(clustering, dict) and "threshold" in clustering:
+        return float(clustering["threshold"])
+    return CLUSTER_SIMILARITY
 
 
 def auxiliary_path(config: RunConfig) -> Path | None:
