@@ -24,7 +24,7 @@ from drp.data.splits import CROSS, SPLITS
 from drp.models.baselines import BASELINES, DEFAULT_BASELINES
 from drp.models.registry import VARIANTS
 from drp.presets import PRESETS
-from drp.progress import console
+from drp.progress import console, results_console
 
 app = typer.Typer(
     add_completion=False,
@@ -135,8 +135,16 @@ def featurize(
         str, typer.Option(help="Response unit: ln_ic50 (ln µM), ic50_um, ic50_nm, ic50_mm, ic50_m.")
     ] = "ln_ic50",
     name: Annotated[str, typer.Option(help="Name of a custom dataset.")] = "custom",
+    auxiliary: Annotated[
+        bool,
+        typer.Option(
+            help="With a built-in dataset, also featurize GDSC1 beside it: the auxiliary screen "
+            "of the default new-drug prior (train.prior_auxiliary), from the same verified archive."
+        ),
+    ] = True,
 ) -> None:
     """Fetch (built-in), validate and featurize drugs, cell lines and responses."""
+    from drp.config import TrainConfig
     from drp.data.gdsc import ensure_gdsc
     from drp.featurize.pipeline import OMICS_CHOICES, build_dataset, custom_tables, gdsc_tables
     from drp.featurize.report import write_featurization_report
@@ -167,6 +175,17 @@ def featurize(
             processed = ensure_gdsc(data_dir, log=lambda m: console.print(f"[dim]{escape(m)}[/]"))
             raw = gdsc_tables(processed, dataset, list(omics))
             target = out or data_dir / "featurized" / dataset
+            screen = TrainConfig().prior_auxiliary
+            if auxiliary and screen and screen != dataset:
+                # the default prior reads it beside the dataset: featurized here, a new-drug
+                # run trained after this command uses the same data as the README's figures
+                aux = build_dataset(gdsc_tables(processed, screen, list(omics)), progress=track)
+                aux.save(target.parent / screen)
+                write_featurization_report(aux, target.parent / screen)
+                console.print(
+                    f"[green]featurized[/] {screen} beside it ({aux.manifest['counts']['drugs']} "
+                    "drugs): the new-drug prior's auxiliary screen"
+                )
         ds = build_dataset(raw, progress=track)
         ds.save(target)
         write_featurization_report(ds, target)
@@ -268,7 +287,7 @@ def train(
             ).summary
     console.print(
         f"[green]done[/]: best val RMSE {summary['best_val_rmse']:.3f} at epoch "
-        f"{summary['best_epoch']} ({summary['epochs_run']} epochs); run in {run_dir}"
+        f"{summary['best_epoch']} ({summary['epochs_run']} epochs); run in {escape(str(run_dir))}"
     )
     if prior := summary.get("drug_prior"):
         console.print(
@@ -283,8 +302,10 @@ def predict(
     run_dirs: Annotated[
         list[Path],
         typer.Argument(
-            help="A run directory from `drp train`; several runs (or a folder of runs, e.g. a "
-            "study's runs/) predict as an ensemble: their mean, with ensemble_sd beside it."
+            help="A run directory from `drp train`; several runs (or a folder of runs) predict "
+            "as an ensemble: their mean, with ensemble_sd beside it. An ensemble's runs must share "
+            "variant, split, dataset and drug prior, e.g. the seeds of one fold (`drp train --seed "
+            "N --fold-seed 0`); a study's runs/ (every variant and split) is refused."
         ),
     ],
     pairs: Annotated[Path | None, typer.Option(help="Table with cell_id, drug_id.")] = None,
@@ -385,6 +406,13 @@ def screen(
     ] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Compounds scored together.")] = None,
     device: Annotated[str, typer.Option(help=f"Device: {_listing(DEVICES)}.")] = "cpu",
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            help="Add lo/hi to every pair: a conformal interval at this coverage (0.50-0.99), "
+            "calibrated on new drugs (needs a drug- or cluster-blind run)."
+        ),
+    ] = None,
 ) -> None:
     """Rank a compound library against cell lines: predictions, top-K tables, applicability
     domain, and a screen.md/screen.html summary."""
@@ -415,6 +443,7 @@ def screen(
                 ad_threshold=threshold,
                 on_chunk=lambda done, total: progress.update(task, completed=done, total=total),
                 command=" ".join(["drp", *sys.argv[1:]]),
+                interval=interval,
             )
     console.print(
         f"[green]screened[/] {result.n_scored:,} of {result.n_read:,} molecules "
@@ -671,7 +700,8 @@ def evaluate(
         typer.Option(help="Output directory (default reports/evaluate/<dataset>_<split>)."),
     ] = None,
 ) -> None:
-    """Score run directories and baselines on identical folds; write metrics.csv/json."""
+    """Score run directories and baselines on identical folds; always writes metrics.csv (per
+    fold), metrics_summary.csv (the printed table) and metrics.json, and says where."""
     from drp.api import evaluation
     from drp.evaluation import check_baselines, print_metrics_table
 
@@ -715,8 +745,10 @@ def evaluate(
         )
         out = result.write(out)
     summary, table = result.summary, result.table
-    print_metrics_table(summary, console, ceiling=result.ceiling)
+    print_metrics_table(summary, results_console, ceiling=result.ceiling)
     console.print(
-        f"[green]evaluated[/] {table['model'].nunique()} models -> {out / 'metrics.csv'} "
-        f"in {time.perf_counter() - start:.1f} s"
+        f"[green]evaluated[/] {table['model'].nunique()} models in "
+        f"{time.perf_counter() - start:.1f} s: per fold in {escape(str(out / 'metrics.csv'))}, "
+        f"the table above in {escape(str(out / 'metrics_summary.csv'))}, both with provenance "
+        f"in {escape(str(out / 'metrics.json'))}"
     )

@@ -30,7 +30,7 @@ import torch
 from drp.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
-from drp.device import autocast, resolve_device, use_bf16
+from drp.device import autocast, choose_bf16, resolve_device
 from drp.featurize.store import FeaturizedDataset
 from drp.files import atomic_write, atomic_write_text
 from drp.intervals import write_calibration
@@ -166,7 +166,6 @@ class Trainer:
         self.on_epoch = on_epoch
         tc = config.train
         self.device = resolve_device(tc.device)
-        self.bf16 = use_bf16(self.device, tc.precision)
         seed_everything(tc.seed)
         cell_idx, drug_idx = ds.pair_indices(ds.pairs)
         self.cell_idx, self.drug_idx = cell_idx, drug_idx
@@ -198,6 +197,31 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(tc.seed)
         self.epoch, self.best_rmse, self.best_epoch, self.bad_epochs = 0, math.inf, -1, 0
         self.history: list[dict] = []
+        self.bf16, self.precision = choose_bf16(self.device, tc.precision, self._time_step)
+
+    def _time_step(self, bf16: bool, repeats: int = 3) -> float:
+        """Median seconds of a forward and backward pass on one training batch (after a
+        warm-up), for the precision probe; weights, gradients and random state are left as they
+        were."""
+        rows = self.fold.train[: self.config.train.batch_size]
+        batch = PairBatch(
+            self.step_drugs,
+            self.step_cells,
+            torch.from_numpy(self.drug_pos[self.drug_idx[rows]]).to(self.device),
+            torch.from_numpy(self.cell_pos[self.cell_idx[rows]]).to(self.device),
+        )
+        rng = torch.get_rng_state()
+        times = []
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            with autocast(self.device, bf16):
+                out = self.model(batch)
+            out.y.float().square().mean().backward()
+            if i:
+                times.append(time.perf_counter() - start)
+        self.optimizer.zero_grad(set_to_none=True)
+        torch.set_rng_state(rng)
+        return float(np.median(times))
 
     def _entity_steps(self, train_cells: np.ndarray, train_drugs: np.ndarray) -> None:
         """Fix the entities that every training step encodes: all training cells and drugs.
@@ -358,6 +382,7 @@ class Trainer:
             "epochs_run": self.epoch,
             "train_seconds": sum(row["seconds"] for row in self.history),
             "precision": "bf16" if self.bf16 else "fp32",
+            "precision_choice": self.precision,
         }
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         return summary

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,8 @@ SMILES = {
 }
 # Tiny tensors: one thread avoids OpenMP spin-wait slowdowns when other processes share the cores.
 torch.set_num_threads(1)
+# The precision probe's per-machine verdict goes to a folder of this test session, never ~/.cache
+os.environ.setdefault("DRP_CACHE_DIR", tempfile.mkdtemp(prefix="drp-test-cache-"))
 
 N_CELLS = 12
 N_GENES = 20

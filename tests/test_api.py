@@ -3,6 +3,7 @@ the Predictor it wraps."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -55,7 +56,13 @@ def test_readme_snippet_runs_on_the_fixture(store, tmp_path, monkeypatch):
     known, new, metrics = ns["known"], ns["new"], ns["metrics"]
     assert list(known.columns) == COLUMNS and len(known) == 6
     assert known[["cell_id", "drug_id"]].drop_duplicates().shape == (6, 2)
-    assert list(new.columns) == COLUMNS and list(new.drug_id) == ["aspirin"] * 3
+    assert list(new.columns[:3]) == COLUMNS and list(new.drug_id) == ["aspirin"] * 3
+    # a new drug's rows say where the prior took its level from
+    prior_columns = ["prior_applied", "prior_auxiliary", "prior_nearest", "prior_nearest_from"]
+    assert list(new.columns[3:7]) == prior_columns
+    # aspirin is one of the fixture's training drugs: no prior, the network's own level, and
+    # its nearest drug is itself
+    assert not new.prior_applied.any() and (new.prior_nearest == "aspirin").all()
     assert np.isfinite(known.ln_ic50_pred).all() and np.isfinite(new.ln_ic50_pred).all()
     assert set(metrics.model) == {"custom", "drug_mean", "cell_mean"}
     assert ns["run"].config["split"] == "mixed"
@@ -90,7 +97,7 @@ def test_predict_without_arguments_is_the_whole_matrix(run):
 
 def test_predict_smiles_names_the_new_drugs(run):
     out = run.predict(smiles={"asp": ASPIRIN, "fu": "O=c1[nH]cc(F)c(=O)[nH]1"})
-    assert list(out.columns) == COLUMNS
+    assert list(out.columns[:3]) == COLUMNS and "prior_similarity" in out
     assert len(out) == 2 * len(run.predictor.ds.cells) and set(out.drug_id) == {"asp", "fu"}
     with pytest.raises(PredictionError, match="invalid SMILES"):
         run.predict(smiles={"bad": "C1CC("})
@@ -228,7 +235,12 @@ def test_an_ensemble_is_scored_as_a_model_beside_its_members(run, seed_ensemble)
     assert ensemble.rmse.iloc[0] == pytest.approx(expected, rel=1e-6)
     members = whole[whole.kind == "model"]
     assert len(members) == 3 and set(members.run_dir) == {str(r) for r in runs}
-    assert "coverage_90" in ensemble and 0 <= ensemble.coverage_90.iloc[0] <= 1
+    # its coverage is the ensemble mean's, at the members' mean 90% quantile
+    q = np.mean(
+        [json.loads((r / "calibration.json").read_text())["quantiles"]["0.90"] for r in runs]
+    )
+    covered = np.mean(np.abs(mean - frames[0].y_true.to_numpy()) <= q)
+    assert ensemble.coverage_90.iloc[0] == pytest.approx(covered)
     # beside baselines fitted on the same fold (the members share the fold seed)
     summary = drp.evaluate(runs, baselines=["mean_effects"], ensemble=True)
     assert {"custom", "custom ensemble", "mean_effects"} <= set(summary.model)

@@ -83,3 +83,73 @@ def test_bad_toml_is_a_one_line_error(tmp_path):
     config.write_text("[optim]\nlr = 1\n")
     result = runner.invoke(app, ["train", "--config", str(config)])
     assert result.exit_code == 1 and "unknown section [optim]" in result.output
+
+
+@pytest.mark.parametrize("decimal", [".", ","])
+def test_featurize_reads_semicolon_omics_with_either_decimal_mark(
+    decimal, fixture_tables, tmp_path
+):
+    import numpy as np
+    import pandas as pd
+
+    from drp.featurize.store import FeaturizedDataset
+
+    omics = pd.read_csv(fixture_tables["omics"])
+    path = tmp_path / "expression_semicolon.csv"
+    omics.to_csv(path, sep=";", decimal=decimal, index=False)
+    assert decimal in path.read_text().splitlines()[1]
+    out = tmp_path / "feat"
+    args = ["featurize", "--dataset", "custom", "--responses", str(fixture_tables["responses"])]
+    args += ["--omics-file", f"expression={path}", "--drugs", str(fixture_tables["drugs"])]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    got = FeaturizedDataset.load(out).omics["expression"]
+    expected = omics.set_index(omics.cell_id.str.replace("-", "")).drop(columns="cell_id")
+    np.testing.assert_array_equal(
+        got.to_numpy(), expected.loc[got.index, got.columns].to_numpy(np.float32)
+    )
+
+
+def test_progress_outside_a_terminal_is_plain_lines():
+    import io
+
+    from rich.console import Console
+
+    from drp.progress import PlainProgress, make_progress
+
+    buffer = io.StringIO()
+    out = Console(file=buffer, width=30)  # a file: not a terminal, and narrow
+    progress = make_progress(out=out)
+    assert isinstance(progress, PlainProgress)
+    with progress:
+        task = progress.add_task("training gat_edge (mixed, fold 0)", total=20, info="")
+        for epoch in range(1, 21):
+            progress.update(task, completed=epoch, info=f"loss {1 / epoch:.4f}  val RMSE 2.354")
+    lines = buffer.getvalue().splitlines()
+    # one line at the start and one at each tenth: never wrapped, never an escape code
+    assert len(lines) == 11
+    assert lines[0].startswith("training gat_edge (mixed, fold 0): 0/20 (0%)")
+    assert lines[1].startswith("training gat_edge (mixed, fold 0): 2/20 (10%)")
+    assert lines[-1].startswith("training gat_edge (mixed, fold 0): 20/20 (100%)")
+    assert lines[-1].endswith("loss 0.0500  val RMSE 2.354")
+    assert "\x1b" not in buffer.getvalue()
+
+
+def test_train_progress_in_a_log_has_every_tenth_and_the_full_numbers(tiny_dataset, tmp_path):
+    ds_dir = tmp_path / "ds"
+    tiny_dataset.save(ds_dir)
+    args = ["train", "--dataset", str(ds_dir), "--epochs", "2", "--set", "model.hidden=16"]
+    args += ["--set", "train.batch_size=16", "--set", f"train.folds_dir={tmp_path / 'f'}"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "run")], env={"COLUMNS": "40"})
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    lines = result.output.splitlines()
+    epochs = [line for line in lines if line.startswith("training ")]
+    assert [line.split(": ")[1].split()[0] for line in epochs] == ["0/2", "1/2", "2/2"]
+    last = history.iloc[-1]
+    assert epochs[-1].endswith(f"loss {last.train_loss:.3f}  val RMSE {last.val_rmse:.3f}")
+    # the closing line is one line however narrow the log, with the run directory whole
+    done = [line for line in lines if line.startswith("done")]
+    assert len(done) == 1 and done[0].endswith(f"run in {tmp_path / 'run'}")

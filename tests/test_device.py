@@ -26,6 +26,7 @@ from drp.models.registry import VARIANTS, build_model, variant_config
 from drp.predict import Predictor
 from drp.study import Preset, StudyFolds, run_name, run_study, write_attention
 from drp.training import FoldIndices, train_run
+from tests.test_study import check_faithfulness_values
 
 runner = CliRunner()
 DEVICES = [
@@ -282,8 +283,10 @@ def test_train_study_report_and_predict_on_device(device, tiny_dataset, tmp_path
     study = run_study("s", preset, ds_dir, tmp_path / "studies", base, log=lambda m: None)
     assert loaded_on == [expected.type]
     faith = pd.read_csv(study / "faithfulness.csv")
-    assert len(faith) > 0 and (faith.top_k_delta >= 0).all()
-    assert faith.random_k_delta.notna().all()
+    assert len(faith) > 0 and faith.random_k_delta.notna().all()
+    # the deltas computed on the device are those the CPU model gives through predict()
+    atol = 1e-6 if expected.type == "cpu" else 1e-4
+    check_faithfulness_values(study, drp.load_dataset(ds_dir), "gat_edge", atol)
     # report
     result = runner.invoke(app, ["report", str(study), "--out", str(tmp_path / "rep")])
     assert result.exit_code == 0, result.output

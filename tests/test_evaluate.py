@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -409,3 +410,78 @@ def test_cli_evaluate_trained_run_cross_dataset_and_on_its_own_fold(tiny_dataset
     table = pd.read_csv(out / "metrics.csv")
     assert set(table.model) == {"gat_edge", "mean_effects"} and set(table.fold) == {0}
     assert table.n.nunique() == 1
+
+
+def test_cli_evaluate_table_survives_a_narrow_log(tiny_dataset, tmp_path, monkeypatch):
+    """Not a terminal and 40 columns: every number whole, and metrics.csv written by default."""
+    data = tmp_path / "feat"
+    tiny_dataset.save(data)
+    ds = FeaturizedDataset.load(data)
+    runs = [_fake_run(tmp_path / f"run{f}", ds, data, fold=f) for f in (0, 1)]
+    monkeypatch.chdir(tmp_path)
+    args = ["evaluate", *map(str, runs), "--baselines", "--baseline", "drug_mean"]
+    result = CliRunner().invoke(app, [*args, "--n-boot", "20"], env={"COLUMNS": "40"})
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "reports" / "evaluate" / "feat_drug_blind"  # the default, no --out
+    summary = pd.read_csv(out / "metrics_summary.csv")
+    assert len(pd.read_csv(out / "metrics.csv")) == 2 * 2  # 2 models x 2 folds
+    assert set(summary.model) == {"gat", "drug_mean"}
+    for _, row in summary.iterrows():
+        cell = f"{row.rmse_mean:.3f} ±{row.rmse_sd:.3f} [{row.rmse_lo_mean:.3f}, "
+        cell += f"{row.rmse_hi_mean:.3f}]"
+        assert cell in result.output, (cell, result.output)
+        assert f"{row.pearson_mean:.3f} ±{row.pearson_sd:.3f}" in result.output
+    assert "…" not in result.output
+    # the closing line says where the tables went, on one line
+    done = [line for line in result.output.splitlines() if line.startswith("evaluated")]
+    assert len(done) == 1
+    assert str(Path("reports/evaluate/feat_drug_blind/metrics.csv")) in done[0]
+    assert str(Path("reports/evaluate/feat_drug_blind/metrics_summary.csv")) in done[0]
+
+
+def _summary(n_models: int = 4) -> pd.DataFrame:
+    """A metrics summary with long cells (mean ±sd [lo, hi]) for the table printer."""
+    rows = []
+    for i in range(n_models):
+        row = {"model": f"model_{i}", "kind": "model", "split": "drug_blind", "subset": "all"}
+        row |= {"ci_unit": "drug structure", "n_folds": 5}
+        for j, m in enumerate(("rmse", "pearson", "spearman", "r2", "per_drug_r")):
+            mean = 2.354 + 0.1111 * i + j
+            row |= {f"{m}_mean": mean, f"{m}_sd": 0.235, f"{m}_lo_mean": mean - 0.5}
+            row[f"{m}_hi_mean"] = mean + 0.5
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("width", [40, 80, 200])
+def test_metrics_table_in_a_file_keeps_every_digit(width):
+    import io
+
+    from rich.console import Console
+
+    from drp.evaluation import print_metrics_table
+
+    buffer = io.StringIO()
+    print_metrics_table(_summary(), Console(file=buffer, width=width))
+    text = buffer.getvalue()
+    assert "2.354 ±0.235 [1.854, 2.854]" in text and "5.687 ±0.235 [5.187, 6.187]" in text
+    assert "…" not in text and "\x1b" not in text
+    # one table row per model, each on one line
+    assert sum(line.startswith("│ model_") for line in text.splitlines()) == 4
+
+
+def test_metrics_table_in_a_narrow_terminal_folds_instead_of_cutting():
+    import io
+
+    from rich.console import Console
+
+    from drp.evaluation import print_metrics_table
+
+    buffer = io.StringIO()
+    terminal = Console(file=buffer, width=60, force_terminal=True, color_system=None)
+    print_metrics_table(_summary(1), terminal)
+    text = buffer.getvalue()
+    assert "…" not in text and max(map(len, text.splitlines())) <= 60
+    cells = " ".join(text.replace("│", " ").replace("┃", " ").split())
+    for value in ("2.354", "±0.235", "1.854,", "2.854]"):
+        assert value in cells, (value, text)

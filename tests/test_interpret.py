@@ -1,11 +1,13 @@
 """Deletion faithfulness: graphs rebuilt without atoms, element-matched controls, uniform pooling."""
 
 import numpy as np
+import pytest
 import torch
 
 from drp.batching import EntityTensors, OmicsScaler
 from drp.featurize.molecules import ELEMENTS, smiles_to_graph
 from drp.interpret import (
+    atom_attention,
     atom_elements,
     delete_atoms,
     faithfulness,
@@ -71,8 +73,16 @@ def test_faithfulness_rows_per_fraction(tiny_dataset):
     assert [r["fraction"] for r in rows] == [0.1, 0.2, 0.3]
     n = graph.num_nodes
     assert [r["k"] for r in rows] == [int(np.ceil(f * n)) for f in (0.1, 0.2, 0.3)]
+    # element matching is greedy but its count is not random: per element, the top atoms that
+    # find a free atom of their element, min(top of element, free of element)
+    weight = atom_attention(model, graph, tensors.fingerprints[d])
+    elements = atom_elements(graph)
     for r in rows:
-        assert r["top_k_delta"] > 0 and r["random_k_delta"] > 0 and 0 <= r["matched"] <= 1
+        assert r["top_k_delta"] > 0 and r["random_k_delta"] > 0
+        top = np.argsort(-weight, kind="stable")[: r["k"]]
+        free = np.delete(elements, top)
+        expected = sum(min((elements[top] == e).sum(), (free == e).sum()) for e in set(elements))
+        assert r["matched"] == pytest.approx(expected / r["k"])
     assert len({r["uniform_delta"] for r in rows}) == 1 and rows[0]["uniform_delta"] > 0
     # the deltas are in ln IC50 units: scaling the target's sd scales them
     again = faithfulness(

@@ -10,9 +10,12 @@ from tests.test_api import run, store  # noqa: F401 (module fixtures: a 1-epoch 
 
 
 def test_conformal_quantile_is_the_ceil_n_plus_one_order_statistic():
-    res = np.arange(1.0, 20.0)  # n = 19: level 0.9 -> ceil(20 * 0.9) = 18th smallest
+    res = np.arange(1.0, 19.0)  # n = 18: level 0.9 -> ceil(19 * 0.9) = 18th smallest
     q = conformal_quantiles(res)
-    assert q["0.90"] == 18.0 and q["0.50"] == 10.0
+    assert q["0.90"] == 18.0 and q["0.50"] == 10.0 and q["0.80"] == 16.0
+    # where (n + 1) * (1 - level) is a whole number crepes rounds it down in floating point
+    # and takes the next order statistic: conservative by one (n = 19: 19th, not 18th)
+    assert conformal_quantiles(np.arange(1.0, 20.0))["0.90"] == 19.0
     assert math.isinf(conformal_quantiles(np.array([1.0, 2.0]))["0.90"])  # too few pairs
     with pytest.raises(ValueError, match="at least one"):
         conformal_quantiles(np.array([]))
@@ -108,3 +111,28 @@ def test_an_ensemble_averages_members_and_widens_to_their_mean_quantile(run, tmp
     assert result.exit_code == 0, result.output
     got = pd.read_csv(out)
     assert {"ensemble_sd", "n_models", "lo", "hi"} <= set(got.columns) and len(got) == len(single)
+
+
+def test_coverage_of_an_ensemble_is_counted_at_its_members_mean_quantile(tmp_path):
+    """The value of the coverage ``drp evaluate --ensemble`` reports, not only its range."""
+    from drp.intervals import interval_metrics
+
+    rng = np.random.default_rng(0)
+    members = []
+    for name, spread in (("a", 0.5), ("b", 1.5)):  # one tight member, one wide
+        (tmp_path / name).mkdir()
+        val = pd.DataFrame({"y_true": rng.normal(scale=spread, size=200), "y_pred": 0.0})
+        members.append(
+            write_calibration(tmp_path / name, val.assign(drug_id="d", cell_id="c"), "mixed")
+        )
+    test = pd.DataFrame({"y_true": rng.normal(size=500), "y_pred": 0.0})
+    got = interval_metrics([tmp_path / "a", tmp_path / "b"], test)
+    error = test.y_true.abs()
+    for level in ("80", "90"):
+        qa, qb = (m["quantiles"][f"0.{level}"] for m in members)
+        q = (qa + qb) / 2
+        assert got[f"coverage_{level}"] == (error <= q).mean()
+        assert got[f"width_{level}"] == 2 * q
+        # neither member's own coverage: the check tells the mean quantile from either
+        assert (error <= qa).mean() < got[f"coverage_{level}"] < (error <= qb).mean()
+    assert interval_metrics([tmp_path / "a", tmp_path / "none"], test) == {}

@@ -159,17 +159,23 @@ _SNIFF_CANDIDATES = ",;\t|: "
 _DELIMITER_NAMES = {**DELIMITERS, "|": "pipe", ":": "colon", " ": "space"}
 
 
+def _sample(path: Path, sample_bytes: int = 65536) -> str:
+    """The first whole lines of a (possibly gzipped) text table, up to ``sample_bytes``."""
+    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+        sample = handle.read(sample_bytes)
+    if "\n" in sample.rstrip("\r\n"):  # whole lines only: a cut last line confuses the sniffer
+        sample = sample[: sample.rstrip("\r\n").rfind("\n") + 1]
+    return sample
+
+
 def sniff_delimiter(path: Path, sample_bytes: int = 65536) -> str:
     """The delimiter of a text table: ``,``, ``;`` or tab; anything else raises TableError.
 
     Uses :class:`csv.Sniffer` on the first lines; a file with a single column (no candidate
     delimiter anywhere in its header) reads as comma-separated.
     """
-    opener = gzip.open if str(path).lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
-        sample = handle.read(sample_bytes)
-    if "\n" in sample.rstrip("\r\n"):  # whole lines only: a cut last line confuses the sniffer
-        sample = sample[: sample.rstrip("\r\n").rfind("\n") + 1]
+    sample = _sample(path, sample_bytes)
     header = sample.splitlines()[0] if sample.strip() else ""
     try:
         found = csv.Sniffer().sniff(sample, delimiters=_SNIFF_CANDIDATES).delimiter
@@ -191,11 +197,33 @@ def sniff_delimiter(path: Path, sample_bytes: int = 65536) -> str:
     return found
 
 
+#: A number written with a decimal comma (``-1,5``, ``,25``, ``1,5e-3``) or a decimal point.
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+_DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+
+
+def sniff_decimal(path: Path, sep: str, sample_bytes: int = 65536) -> str:
+    """The decimal mark of a table separated by ``sep``: ``,`` or ``.``.
+
+    Only a table whose separator is not a comma can use decimal commas. Its fields in the first
+    lines are counted: more numbers written like ``1,5`` than like ``1.5`` means decimal commas
+    (a semicolon table from a European spreadsheet), otherwise decimal points.
+    """
+    if sep == ",":
+        return "."
+    lines = _sample(path, sample_bytes).splitlines()[1:]  # the header holds no numbers
+    fields = [f.strip().strip('"') for line in lines for f in line.split(sep)]
+    commas = sum(bool(_DECIMAL_COMMA.fullmatch(f)) for f in fields)
+    points = sum(bool(_DECIMAL_POINT.fullmatch(f)) for f in fields)
+    return "," if commas > points else "."
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read parquet (by extension) or a CSV/TSV/TXT table whose delimiter is sniffed.
 
-    Comma, semicolon and tab are accepted (a semicolon table may use decimal commas); any
-    other separator, and empty or unreadable files, raise TableError naming the file.
+    Comma, semicolon and tab are accepted; a semicolon or tab table may use decimal commas or
+    decimal points (:func:`sniff_decimal`). Any other separator, and empty or unreadable files,
+    raise TableError naming the file.
     """
     path = Path(path)
     if not path.exists():
@@ -208,7 +236,7 @@ def read_table(path: Path) -> pd.DataFrame:
             frame = pd.read_parquet(path)
         else:
             sep = sniff_delimiter(path)
-            frame = pd.read_csv(path, sep=sep, decimal="," if sep == ";" else ".")
+            frame = pd.read_csv(path, sep=sep, decimal=sniff_decimal(path, sep))
     except TableError:
         raise
     except Exception as exc:  # pandas raises many types; report them uniformly
