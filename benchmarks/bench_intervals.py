@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--split", required=True)
     parser.add_argument("--runs", nargs="+", type=Path, required=True)
     parser.add_argument("--schemes", action="store_true", help="compare conformal schemes")
+    parser.add_argument("--machine", default=platform.node() or "?", help="where runs trained")
     args = parser.parse_args()
     table = pd.DataFrame([coverage(r, args.split) for r in args.runs])
     print(table.round(3).to_string())
@@ -166,7 +167,7 @@ def main() -> None:
         cells += [" / ".join(f"{x:.3f}" for x in col), f"{col.mean():.3f}"]
         cells.append(f"{table[f'width_{lv}'].mean():.2f}")
     add_rows(SECTION, header, "| " + " | ".join(cells) + " |\n")
-    spread = [f"{datetime.now(UTC):%Y-%m-%d %H:%M}", commit, platform.node() or "?", args.split]
+    spread = [f"{datetime.now(UTC):%Y-%m-%d %H:%M}", commit, args.machine, args.split]
     for lv in LEVELS:
         spread += [
             f"{table[f'cov_{lv}'].min():.3f}",

@@ -220,11 +220,18 @@ def load_ensemble(
     run_dirs: Sequence[str | Path], device: str = "cpu", dataset: str | Path | None = None
 ) -> Ensemble:
     """An ensemble of run directories; a directory that is not itself a run stands for every
-    run directly inside it (e.g. a study's ``runs/``, or a folder of fold runs).
+    run directly inside it (a folder of runs of one variant and split, e.g. the seeds of one
+    fold: ``drp train --seed N --fold-seed 0``).
+
+    The members must agree on variant (model name), split kind, dataset and drug prior
+    (:func:`drp.evaluation.member_setting`): averaging, say, a study's ``runs/`` (every variant
+    and split) would blend models that answer different questions.
 
     Raises:
-        drp.predict.PredictionError: a path holds no finished run.
+        drp.predict.PredictionError: a path holds no finished run, or the runs differ in one of
+            those fields (the message names each field, its values and the runs with each).
     """
+    from drp.evaluation import ensemble_mismatch
     from drp.predict import PredictionError
 
     paths: list[Path] = []
@@ -236,7 +243,15 @@ def load_ensemble(
         if not inner:
             raise PredictionError(f"{item} is neither a finished run nor a folder of runs")
         paths += inner
-    return Ensemble([load_run(p, device, dataset) for p in paths])
+    runs = [load_run(p, device, dataset) for p in paths]
+    mismatch = ensemble_mismatch({str(r.path): r.config for r in runs})
+    if mismatch:
+        raise PredictionError(
+            f"these {len(runs)} runs cannot predict as one ensemble: they differ in {mismatch}; "
+            "give runs of one variant, split, dataset and prior (e.g. the seeds of one fold: "
+            "drp train --seed N --fold-seed 0)"
+        )
+    return Ensemble(runs)
 
 
 def _as_config(config: RunConfig | dict | str | Path | None, overrides: Sequence[str]) -> RunConfig:

@@ -486,8 +486,13 @@ def study(
         ),
     ] = None,
     cpus_per_run: Annotated[
-        float, typer.Option(help="CPUs each Ray task declares (and torch threads per run).")
-    ] = 1.0,
+        float | None,
+        typer.Option(
+            help="CPUs each Ray task declares and torch threads per run (default: this "
+            "process's torch threads, as --executor local uses, so both give the same metrics; "
+            "at most a node's CPUs)."
+        ),
+    ] = None,
     gpus_per_run: Annotated[
         float,
         typer.Option(help="GPUs each Ray task declares; a fraction packs runs on one card."),
@@ -505,11 +510,13 @@ def study(
     from drp.study import preset_by_name, run_study
 
     _check_choice("--executor", executor, EXECUTORS)
-    if executor == "local" and (address or gpus_per_run or cpus_per_run != 1.0 or max_retries != 3):
+    if executor == "local" and (
+        address or gpus_per_run or cpus_per_run is not None or max_retries != 3
+    ):
         raise fail(
             "--address, --cpus-per-run, --gpus-per-run and --max-retries need --executor ray"
         )
-    if cpus_per_run <= 0 or gpus_per_run < 0 or max_retries < 0:
+    if (cpus_per_run is not None and cpus_per_run <= 0) or gpus_per_run < 0 or max_retries < 0:
         raise fail("--cpus-per-run must be > 0, --gpus-per-run and --max-retries >= 0")
     runner = (
         LocalExecutor()

@@ -10,9 +10,10 @@ study`` through :func:`fit_predict` (it scores the run directories afterwards).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
+from drp.featurize.similarity import drug_identity
+from drp.files import atomic_write_text
 from drp.intervals import INTERVAL_METRICS, interval_metrics
 from drp.metrics import (
     LOWER_IS_BETTER,
@@ -84,12 +87,16 @@ def print_metrics_table(
     title: str = "mean ± sd over folds",
     ceiling: dict[str, float] | None = None,
 ) -> None:
-    """Rich table: baselines (dim) beside models, ``mean±sd`` per metric; best value in bold.
+    """Rich table: baselines (dim) beside models, ``mean ±sd`` per metric; best value in bold.
 
     ``split`` and ``subset`` get a column only when they vary; otherwise they go in the title.
+    Numbers are never cut to an ellipsis: outside a terminal the table is printed at its natural
+    width (:func:`drp.progress.print_renderable`), and in a narrow terminal cells fold.
     """
     from rich.console import Console
     from rich.table import Table
+
+    from drp.progress import print_renderable
 
     console = console or Console()
     varying = [c for c in ("split", "subset") if summary[c].nunique() > 1]
@@ -101,16 +108,18 @@ def print_metrics_table(
         units = sorted(summary["ci_unit"].dropna().astype(str).unique())
         parts.append(f"[95% bootstrap CI resampling {' / '.join(units)}]")
     table = Table(title=", ".join(parts))
-    table.add_column("model", no_wrap=True)
+    table.add_column("model", overflow="fold")
     for col in varying:
-        table.add_column(col, no_wrap=True)
+        table.add_column(col, overflow="fold")
     shown = [m for m in TABLE_METRICS if f"{m}_mean" in summary]
     for m in shown:
-        table.add_column(m + (" ↓" if m in LOWER_IS_BETTER else " ↑"), justify="right")
+        header = m + (" ↓" if m in LOWER_IS_BETTER else " ↑")
+        table.add_column(header, justify="right", overflow="fold")
     # conformal coverage and width: no better direction (coverage should match its level)
     intervals = [m for m in INTERVAL_METRICS if f"{m}_mean" in summary]
     for m in intervals:
-        table.add_column(m.replace("coverage_", "cov ").replace("_", " "), justify="right")
+        header = m.replace("coverage_", "cov ").replace("_", " ")
+        table.add_column(header, justify="right", overflow="fold")
     summary = summary.sort_values(["split", "subset", "kind", "model"], kind="stable")
     for _, block in summary.groupby(["split", "subset"], sort=False):
         best = {
@@ -123,7 +132,7 @@ def print_metrics_table(
                 mean, sd = row[f"{m}_mean"], row[f"{m}_sd"]
                 text = "–" if pd.isna(mean) else f"{mean:.3f}"
                 if not pd.isna(sd) and not pd.isna(mean):
-                    text += f"±{sd:.3f}"
+                    text += f" ±{sd:.3f}"  # a space: narrow terminals wrap there
                 lo, hi = row.get(f"{m}_lo_mean", np.nan), row.get(f"{m}_hi_mean", np.nan)
                 if not (pd.isna(lo) or pd.isna(hi)):
                     text += f" \\[{lo:.3f}, {hi:.3f}]"
@@ -140,7 +149,7 @@ def print_metrics_table(
             f"replicate noise ceiling ({ceiling['n_pairs']:,} pairs measured twice): "
             f"rmse {ceiling['rmse']:.3f}, pearson {ceiling['pearson']:.3f}"
         )
-    console.print(table)
+    print_renderable(table, console)
 
 
 # ---- one model scored on one fold -------------------------------------------------------------
@@ -173,14 +182,17 @@ CROSS_SUBSET_UNIT = {
 
 def _subset_groups(sub: pd.DataFrame, key: str, test_ds: FeaturizedDataset | None) -> np.ndarray:
     """[n] resampling label of each pair of a cross-dataset subset: its ``cell_id``, or its
-    drug's ``structure_key`` in ``test_ds`` (drug ids in the training id space, where two target
-    ids of one structure share a key); the drug id where the key is unknown."""
+    drug's identity (:func:`~drp.featurize.similarity.drug_identity` of its ``structure_key``) in
+    ``test_ds`` (drug ids in the training id space, where two target ids of one structure share
+    it); the drug id where the key is unknown."""
     if key != "structure_key":
         return sub[key].to_numpy()
     drugs = None if test_ds is None else test_ds.drugs
     if drugs is None or "structure_key" not in drugs:
         return sub["drug_id"].to_numpy()
-    structure = drugs.drop_duplicates("drug_id").set_index("drug_id")["structure_key"]
+    structure = drug_identity(
+        drugs.drop_duplicates("drug_id").set_index("drug_id")["structure_key"]
+    )
     return sub["drug_id"].map(structure).fillna(sub["drug_id"]).to_numpy()
 
 
@@ -350,6 +362,61 @@ def combine_members(frames: Sequence[pd.DataFrame], column: str = "ln_ic50_pred"
     return out
 
 
+def manifest_checksum(files: Mapping[str, str]) -> str:
+    """SHA-256 of a featurized dataset's file checksums (its manifest's ``files``, a run's
+    ``data_files``): equal for the same data wherever it lies."""
+    return hashlib.sha256(json.dumps(dict(files), sort_keys=True).encode()).hexdigest()
+
+
+ENSEMBLE_FIELDS = ("variant", "split", "dataset", "prior")
+"""What the members of one ensemble must share (:func:`member_setting`)."""
+
+
+def member_setting(config: Mapping) -> dict[str, tuple[str, str]]:
+    """A run's :data:`ENSEMBLE_FIELDS` from its ``config.json``, each as ``(identity, label)``:
+    the variant (model name), the split kind, the dataset (identified by a checksum of its
+    files where recorded, else by its path; labelled with both) and the drug prior
+    (``train.drug_prior``, with ``train.prior_auxiliary`` when the prior is on). A value the
+    run does not record reads ``unrecorded``."""
+    train = config.get("train") or {}
+    model = config.get("model")
+    variant = str((model.get("name") if isinstance(model, dict) else model) or "unrecorded")
+    split = str(config.get("split") or train.get("split") or "unrecorded")
+    path = str(config.get("dataset") or train.get("dataset") or "unrecorded")
+    files = config.get("data_files") or {}
+    data = f"data {manifest_checksum(files)[:12]}" if files else path
+    prior = str(train.get("drug_prior") or "unrecorded")
+    if prior == "similarity":
+        prior += f" (auxiliary {train.get('prior_auxiliary') or 'none'})"
+    return {
+        "variant": (variant, variant),
+        "split": (split, split),
+        "dataset": (data, f"{data} ({path})" if files else path),
+        "prior": (prior, prior),
+    }
+
+
+def ensemble_mismatch(configs: Mapping[str, Mapping], shown: int = 3) -> str | None:
+    """None when the runs (name -> ``config.json``) can predict as one ensemble; else one line
+    naming each field of :data:`ENSEMBLE_FIELDS` that differs, every value it takes and (up to
+    ``shown`` of) the runs that have it."""
+    settings = {run: member_setting(config) for run, config in configs.items()}
+    parts = []
+    for field in ENSEMBLE_FIELDS:
+        groups: dict[str, tuple[str, list[str]]] = {}
+        for run, setting in settings.items():
+            identity, label = setting[field]
+            groups.setdefault(identity, (label, []))[1].append(run)
+        if len(groups) < 2:
+            continue
+        values = []
+        for label, runs in groups.values():
+            more = f" and {len(runs) - shown} more" if len(runs) > shown else ""
+            values.append(f"{label} in {', '.join(runs[:shown])}{more}")
+        parts.append(f"{field} ({'; '.join(values)})")
+    return "; ".join(parts) or None
+
+
 def evaluate_runs(
     run_dirs: Iterable[Path],
     min_group: int = MIN_GROUP,
@@ -435,7 +502,7 @@ def evaluate_runs(
 def _save_baseline_config(run_dir: Path, config: dict) -> None:
     """``config.json`` of a baseline in the training run-directory layout."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2, default=str))
 
 
 def check_baselines(names: Iterable[str] | None) -> list[str]:

@@ -66,6 +66,13 @@ class LocalExecutor:
         return results
 
 
+def local_threads() -> int:
+    """Torch threads of this process: what a :class:`LocalExecutor` cell trains with."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 class RayUnavailable(RuntimeError):
     """Ray is not installed."""
 
@@ -119,10 +126,14 @@ class RayExecutor:
     Args:
         address: None starts (and later stops) a local instance with ``num_cpus`` CPUs;
             ``auto`` or ``ray://host:port`` connects to a running cluster.
+        cpus_per_run: CPUs each task declares, and its torch threads. None (the default):
+            this process's torch threads, which a :class:`LocalExecutor` run uses, so that both
+            executors give the same metrics (torch's sums depend on the thread count); the
+            task declares that many CPUs, at most the largest node's.
     """
 
     address: str | None = None
-    cpus_per_run: float = 1.0
+    cpus_per_run: float | None = None
     gpus_per_run: float = 0.0
     max_retries: int = 3
     num_cpus: int | None = None
@@ -130,7 +141,18 @@ class RayExecutor:
 
     @property
     def threads(self) -> int:
+        """Torch threads per run: ``cpus_per_run``, by default this process's (the local
+        executor's)."""
+        if self.cpus_per_run is None:
+            return local_threads()
         return max(1, int(self.cpus_per_run))
+
+    def task_cpus(self, node_cpus: float = 0.0) -> float:
+        """CPUs a task declares: ``cpus_per_run``, by default :attr:`threads` capped at
+        ``node_cpus`` (the largest node's; 0: unknown), so a task always fits on a node."""
+        if self.cpus_per_run is not None:
+            return self.cpus_per_run
+        return float(min(self.threads, node_cpus) if node_cpus > 0 else self.threads)
 
     def run(
         self, fn: Callable[[Any], dict], specs: Sequence[Any], log: Callable[[str], None]
@@ -142,13 +164,21 @@ class RayExecutor:
 
     def _run(self, ray, fn, specs, log) -> list[dict]:
         resources = ray.cluster_resources()
+        node_cpus = max(
+            (n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")),
+            default=0,
+        )
+        cpus = self.task_cpus(node_cpus)
+        threads = (
+            "" if self.cpus_per_run is not None else f" ({self.threads} torch threads, as local)"
+        )
         log(
             f"ray: {resources.get('CPU', 0):.0f} CPUs, {resources.get('GPU', 0):.0f} GPUs; "
-            f"{self.cpus_per_run:g} CPU(s) and {self.gpus_per_run:g} GPU(s) per run, "
+            f"{cpus:g} CPU(s){threads} and {self.gpus_per_run:g} GPU(s) per run, "
             f"{len(specs)} cells"
         )
         task = ray.remote(fn).options(
-            num_cpus=self.cpus_per_run,
+            num_cpus=cpus,
             num_gpus=self.gpus_per_run,
             max_retries=self.max_retries,
             retry_exceptions=False,

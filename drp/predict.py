@@ -11,13 +11,6 @@ import pandas as pd
 
 from drp.batching import EntityTensors
 from drp.data.tables import match_cell_ids, normalize_cell_id, normalize_drug_id
-from drp.featurize.molecules import (
-    InvalidSmilesError,
-    mol_to_graph,
-    morgan_fingerprint,
-    standardise,
-    structure_key,
-)
 from drp.featurize.similarity import drug_identity
 from drp.featurize.store import FeaturizedDataset
 from drp.models.drug_prior import DrugEffectPrior
@@ -174,6 +167,15 @@ class Predictor:
         self, smiles: dict[str, str], cells: list[str] | None = None
     ) -> pd.DataFrame:
         """New drugs (name -> SMILES) against known cells (all when None)."""
+        # RDKit only here: training and predicting known drugs run where it is not installed
+        from drp.featurize.molecules import (
+            InvalidSmilesError,
+            mol_to_graph,
+            morgan_fingerprint,
+            standardise,
+            structure_key,
+        )
+
         graphs, fps, names, keys, problems = [], [], [], [], []
         for name, smi in smiles.items():
             try:

@@ -31,7 +31,7 @@ from drp.claims import Claim, ClaimLost, clear_stale
 from drp.config import RunConfig
 from drp.data.splits import Fold, load_or_make_folds
 from drp.data.tables import summarise_drops
-from drp.evaluation import fit_predict
+from drp.evaluation import fit_predict, manifest_checksum
 from drp.evidence import consolidate, is_finished, read_cells, read_groups, write_cell
 from drp.executors import Executor, LocalExecutor
 from drp.featurize.molecules import smiles_in_graph_order
@@ -259,9 +259,12 @@ def run_study(
     ``last.pt``. Cells run through ``executor`` (default :class:`~drp.executors.LocalExecutor`:
     one after the other in this process; :class:`~drp.executors.RayExecutor`: as Ray tasks).
     Cells claimed by another live worker on the same directory are left to it, and waited for
-    before the results are collected.
+    before the results are collected. Every worker of a study must share its settings (grid,
+    config, dataset): ``study.json`` records them and a call with others is refused.
 
     Raises:
+        StudyMismatch: the directory holds a study with another preset, grid, config or
+            dataset (nothing is run or written).
         StudyError: cells failed (their runs resume when the study is run again).
     """
     base = base or RunConfig()
@@ -307,6 +310,70 @@ class StudyError(RuntimeError):
     """A study whose cells did not all finish."""
 
 
+class StudyMismatch(ValueError):
+    """A study directory started with another preset, grid, config or dataset than this call:
+    its cells would mix two designs."""
+
+
+def _flatten(value: object, prefix: str) -> dict[str, object]:
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for key, item in value.items():
+            out |= _flatten(item, f"{prefix}.{key}")
+        return out
+    return {prefix: value}
+
+
+LOCATIONS = ("config.train.dataset", "config.train.folds_dir")
+"""Config keys that say where data lies, not what it is: the dataset is compared by checksum,
+so a study resumes from another machine or working directory."""
+_IN_GRID = ("config.train.epochs", "config.train.patience", "config.train.k")
+
+
+def study_settings(info: dict) -> dict[str, object]:
+    """What every worker of one study must share, from a ``study.json`` payload, as dotted
+    keys: ``preset``, ``grid.*``, ``config.*`` (less :data:`LOCATIONS`) and ``dataset`` (the
+    manifest checksum)."""
+    settings: dict[str, object] = {}
+    if "preset" in info:
+        settings["preset"] = info["preset"]
+    dataset = info.get("dataset") or {}
+    if "manifest_sha256" in dataset or "manifest_files" in dataset:
+        settings["dataset"] = dataset.get("manifest_sha256") or manifest_checksum(
+            dataset["manifest_files"]
+        )
+    settings |= _flatten(info.get("grid", {}), "grid")
+    config = _flatten(info.get("config", {}), "config")
+    settings |= {k: v for k, v in config.items() if k not in LOCATIONS + _IN_GRID}
+    return settings
+
+
+def check_same_study(study: Path, first: dict, now: dict) -> None:
+    """Refuse to add ``now`` (a ``study.json`` payload) to the study recorded as ``first``.
+
+    Only keys both record are compared, so a study written by an older ``drp`` still resumes.
+
+    Raises:
+        StudyMismatch: one line naming every setting that differs (up to six), with both values.
+    """
+    old, new = study_settings(first), study_settings(now)
+    keys = [k for k in new if k in old and old[k] != new[k]]
+    if not keys:
+        return
+
+    def shown(key: str, info: dict, value: object) -> str:
+        if key != "dataset":
+            return repr(value)
+        return f"{str(value)[:12]} ({(info.get('dataset') or {}).get('path', '?')})"
+
+    diffs = [f"{k} {shown(k, first, old[k])} there, {shown(k, now, new[k])} here" for k in keys]
+    more = f" and {len(diffs) - 6} more" if len(diffs) > 6 else ""
+    raise StudyMismatch(
+        f"{study} holds a study with other settings: {'; '.join(diffs[:6])}{more}; run it with "
+        "its own preset, config and dataset (see its study.json), or choose another --name"
+    )
+
+
 def wait_for_claimed(
     specs: list[CellSpec], log: Callable[[str], None], poll: float = 2.0
 ) -> list[str]:
@@ -333,9 +400,9 @@ def wait_for_claimed(
 
 
 @contextmanager
-def collect_lock(study: Path) -> Iterator[None]:
-    """One collector at a time per study directory (an exclusive ``flock``)."""
-    with open(Path(study) / ".collect.lock", "w") as handle:
+def collect_lock(study: Path, name: str = ".collect.lock") -> Iterator[None]:
+    """One collector at a time per study directory (an exclusive ``flock`` on ``name``)."""
+    with open(Path(study) / name, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -571,6 +638,12 @@ def _write_study_json(
     dataset_dir: Path,
     base: RunConfig,
 ) -> None:
+    """Write (or, resuming, update) ``study.json``: the grid, config, dataset and provenance.
+    Under a lock, so that of two workers starting at once the second sees the first's record.
+
+    Raises:
+        StudyMismatch: the directory's study has other settings (:func:`check_same_study`).
+    """
     drops = summarise_drops(ds.drops).to_dict(orient="records")
     payload = {
         "name": name,
@@ -579,6 +652,7 @@ def _write_study_json(
         "dataset": {
             "name": ds.name,
             "path": str(dataset_dir),
+            "manifest_sha256": manifest_checksum(ds.manifest.get("files", {})),
             "manifest_files": ds.manifest.get("files", {}),
             "counts": ds.manifest.get("counts", {}),
         },
@@ -591,6 +665,7 @@ def _write_study_json(
             "epochs": preset.epochs,
             "patience": preset.patience,
             "baselines": list(preset.baselines),
+            "questions": list(preset.questions),
             "default_variant": DEFAULT_VARIANT,
         },
         "provenance": {
@@ -618,9 +693,12 @@ def _write_study_json(
             "noise_ceiling": noise_ceiling(ds.replicates),
         },
     }
+    payload = json.loads(json.dumps(payload, default=str))  # tuples as lists, as read back
     info = study / "study.json"
-    if info.exists():  # a resumed study keeps the provenance of its first run
-        first = json.loads(info.read_text())
-        payload["resumed"] = [*first.get("resumed", []), payload["provenance"]]
-        payload["provenance"] = first.get("provenance", payload["provenance"])
-    atomic_write_text(info, json.dumps(payload, indent=2, default=str))
+    with collect_lock(study, ".study.lock"):
+        if info.exists():  # a resumed study keeps the provenance of its first run
+            first = json.loads(info.read_text())
+            check_same_study(study, first, payload)
+            payload["resumed"] = [*first.get("resumed", []), payload["provenance"]]
+            payload["provenance"] = first.get("provenance", payload["provenance"])
+        atomic_write_text(info, json.dumps(payload, indent=2, default=str))
