@@ -30,18 +30,18 @@ def test_probe_takes_bf16_only_where_it_is_faster_and_caches_the_verdict(
         return bf16_s if bf16 else fp32_s
 
     bf16, record = choose_bf16("cpu", "auto", time_step)
-    assert bf16 is chosen and calls == [False, True]
+    assert bf16 is chosen and calls == [False, True, False, True]
     assert record["chosen_by"] == "probe" and record["cached"] is False
     assert record["fp32_step_s"] == fp32_s and record["bf16_step_s"] == bf16_s
     saved = json.loads(bf16_cpu.read_text())
     assert list(saved.values())[0]["bf16"] is chosen
     # the next run on this machine reuses the verdict without timing anything
     again, record = choose_bf16("cpu", "auto", time_step)
-    assert again is chosen and record["cached"] is True and len(calls) == 2
+    assert again is chosen and record["cached"] is True and len(calls) == 4
     # explicit settings and CUDA are never probed
     assert choose_bf16("cpu", "fp32", time_step)[0] is False
     assert choose_bf16("cpu", "bf16", time_step)[0] is True
-    assert len(calls) == 2
+    assert len(calls) == 4
 
 
 def test_probe_changes_no_training_result(tiny_dataset, tmp_path, bf16_cpu):

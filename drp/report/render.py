@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from drp.files import atomic_write, atomic_write_text
 from drp.report import plots
 from drp.report.faithfulness import faithfulness_summary
 from drp.report.study_dir import METRICS, Study, load_study, summary_table
@@ -757,7 +758,7 @@ def _molecules_section(study: Study, out_dir: Path) -> list[Block]:
         except ValueError as err:
             blocks.append(Para(f"{entry['drug_id']}: not drawn ({err})."))
             continue
-        (out_dir / name).write_bytes(png)
+        atomic_write(out_dir / name, lambda p, b=png: p.write_bytes(b))
         faith = entry.get("faithfulness") or []
         if isinstance(faith, dict):
             faith = [faith]
@@ -996,7 +997,7 @@ def render_report(study_dir: Path, out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     blocks = build_blocks(study, out_dir)
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
-    md_path.write_text(to_markdown(blocks, out_dir), encoding="utf-8")
+    atomic_write_text(md_path, to_markdown(blocks, out_dir))
     title = f"{QUESTION} — {study.meta.get('name', study.root.name)}"
-    html_path.write_text(to_html(blocks, title), encoding="utf-8")
+    atomic_write_text(html_path, to_html(blocks, title))
     return md_path, html_path

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from drp.files import atomic_write, atomic_write_text
 from drp.report import plots
 from drp.report.render import (
     Block,
@@ -140,7 +141,7 @@ def _molecules(result: ScreenResult) -> list[Block]:
         except ValueError as err:
             blocks.append(Para(f"{row.drug_id}: not drawn ({err})."))
             continue
-        (result.out_dir / name).write_bytes(png)
+        atomic_write(result.out_dir / name, lambda p, b=png: p.write_bytes(b))
         domain = "out of domain" if row.out_of_domain else "in domain"
         caption = (
             f"**{row.drug_id}** — mean ln IC50 {_num(row.mean_ln_ic50_pred)}, best cell "
@@ -197,6 +198,6 @@ def write_screen_report(result: ScreenResult) -> tuple[Path, Path]:
     blocks += _molecules(result)
     blocks += _provenance(result)
     md, html = result.out_dir / "screen.md", result.out_dir / "screen.html"
-    md.write_text(to_markdown(blocks, result.out_dir), encoding="utf-8")
-    html.write_text(to_html(blocks, title), encoding="utf-8")
+    atomic_write_text(md, to_markdown(blocks, result.out_dir))
+    atomic_write_text(html, to_html(blocks, title))
     return md, html
