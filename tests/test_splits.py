@@ -219,7 +219,7 @@ def test_fold_cache_round_trip(ds, tmp_path):
     folds = load_or_make_folds(ds, "drug_blind", k=3, seed=2, cache_dir=tmp_path)
     path = tmp_path / "fixture_drug_blind_k3_s2.parquet"
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["format"] == FOLD_FORMAT == 2
+    assert meta["format"] == FOLD_FORMAT == 3
     assert meta["grouping"] == "structure_key"
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.with_suffix(".json").name, path.name]
     cached = pd.read_parquet(path)
