@@ -8,11 +8,12 @@ interpretation run in float32 everywhere.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -95,6 +96,7 @@ def choose_bf16(
     device: torch.device | str,
     precision: str,
     time_step: Callable[[bool], float] | None = None,
+    workload: str = "",
 ) -> tuple[bool, dict]:
     """Resolve ``train.precision`` with a measured probe; returns (bf16?, what decided it).
 
@@ -116,18 +118,20 @@ def choose_bf16(
             reason = "no bf16 instructions" if not native_bf16(device) else "no probe"
         return bf16, {"precision": "bf16" if bf16 else "fp32", "chosen_by": reason}
     path = _probe_cache()
-    key = _machine_key()
-    cached = _read_json(path)
-    if key in cached:
-        record = dict(cached[key]) | {"cached": True}
-    else:
-        # interleaved, best of two each: a burst of load on the machine hits both alike
-        times = [(time_step(False), time_step(True)) for _ in range(2)]
-        fp32, bf16 = min(t[0] for t in times), min(t[1] for t in times)
-        record = {"fp32_step_s": round(fp32, 5), "bf16_step_s": round(bf16, 5)}
-        record["bf16"] = bool(bf16 <= PROBE_MARGIN * fp32)
-        _write_cache(path, key, record)
-        record = record | {"cached": False}
+    key = _machine_key() + (f" | {workload}" if workload else "")
+    # under a lock, so runs started together share one verdict rather than each probing
+    with _cache_lock(path):
+        cached = _read_json(path)
+        if key in cached:
+            record = dict(cached[key]) | {"cached": True}
+        else:
+            # interleaved, best of two each: a burst of load on the machine hits both alike
+            times = [(time_step(False), time_step(True)) for _ in range(2)]
+            fp32, bf16 = min(t[0] for t in times), min(t[1] for t in times)
+            record = {"fp32_step_s": round(fp32, 5), "bf16_step_s": round(bf16, 5)}
+            record["bf16"] = bool(bf16 <= PROBE_MARGIN * fp32)
+            _write_cache(path, key, record)
+            record = record | {"cached": False}
     choice = bool(record["bf16"])
     return choice, record | {
         "precision": "bf16" if choice else "fp32",
@@ -139,6 +143,23 @@ def choose_bf16(
 def _probe_cache() -> Path:
     root = os.environ.get("DRP_CACHE_DIR") or Path.home() / ".cache" / "drp"
     return Path(root) / "precision_probe.json"
+
+
+@contextmanager
+def _cache_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock beside the probe cache (none where it cannot be created)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 (held for the block)
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _machine_key() -> str:

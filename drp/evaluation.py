@@ -374,13 +374,18 @@ ENSEMBLE_FIELDS = ("variant", "split", "dataset", "prior")
 
 def member_setting(config: Mapping) -> dict[str, tuple[str, str]]:
     """A run's :data:`ENSEMBLE_FIELDS` from its ``config.json``, each as ``(identity, label)``:
-    the variant (model name), the split kind, the dataset (identified by a checksum of its
+    the variant (model name and a digest of its whole ``model`` section), the split kind, the dataset (identified by a checksum of its
     files where recorded, else by its path; labelled with both) and the drug prior
     (``train.drug_prior``, with ``train.prior_auxiliary`` when the prior is on). A value the
     run does not record reads ``unrecorded``."""
     train = config.get("train") or {}
     model = config.get("model")
     variant = str((model.get("name") if isinstance(model, dict) else model) or "unrecorded")
+    variant_id = variant
+    if isinstance(model, dict):  # the whole model section: --set model.hidden=64 is another model
+        settings = {k: v for k, v in model.items() if k != "name"}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+        variant_id = f"{variant} {digest.hexdigest()[:8]}"
     split = str(config.get("split") or train.get("split") or "unrecorded")
     path = str(config.get("dataset") or train.get("dataset") or "unrecorded")
     files = config.get("data_files") or {}
@@ -389,7 +394,7 @@ def member_setting(config: Mapping) -> dict[str, tuple[str, str]]:
     if prior == "similarity":
         prior += f" (auxiliary {train.get('prior_auxiliary') or 'none'})"
     return {
-        "variant": (variant, variant),
+        "variant": (variant_id, variant_id),
         "split": (split, split),
         "dataset": (data, f"{data} ({path})" if files else path),
         "prior": (prior, prior),
@@ -474,6 +479,8 @@ def evaluate_runs(
         if ensemble:
             key = (labels["model"], str(config.get("dataset")), config.get("split"))
             key += (config.get("k"), fold_seed(config), config.get("fold"))
+            # members must also share the model settings and the prior (member_setting)
+            key += tuple(v[0] for v in member_setting(config).values())
             members.setdefault(key, []).append((run_dir, preds))
     for (model, *_), group in members.items():
         if len(group) < 2:

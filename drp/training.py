@@ -11,6 +11,8 @@ A run directory holds::
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -197,7 +199,11 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(tc.seed)
         self.epoch, self.best_rmse, self.best_epoch, self.bad_epochs = 0, math.inf, -1, 0
         self.history: list[dict] = []
-        self.bf16, self.precision = choose_bf16(self.device, tc.precision, self._time_step)
+        model_digest = hashlib.sha256(repr(dataclasses.astuple(config.model)).encode())
+        workload = f"model {model_digest.hexdigest()[:8]}, batch {tc.batch_size}"
+        self.bf16, self.precision = choose_bf16(
+            self.device, tc.precision, self._time_step, workload
+        )
 
     def _time_step(self, bf16: bool, repeats: int = 3) -> float:
         """Median seconds of a forward and backward pass on one training batch (after a
@@ -258,6 +264,7 @@ class Trainer:
             "bad_epochs": self.bad_epochs,
             "history": self.history,
             "generator": self.generator.get_state(),
+            "bf16": self.bf16,  # a resumed run keeps its precision whatever a probe says now
             "torch_rng": torch.get_rng_state(),
             # dropout on CUDA draws from the device's generator, not the CPU one
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
@@ -287,6 +294,12 @@ class Trainer:
         self.epoch, self.best_rmse = state["epoch"], state["best_rmse"]
         self.best_epoch, self.bad_epochs = state["best_epoch"], state["bad_epochs"]
         self.history = list(state["history"])
+        if "bf16" in state and bool(state["bf16"]) != self.bf16:
+            self.bf16 = bool(state["bf16"])
+            self.precision = self.precision | {
+                "precision": "bf16" if self.bf16 else "fp32",
+                "chosen_by": "resumed run",
+            }
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         if self.device.type == "cuda" and state.get("cuda_rng"):
