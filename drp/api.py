@@ -127,7 +127,8 @@ class Run:
         result = self._predict(cells, drugs, smiles)
         if interval is None:
             return result
-        return add_interval(result, self.path, interval, new_drugs=smiles is not None)
+        new_drug = self.predictor.new_drug_rows(result)
+        return add_interval(result, self.path, interval, smiles is not None, new_drug)
 
     def _predict(
         self,
@@ -211,8 +212,9 @@ class Ensemble:
         out = combine_members([r._predict(cells, drugs, smiles) for r in self.runs])
         if interval is None:
             return out
+        new_drug = self.runs[0].predictor.new_drug_rows(out)
         return add_interval(
-            out, [r.path for r in self.runs], interval, new_drugs=smiles is not None
+            out, [r.path for r in self.runs], interval, smiles is not None, new_drug
         )
 
 

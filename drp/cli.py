@@ -372,7 +372,8 @@ def predict(
         result = members[0] if len(members) == 1 else combine_members(members)
         if interval is not None:
             paths = [run.path for run in runs]
-            result = add_interval(result, paths, interval, new_drugs=chosen_smiles)
+            new_drug = runs[0].predictor.new_drug_rows(result)
+            result = add_interval(result, paths, interval, chosen_smiles, new_drug)
         if len(runs) > 1:
             console.print(f"ensemble of {len(runs)} runs: mean prediction, sd in ensemble_sd")
     _write_table(result, out)

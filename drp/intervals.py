@@ -162,27 +162,39 @@ def add_interval(
     run_dir: Path | list[Path],
     level: float,
     new_drugs: bool = False,
+    new_drug: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """``frame`` with ``lo``, ``hi`` (ln IC50) around ``ln_ic50_pred`` at ``level``,
     ``interval_from`` (the split whose validation pairs calibrated it) and
-    ``interval_calibrated``: False for cells the run's dataset does not hold (a cell line of
-    another dataset is not exchangeable with the calibration cells; a warning says how many).
-    For several runs (an ensemble) the half-width is the mean of their quantiles. Errors as
-    :func:`conformal_quantile`."""
+    ``interval_calibrated``: False where the pair is not of the kind the run was calibrated on,
+    a cell the run's dataset does not hold (a cell line of another dataset) or, with
+    ``new_drug`` [n_rows] (the drug is new to the run), a new drug on a run calibrated on
+    known drugs or a known drug on one calibrated on new drugs (there the interval is wider
+    than needed); NA where the run's dataset cannot be found. A warning counts the rows that
+    are not calibrated. For several runs (an ensemble) the half-width is the mean of their
+    quantiles. Errors as :func:`conformal_quantile`."""
     runs = run_dir if isinstance(run_dir, list) else [run_dir]
     found = [conformal_quantile(r, level, new_drugs) for r in runs]
     q = float(np.mean([q for q, _ in found]))
     out = frame.copy()
     out["lo"] = out["ln_ic50_pred"] - q
     out["hi"] = out["ln_ic50_pred"] + q
-    out["interval_from"] = "/".join(dict.fromkeys(split for _, split in found))
+    splits = list(dict.fromkeys(split for _, split in found))
+    out["interval_from"] = "/".join(splits)
     known = _run_cells(Path(runs[0]))
-    out["interval_calibrated"] = True if known is None else out["cell_id"].isin(known)
-    outside = int((~out["interval_calibrated"]).sum())
+    calibrated = pd.Series(pd.NA if known is None else True, index=out.index, dtype="boolean")
+    if known is not None:
+        calibrated &= out["cell_id"].isin(known).to_numpy()
+    if new_drug is not None:
+        on_new = splits[0] in NEW_DRUG_SPLITS
+        calibrated &= np.asarray(new_drug, bool) == on_new
+    out["interval_calibrated"] = calibrated
+    outside = int((~calibrated).fillna(False).sum())
     if outside:
         warnings.warn(
-            f"{outside:,} prediction(s) are for cells outside the run's dataset: their interval "
-            "is not calibrated (interval_calibrated = False)",
+            f"{outside:,} prediction(s) are not of the kind the run's intervals were calibrated "
+            "on (a cell outside its dataset, or a new drug on a run of known drugs, or the "
+            "reverse): interval_calibrated = False",
             stacklevel=2,
         )
     return out

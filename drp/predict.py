@@ -66,9 +66,20 @@ class Predictor:
         """[n_drugs] identities of the dataset's drugs, in the order of :attr:`tensors`."""
         return drug_keys(self.ds)
 
+    def new_drug_rows(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """[n_rows] bool: the row's drug is new to the run (its identity is none of the
+        training drugs'), from a ``new_drug`` column (SMILES predictions) or the dataset's
+        structure keys; None for a run without a prior (its training drugs are not recorded)."""
+        prior = self.estimator.prior_
+        if prior is None:
+            return None
+        if "new_drug" in frame:
+            return frame["new_drug"].to_numpy(bool)
+        return prior.is_new(drug_keys(self.ds, frame["drug_id"].to_numpy()))
+
     def prior_columns(self, keys: np.ndarray, fingerprints: np.ndarray) -> pd.DataFrame:
-        """Per new drug (identities ``keys`` [m], ``fingerprints`` [m, bits]): whether the
-        prior placed its level (``prior_applied``), whether it is itself one of the prior's
+        """Per new drug (identities ``keys`` [m], ``fingerprints`` [m, bits]): whether it is new
+        to the run (``new_drug``), whether the prior placed its level (``prior_applied``), whether it is itself one of the prior's
         auxiliary drugs, and the prior's nearest drug with its similarity
         (:meth:`DrugEffectPrior.provenance`); empty columns without a prior."""
         prior = self.prior
@@ -76,7 +87,8 @@ class Predictor:
             return pd.DataFrame(index=range(len(keys)))
         out = prior.provenance(keys, fingerprints)
         placed = prior.reference(self.cell_ids) is not None
-        out.insert(0, "prior_applied", prior.is_new(keys) & placed)
+        out.insert(0, "new_drug", self.estimator.prior_.is_new(keys))
+        out.insert(1, "prior_applied", prior.is_new(keys) & placed)
         return out
 
     @classmethod

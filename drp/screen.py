@@ -57,6 +57,18 @@ from drp.files import atomic_write, atomic_write_text
 from drp.intervals import interval_half_width
 from drp.predict import PredictionError, Predictor
 
+OUTPUTS = (
+    "predictions.parquet",
+    "screen.json",
+    "compounds.csv",
+    "invalid.csv",
+    "top_per_cell.csv",
+    "top_per_tissue.csv",
+    "screen.md",
+    "screen.html",
+)
+"""What a screen writes into its folder (and removes from it before it starts)."""
+
 AD_THRESHOLD = 0.2
 """Applicability-domain threshold on the max Tanimoto similarity (Morgan radius 2, 2,048 bits)
 to a training drug: below it a compound is flagged ``out_of_domain``. Measured on the five
@@ -378,6 +390,9 @@ def screen(
     # written under a temporary name and moved into place when the screen is complete, so a
     # crashed screen leaves no predictions.parquet that looks finished
     partial = parquet_path.with_name(".predictions.parquet.partial")
+    # an earlier screen's outputs go first: a crash must not leave new tables beside old ones
+    for name in OUTPUTS:
+        (out_dir / name).unlink(missing_ok=True)
     n_scored = 0
     try:
         for begin in range(0, len(records), chunk_size):
@@ -442,47 +457,55 @@ def screen(
     if writer is not None:
         writer.close()
 
-    invalid_frame = pd.DataFrame(invalid, columns=["drug_id", "input", "reason"])
-    if n_scored == 0:
-        reasons = "; ".join(f"{r.drug_id}: {r.reason}" for r in invalid_frame.head(5).itertuples())
-        raise PredictionError(
-            f"{library}: no valid molecule among {len(records):,} records ({reasons}"
-            + (", ..." if len(invalid_frame) > 5 else "")
-            + ")"
+    try:
+        invalid_frame = pd.DataFrame(invalid, columns=["drug_id", "input", "reason"])
+        if n_scored == 0:
+            reasons = "; ".join(
+                f"{r.drug_id}: {r.reason}" for r in invalid_frame.head(5).itertuples()
+            )
+            raise PredictionError(
+                f"{library}: no valid molecule among {len(records):,} records ({reasons}"
+                + (", ..." if len(invalid_frame) > 5 else "")
+                + ")"
+            )
+        compound_frame = pd.concat(compounds, ignore_index=True)
+        per_cell = _top_table(top_cell, compound_frame, "cell_id", cell_ids, "ln_ic50_pred")
+        per_tissue = _top_table(
+            top_tissue, compound_frame, "tissue", tissue_names, "mean_ln_ic50_pred"
         )
-    compound_frame = pd.concat(compounds, ignore_index=True)
-    per_cell = _top_table(top_cell, compound_frame, "cell_id", cell_ids, "ln_ic50_pred")
-    per_tissue = _top_table(top_tissue, compound_frame, "tissue", tissue_names, "mean_ln_ic50_pred")
-    per_tissue.insert(
-        1,
-        "n_cells",
-        per_tissue["tissue"].map(dict(zip(tissue_names, map(len, tissue_rows), strict=True))),
-    )
+        per_tissue.insert(
+            1,
+            "n_cells",
+            per_tissue["tissue"].map(dict(zip(tissue_names, map(len, tissue_rows), strict=True))),
+        )
 
-    for name, frame in (
-        ("compounds.csv", compound_frame),
-        ("invalid.csv", invalid_frame),
-        ("top_per_cell.csv", per_cell),
-        ("top_per_tissue.csv", per_tissue),
-    ):
-        atomic_write(out_dir / name, lambda p, f=frame: f.to_csv(p, index=False))
-    meta = _provenance(predictor, run_dir, library, records, invalid_frame, compound_frame)
-    meta |= {
-        "cells": len(cell_ids),
-        "cells_without_tissue": int(tissue_of.isna().sum()),
-        "tissue": tissue,
-        "pairs": n_scored * len(cell_ids),
-        "top_k": top_k,
-        "chunk_size": chunk_size,
-        "ad_threshold": ad_threshold,
-        "ad_threshold_default": ad_threshold == AD_THRESHOLD,
-        "train_drugs": trained.source,
-        "train_drugs_recovered": trained.recovered,
-        "command": command,
-        "interval": None if interval is None else {"level": interval, "half_width": half_width},
-        "seconds": round(time.perf_counter() - start, 2),
-    }
-    os.replace(partial, parquet_path)  # the screen is complete: its predictions count
+        for name, frame in (
+            ("compounds.csv", compound_frame),
+            ("invalid.csv", invalid_frame),
+            ("top_per_cell.csv", per_cell),
+            ("top_per_tissue.csv", per_tissue),
+        ):
+            atomic_write(out_dir / name, lambda p, f=frame: f.to_csv(p, index=False))
+        meta = _provenance(predictor, run_dir, library, records, invalid_frame, compound_frame)
+        meta |= {
+            "cells": len(cell_ids),
+            "cells_without_tissue": int(tissue_of.isna().sum()),
+            "tissue": tissue,
+            "pairs": n_scored * len(cell_ids),
+            "top_k": top_k,
+            "chunk_size": chunk_size,
+            "ad_threshold": ad_threshold,
+            "ad_threshold_default": ad_threshold == AD_THRESHOLD,
+            "train_drugs": trained.source,
+            "train_drugs_recovered": trained.recovered,
+            "command": command,
+            "interval": None if interval is None else {"level": interval, "half_width": half_width},
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        os.replace(partial, parquet_path)  # the screen is complete: its predictions count
+    except BaseException:
+        partial.unlink(missing_ok=True)  # no file that looks like a finished screen
+        raise
     atomic_write_text(out_dir / "screen.json", json.dumps(meta, indent=2, default=str))
     result = ScreenResult(
         out_dir,

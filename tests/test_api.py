@@ -58,8 +58,8 @@ def test_readme_snippet_runs_on_the_fixture(store, tmp_path, monkeypatch):
     assert known[["cell_id", "drug_id"]].drop_duplicates().shape == (6, 2)
     assert list(new.columns[:3]) == COLUMNS and list(new.drug_id) == ["aspirin"] * 3
     # a new drug's rows say where the prior took its level from
-    prior_columns = ["prior_applied", "prior_auxiliary", "prior_nearest", "prior_nearest_from"]
-    assert list(new.columns[3:7]) == prior_columns
+    prior_columns = ["new_drug", "prior_applied", "prior_auxiliary", "prior_nearest"]
+    assert list(new.columns[3:7]) == prior_columns and not new.new_drug.any()
     # aspirin is one of the fixture's training drugs: no prior, the network's own level, and
     # its nearest drug is itself
     assert not new.prior_applied.any() and (new.prior_nearest == "aspirin").all()

@@ -105,7 +105,8 @@ def test_screen_interval_adds_lo_hi_and_a_crash_leaves_no_finished_file(
     with pytest.raises(PredictionError, match="0.50, 0.51"):
         screen(predictor, lib, tmp_path / "bad", run_dir=run, interval=0.925, report=False)
 
-    # a screen that dies after its first chunk leaves no predictions.parquet behind
+    # a screen that dies after its first chunk, in the folder of a finished one, leaves neither
+    # a predictions.parquet nor the earlier screen's tables behind
     calls = {"n": 0}
 
     def die(done: int, total: int) -> None:
@@ -113,8 +114,25 @@ def test_screen_interval_adds_lo_hi_and_a_crash_leaves_no_finished_file(
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        screen(predictor, lib, tmp_path / "crash", chunk_size=2, on_chunk=die, report=False)
+        screen(predictor, lib, tmp_path / "ok", chunk_size=2, on_chunk=die, report=False)
     assert calls["n"] == 1
-    crash = tmp_path / "crash"
+    crash = tmp_path / "ok"
     assert not (crash / "predictions.parquet").exists()
+    assert not (crash / "compounds.csv").exists() and not (crash / "screen.json").exists()
     assert not any(p.name.endswith(".partial") for p in crash.glob(".*"))
+
+
+def test_pairs_of_known_drugs_on_a_new_drug_run_are_marked_not_calibrated(run):  # noqa: F811
+    import drp
+
+    loaded = drp.load_run(run)
+    prior = loaded.predictor.estimator.prior_
+    drugs = list(loaded.predictor.ds.drugs.drug_id)
+    new = loaded.predictor.new_drug_rows(pd.DataFrame({"drug_id": drugs}))
+    assert new.any() and not new.all()  # the fold's held-out drugs, and its training drugs
+    with pytest.warns(UserWarning, match="not of the kind"):
+        out = loaded.predict(cells=["CELL-00"], drugs=drugs, interval=0.9)
+    # calibrated on new drugs: exactly the held-out drugs' rows are calibrated
+    expected = dict(zip(drugs, new, strict=True))
+    assert list(out.interval_calibrated) == [expected[d] for d in out.drug_id]
+    assert prior is not None
