@@ -9,16 +9,21 @@ interval is ``prediction ± q``.
 **New drugs** (drug- and cluster-blind runs): pairs of one drug are not exchangeable, the drug
 is, and the ~18 validation drugs are too few to calibrate on (coverage ranged 0.80-0.99 by fold
 at 90%). A new drug's error is its level error (the prior's main effect against the measured
-one) plus a cell-to-cell part, so the score of a new pair is calibrated as their sum over
-*drugs*: the level errors of every training drug predicted by the prior without its own
-structure (or cluster, on cluster-blind runs; :meth:`DrugEffectPrior.loo_residuals`, ~180 drugs
-on GDSC2), each combined with every within-drug residual of the validation pairs (residual
-minus its drug's mean residual). Each drug weighs the same, as a new drug would. Without a
-prior the validation drugs' own mean errors stand in for the level errors.
+one) plus a cell-to-cell part, so the score of a new pair is built as their sum over *drugs*:
+the level errors of every training drug predicted by the prior without its own structure (or
+cluster, on cluster-blind runs; :meth:`DrugEffectPrior.loo_residuals`, ~160 drugs on GDSC2
+folds), each added to every within-drug residual of the validation pairs (residual minus its
+drug's mean residual). Each drug weighs the same, as a new drug would. Without a prior the
+validation drugs' own mean errors stand in for the level errors.
 
-Coverage is marginal: over new pairs (of new drugs) of the kind calibrated on, not per drug;
-a drug whose level is far off has few of its cells covered. ``benchmarks/RESULTS.md``
-("Prediction intervals") measures it per fold and per drug.
+This is a plug-in approximation, not split conformal with its finite-sample guarantee: it
+assumes the level and cell-to-cell parts independent, its effective sample is the ~160 drugs
+(not the millions of crossed scores ``crepes`` ranks, so its (n + 1) correction is nominal),
+the cell-to-cell part comes from the ~18 validation drugs that also chose the epoch, and the
+leave-out errors share the prior's penalty and offset with the drugs left out (about 1/n).
+Coverage is therefore measured, not promised: marginal over new pairs of new drugs, not per
+drug (a drug whose level is far off has few of its cells covered), in
+``benchmarks/RESULTS.md`` ("Prediction intervals"), per fold and per drug.
 """
 
 from __future__ import annotations

@@ -393,3 +393,16 @@ def test_match_drugs_by_id_then_structure():
     )
     # Same id wins even where the keys differ; a structure listed twice maps to its first id.
     assert match_drugs(train, other) == {"PLX4720": "PLX-4720", "A": "A", "B": "B", "B3": "B"}
+
+
+def test_format_2_caches_serve_splits_that_do_not_group_drugs(ds, tmp_path):
+    """Format 3 changed drug grouping only: a format-2 mixed cache is still served, a format-2
+    drug-blind cache is refused."""
+    for split in ("mixed", "drug_blind"):
+        load_or_make_folds(ds, split, k=3, seed=0, cache_dir=tmp_path)
+        meta_path = tmp_path / f"fixture_{split}_k3_s0.json"
+        meta = json.loads(meta_path.read_text()) | {"format": 2}
+        meta_path.write_text(json.dumps(meta))
+    assert len(load_or_make_folds(ds, "mixed", k=3, seed=0, cache_dir=tmp_path)) == 3
+    with pytest.raises(FoldCacheError, match="format"):
+        load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path)

@@ -300,7 +300,7 @@ class DrugEffectPrior:
             raise ValueError(
                 f"{path} was written by an older drp: its prior does not record which drugs it "
                 "learned from, so it could leak a scored dataset's responses; train the run "
-                "again (or predict with --set train.drug_prior=none)"
+                "again (or delete the file to predict new drugs with the network's own level)"
             )
         scalars = {k: arrays[k].item() for k in ("offset", "alpha", "n_known", "near")}
         return cls(**(arrays | scalars))

@@ -425,7 +425,12 @@ def drug_keys(ds: FeaturizedDataset, drug_ids: np.ndarray | None = None) -> np.n
         )
     table = ds.drugs.set_index("drug_id")["structure_key"]
     keys = table if drug_ids is None else table.loc[list(drug_ids)]
-    return drug_identity(keys).to_numpy(str)
+    identity = drug_identity(keys)
+    # a drug without a key is its own identity, never one with every other keyless drug
+    missing = identity.isna().to_numpy()
+    out = np.array(identity.to_numpy(object), dtype=object)  # a writable copy
+    out[missing] = "id:" + keys.index.to_numpy(str)[missing]
+    return out.astype(str)
 
 
 def cluster_similarity(ds: FeaturizedDataset) -> float:
