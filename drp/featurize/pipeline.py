@@ -39,6 +39,7 @@ from drp.featurize.molecules import (
     standardise,
     structure_key,
 )
+from drp.featurize.similarity import drug_identity
 from drp.featurize.store import FeaturizedDataset
 
 OMICS_CHOICES = ("expression", "mutation", "cnv", "pathway")
@@ -171,9 +172,9 @@ def build_dataset(raw: RawTables, progress: Progress = _no_progress) -> Featuriz
     graphs = [g for g, keep in zip(graphs, drug_mask, strict=True) if keep]
     fps = fps[drug_mask]
 
-    drug_table["structure_cluster"] = cluster_structures(
-        fps, drug_table["structure_key"].tolist(), CLUSTER_SIMILARITY
-    )
+    # over drug identities, so stereo and charge variants of one skeleton share a cluster
+    identity = drug_identity(drug_table["structure_key"]).fillna(drug_table["drug_id"])
+    drug_table["structure_cluster"] = cluster_structures(fps, identity.tolist(), CLUSTER_SIMILARITY)
     cells = _cell_table(used_cells, kept, raw.tissues)
     omics = {name: frame.loc[used_cells].astype(np.float32) for name, frame in raw.omics.items()}
     cluster_sizes = drug_table["structure_cluster"].value_counts()
@@ -208,7 +209,7 @@ def build_dataset(raw: RawTables, progress: Progress = _no_progress) -> Featuriz
             "fingerprint": f"Morgan radius 2, {FINGERPRINT_BITS} bits",
             "similarity": "Tanimoto",
             "threshold": CLUSTER_SIMILARITY,
-            "unit": "distinct structure_key (identical structures share a cluster)",
+            "unit": "distinct drug identity (InChIKey connectivity: one skeleton, one cluster)",
         },
         "cell_identity": {"rule": CELL_ID_RULE, "collisions": raw.cell_collisions},
         "omics_missing": {

@@ -5,7 +5,8 @@ time, so splits, the new-drug prior and prediction can use them without importin
 
 **One drug identity.** :func:`drug_identity` is the single rule every part of drp uses to decide
 whether two drug ids are one drug: drug-blind and cluster-blind folds (held out together),
-cross-dataset matching of new drugs, the new-drug prior (which drugs it may learn from, which
+the new-drug subset of cross-dataset scoring (target drugs are renamed to a training id only
+when their full ``structure_key`` matches), clusters (built over identities), the new-drug prior (which drugs it may learn from, which
 ones it calls new, which ones it leaves out together when it chooses its penalty) and
 prediction (a drug is *new* when its identity is not among the training drugs'). The identity
 is the InChIKey's first block (the connectivity of the neutralised, standardised molecule), so
