@@ -72,12 +72,14 @@ def child_screen(args: argparse.Namespace) -> None:
     import torch
 
     from drp.predict import Predictor
+    from drp.report.screen import write_screen_report
     from drp.screen import screen
 
     start = time.perf_counter()
     predictor = Predictor.from_run(args.run, args.device)
     loaded = time.perf_counter() - start
     result = screen(predictor, args.library, args.out, run_dir=args.run, chunk_size=args.chunk_size)
+    write_screen_report(result)
     wall = time.perf_counter() - start
     row = {
         "job": "drp.screen (in-process)",

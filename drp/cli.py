@@ -419,6 +419,7 @@ def screen(
     domain, and a screen.md/screen.html summary."""
     from drp.predict import Predictor
     from drp.progress import make_progress
+    from drp.report.screen import write_screen_report
     from drp.screen import AD_THRESHOLD, CHUNK_SIZE, read_library
     from drp.screen import screen as run_screen
 
@@ -446,6 +447,7 @@ def screen(
                 command=" ".join(["drp", *sys.argv[1:]]),
                 interval=interval,
             )
+            write_screen_report(result)
     console.print(
         f"[green]screened[/] {result.n_scored:,} of {result.n_read:,} molecules "
         f"({len(result.invalid):,} invalid, see invalid.csv; {result.n_out_of_domain:,} out of "

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from drp.core.choices import CONVS, DRUG_ENCODERS, FUSIONS, POOLS, SPLITS
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -95,11 +97,6 @@ def _at_least(section: str, key: str, value: float, low: float) -> list[str]:
 
 
 def _model_problems(m: ModelConfig) -> list[str]:
-    # Imported here: the model modules import this one.
-    from drp.models.drug import CONVS, POOLS
-    from drp.models.fusion import FUSIONS
-    from drp.models.model import DRUG_ENCODERS
-
     out = (
         _choice("model", "drug", m.drug, DRUG_ENCODERS)
         + _choice("model", "conv", m.conv, CONVS)
@@ -122,8 +119,6 @@ def _model_problems(m: ModelConfig) -> list[str]:
 
 
 def _train_problems(t: TrainConfig) -> list[str]:
-    from drp.data.splits import SPLITS
-
     out = _choice("train", "split", t.split, SPLITS) + _choice("train", "device", t.device, DEVICES)
     out += _choice("train", "precision", t.precision, PRECISIONS)
     out += _choice("train", "drug_prior", t.drug_prior, DRUG_PRIORS)

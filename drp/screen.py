@@ -324,7 +324,6 @@ def screen(
     chunk_size: int = CHUNK_SIZE,
     ad_threshold: float = AD_THRESHOLD,
     on_chunk: Callable[[int, int], None] | None = None,
-    report: bool = True,
     command: str = "",
     interval: float | None = None,
 ) -> ScreenResult:
@@ -341,7 +340,6 @@ def screen(
         chunk_size: compounds encoded and scored together.
         ad_threshold: ``out_of_domain`` = max Tanimoto to a training drug below this.
         on_chunk: called with (records done, records in all) after each chunk.
-        report: also write ``screen.md`` / ``screen.html``.
         command: the command line, recorded in ``screen.json``.
         interval: add conformal ``lo``/``hi`` at this level (0.50-0.99) to every pair of
             ``predictions.parquet``; needs a run calibrated on new drugs (drug- or
@@ -519,11 +517,7 @@ def screen(
         trained.source,
         meta,
     )
-    if report:
-        from drp.report.screen import write_screen_report
-
-        write_screen_report(result)
-    return result
+    return result  # compute never draws: callers ask drp.report.screen to write the summary
 
 
 def _top_table(

@@ -94,7 +94,7 @@ def test_screen_interval_adds_lo_hi_and_a_crash_leaves_no_finished_file(
     monkeypatch,
 ):
     lib = _csv(tmp_path / "lib.csv", LIBRARY)
-    result = screen(predictor, lib, tmp_path / "ok", run_dir=run, interval=0.8, report=False)
+    result = screen(predictor, lib, tmp_path / "ok", run_dir=run, interval=0.8)
     got = pd.read_parquet(tmp_path / "ok" / "predictions.parquet")
     q = json.loads((run / FILE).read_text())["quantiles"]["0.80"]
     np.testing.assert_allclose(got.hi - got.ln_ic50_pred, q, atol=1e-4)
@@ -103,7 +103,7 @@ def test_screen_interval_adds_lo_hi_and_a_crash_leaves_no_finished_file(
     # a prior-aware screen says where each compound's level came from
     assert {"prior_applied", "prior_nearest", "prior_similarity"} <= set(result.compounds)
     with pytest.raises(PredictionError, match="0.50, 0.51"):
-        screen(predictor, lib, tmp_path / "bad", run_dir=run, interval=0.925, report=False)
+        screen(predictor, lib, tmp_path / "bad", run_dir=run, interval=0.925)
 
     # a screen that dies after its first chunk, in the folder of a finished one, leaves neither
     # a predictions.parquet nor the earlier screen's tables behind
@@ -114,7 +114,7 @@ def test_screen_interval_adds_lo_hi_and_a_crash_leaves_no_finished_file(
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        screen(predictor, lib, tmp_path / "ok", chunk_size=2, on_chunk=die, report=False)
+        screen(predictor, lib, tmp_path / "ok", chunk_size=2, on_chunk=die)
     assert calls["n"] == 1
     crash = tmp_path / "ok"
     assert not (crash / "predictions.parquet").exists()

@@ -16,6 +16,7 @@ from drp.config import ModelConfig, RunConfig, TrainConfig
 from drp.featurize.molecules import morgan_fingerprint, standardise
 from drp.featurize.similarity import tanimoto_cross
 from drp.predict import PredictionError, Predictor
+from drp.report.screen import write_screen_report
 from drp.screen import (
     AD_THRESHOLD,
     RunningTopK,
@@ -129,8 +130,8 @@ def test_bad_libraries_are_clear_errors(tmp_path, name, content, message):
 # ---- scoring --------------------------------------------------------------------------------
 def test_screen_matches_predict_smiles_and_chunking_changes_nothing(predictor, tmp_path):
     lib = _csv(tmp_path / "lib.csv", LIBRARY)
-    big = screen(predictor, lib, tmp_path / "big", chunk_size=1000, top_k=3, report=False)
-    one = screen(predictor, lib, tmp_path / "one", chunk_size=1, top_k=3, report=False)
+    big = screen(predictor, lib, tmp_path / "big", chunk_size=1000, top_k=3)
+    one = screen(predictor, lib, tmp_path / "one", chunk_size=1, top_k=3)
     expected = predictor.predict_smiles(LIBRARY)
     got = pd.read_parquet(tmp_path / "big" / "predictions.parquet")
     assert len(got) == len(LIBRARY) * len(predictor.ds.cells)
@@ -152,7 +153,7 @@ def test_screen_matches_predict_smiles_and_chunking_changes_nothing(predictor, t
 
 def test_top_k_tables_hold_k_lowest_rows_per_cell_and_tissue(predictor, tmp_path):
     lib = _csv(tmp_path / "lib.csv", LIBRARY)
-    result = screen(predictor, lib, tmp_path / "out", chunk_size=2, top_k=3, report=False)
+    result = screen(predictor, lib, tmp_path / "out", chunk_size=2, top_k=3)
     per_cell = pd.read_csv(tmp_path / "out" / "top_per_cell.csv")
     assert per_cell.groupby("cell_id").size().eq(3).all()
     assert set(per_cell.cell_id) == set(predictor.ds.cells.cell_id)
@@ -180,7 +181,7 @@ def test_cells_without_a_tissue_are_ranked_per_cell_only(predictor, tmp_path, mo
     cells.loc[cells.index[0], "tissue"] = np.nan
     monkeypatch.setattr(predictor.ds, "cells", cells)
     lib = _csv(tmp_path / "lib.csv", LIBRARY)
-    result = screen(predictor, lib, tmp_path / "out", top_k=2, report=False)
+    result = screen(predictor, lib, tmp_path / "out", top_k=2)
     assert result.meta["cells_without_tissue"] == 1
     assert set(result.top_per_cell.cell_id) == set(cells.cell_id)
     assert set(result.top_per_tissue.tissue) == set(cells.tissue.dropna())
@@ -193,7 +194,7 @@ def test_invalid_smiles_are_counted_with_reason_and_the_rest_scored(predictor, t
     lib = _csv(
         tmp_path / "lib.csv", {**LIBRARY, "broken": "C1CC(", "bad_valence": "C(C)(C)(C)(C)C"}
     )
-    result = screen(predictor, lib, tmp_path / "out", chunk_size=3, report=False)
+    result = screen(predictor, lib, tmp_path / "out", chunk_size=3)
     assert result.n_read == len(LIBRARY) + 2 and result.n_scored == len(LIBRARY)
     invalid = pd.read_csv(tmp_path / "out" / "invalid.csv").set_index("drug_id")
     assert set(invalid.index) == {"broken", "bad_valence"}
@@ -205,26 +206,26 @@ def test_invalid_smiles_are_counted_with_reason_and_the_rest_scored(predictor, t
 def test_only_invalid_molecules_is_an_error(predictor, tmp_path):
     lib = _csv(tmp_path / "lib.csv", {"broken": "C1CC(", "empty": ""})
     with pytest.raises(PredictionError, match="no valid molecule among 2 records"):
-        screen(predictor, lib, tmp_path / "out", report=False)
+        screen(predictor, lib, tmp_path / "out")
 
 
 def test_cells_and_tissue_select_and_unknown_ones_fail(predictor, tmp_path):
     lib = _csv(tmp_path / "lib.csv", LIBRARY)
-    result = screen(predictor, lib, tmp_path / "a", cells=["CELL-01", "CELL-03"], report=False)
+    result = screen(predictor, lib, tmp_path / "a", cells=["CELL-01", "CELL-03"])
     ids = list(predictor.ds.cells.cell_id)
     assert result.cell_ids == [ids[1], ids[3]]  # ids as the dataset spells them
     assert set(pd.read_parquet(tmp_path / "a" / "predictions.parquet").cell_id) == set(
         result.cell_ids
     )
-    twice = screen(predictor, lib, tmp_path / "t", cells=["CELL-01", "CELL01"], report=False)
+    twice = screen(predictor, lib, tmp_path / "t", cells=["CELL-01", "CELL01"])
     assert twice.cell_ids == [ids[1]] and len(twice.top_per_cell) == len(LIBRARY)
-    result = screen(predictor, lib, tmp_path / "b", tissue="LUNG", report=False)
+    result = screen(predictor, lib, tmp_path / "b", tissue="LUNG")
     lung = predictor.ds.cells[predictor.ds.cells.tissue == "lung"].cell_id
     assert result.cell_ids == list(lung) and set(result.top_per_tissue.tissue) == {"lung"}
     with pytest.raises(PredictionError, match="unknown tissue 'liver'"):
-        screen(predictor, lib, tmp_path / "c", tissue="liver", report=False)
+        screen(predictor, lib, tmp_path / "c", tissue="liver")
     with pytest.raises(PredictionError, match="unknown cell id"):
-        screen(predictor, lib, tmp_path / "d", cells=["NOPE-1"], report=False)
+        screen(predictor, lib, tmp_path / "d", cells=["NOPE-1"])
 
 
 # ---- applicability domain -------------------------------------------------------------------
@@ -236,7 +237,7 @@ def test_nearest_training_drug_and_out_of_domain_flag(predictor, run, tmp_path):
     test_drugs = set(pd.read_parquet(run / "predictions_test.parquet").drug_id)
     assert test_drugs and not test_drugs & set(trained.ids)
     lib = _csv(tmp_path / "lib.csv", LIBRARY)
-    result = screen(predictor, lib, tmp_path / "out", ad_threshold=0.3, report=False)
+    result = screen(predictor, lib, tmp_path / "out", ad_threshold=0.3)
     compounds = pd.read_csv(tmp_path / "out" / "compounds.csv").set_index("drug_id")
     train_fps = ds.fingerprints[[ds.drug_index[d] for d in trained.ids]]
     for name, smiles in LIBRARY.items():
@@ -339,6 +340,7 @@ def test_cli_bad_library_is_a_one_line_error(run, tmp_path, monkeypatch):
 def test_default_threshold_is_reported_with_its_caveat(predictor, tmp_path):
     lib = _csv(tmp_path / "lib.csv", LIBRARY)
     result = screen(predictor, lib, tmp_path / "out", top_k=2)
+    write_screen_report(result)  # compute never draws: the caller asks for the summary
     assert result.ad_threshold == AD_THRESHOLD and result.meta["ad_threshold_default"]
     md = (tmp_path / "out" / "screen.md").read_text()
     assert "weak warning" in md and f"below {AD_THRESHOLD:.2f}" in md

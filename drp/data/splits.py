@@ -34,14 +34,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from drp.core.choices import SPLITS
 from drp.featurize.similarity import drug_identity
 from drp.files import temp_write
 
 if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
 
-SPLITS = ("mixed", "cell_blind", "drug_blind", "cluster_blind", "tissue_blind")
-"""Within-dataset splits accepted by :func:`make_folds`."""
 CROSS = "cross_dataset"
 """Train on one dataset, test on another (``drp evaluate --split cross_dataset --target``)."""
 

@@ -23,10 +23,8 @@ from torch_geometric.nn import (
 from torch_geometric.nn.aggr import AttentionalAggregation
 from torch_geometric.utils import degree, softmax
 
+from drp.core.choices import CONVS, POOLS
 from drp.models.graphs import GraphSelection
-
-CONVS = ("gat_edge", "gat", "gcn", "gin")
-POOLS = ("attention", "mean", "max", "sum")
 
 
 class BondGATConv(GATConv):

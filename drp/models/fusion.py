@@ -9,8 +9,6 @@ from torch import Tensor, nn
 from drp.models.cell import CellTokenSet
 from drp.models.graphs import GraphBank
 
-FUSIONS = ("concat", "cross_attention")
-
 
 class PairHead(nn.Module):
     """Regression head over ``[z_drug, z_cell, z_drug * z_cell, *extra]`` -> [B] ln IC50

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from torch import Tensor, nn
 
 from drp.config import ModelConfig
+from drp.core.choices import DRUG_ENCODERS
 from drp.models.cell import CellEncoder, CellTokens, CellTokenSet
 from drp.models.drug import FingerprintDrugEncoder, GraphDrugEncoder
 from drp.models.fusion import ConcatFusion, CrossAttentionFusion
@@ -16,7 +17,6 @@ ARCHITECTURE = 3
 """Checkpoint layout version: 2 = head with the drug x cell product term (:class:`PairHead`);
 3 = GAT layers (:class:`BondGATConv`) and the head's linear main-effects path."""
 
-DRUG_ENCODERS = ("graph", "fingerprint", "hybrid")
 """``ModelConfig.drug``: molecular graph (message passing), Morgan fingerprint MLP, or hybrid
 (the graph encoder's vector plus a fingerprint MLP's; the graph twins keep the fingerprint part)."""
 
