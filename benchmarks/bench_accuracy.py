@@ -19,10 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from drp.config import RunConfig
-from drp.evaluation import evaluate_with_baselines
+from drp.evaluation import evaluate_with_baselines, train_run
 from drp.featurize.store import FeaturizedDataset
 from drp.models.registry import DEFAULT_VARIANT, variant_config
-from drp.training import train_run
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 COLUMNS = ["rmse", "pearson", "per_drug_r", "per_cell_r"]

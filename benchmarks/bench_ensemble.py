@@ -23,8 +23,8 @@ import pandas as pd
 from results_table import add_rows
 
 from drp.config import RunConfig
+from drp.evaluation import train_run
 from drp.featurize.store import FeaturizedDataset
-from drp.training import train_run
 
 HERE = Path(__file__).parent
 SECTION = "## Ensembles"

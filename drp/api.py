@@ -362,7 +362,7 @@ def train(
         ValueError: invalid config; FileNotFoundError: dataset not featurized;
         FileExistsError: ``out`` holds a run and ``resume`` is False.
     """
-    from drp.training import train_run
+    from drp.evaluation import train_run
 
     cfg, default_name = training_config(
         config,

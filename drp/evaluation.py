@@ -35,8 +35,10 @@ from drp.metrics import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from drp.config import RunConfig
     from drp.data.splits import CrossDatasetSplit, Fold
     from drp.featurize.store import FeaturizedDataset
+    from drp.training import FoldIndices
 
 
 class Model(Protocol):
@@ -904,3 +906,43 @@ def evaluate_cross_dataset(
         )
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     return table, cross
+
+
+def train_run(
+    config: RunConfig,
+    run_dir: Path,
+    *,
+    ds: FeaturizedDataset | None = None,
+    fold: FoldIndices | Fold | None = None,
+    resume: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+    command: str = "",
+    name: str = "model",
+) -> dict:
+    """Train one configured model on one fold (``drp train``); returns the summary (best
+    epoch, best val RMSE). The run directory gets ``predictions_test.parquet`` last, so its
+    presence marks a finished run.
+
+    Raises:
+        FileExistsError: ``run_dir`` holds a run and ``resume`` is False.
+    """
+    from drp.featurize.store import FeaturizedDataset
+    from drp.models.estimator import NeuralEstimator
+    from drp.training import fold_for
+
+    config.validate()
+    ds = ds or FeaturizedDataset.load(Path(config.train.dataset))
+    fold = fold or fold_for(ds, config)
+    train, val, test = fold.frames(ds.pairs)
+    run_dir = Path(run_dir)
+    estimator = NeuralEstimator(
+        config,
+        name,
+        run_dir,
+        resume=resume,
+        on_epoch=on_epoch,
+        command=command,
+        run_info={"counts": {"test": len(test)}},
+    )
+    fit_predict(estimator, ds, train, val, test, run_dir=run_dir)
+    return estimator.summary_

@@ -19,13 +19,14 @@ from drp.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.cli import app
 from drp.config import ModelConfig, RunConfig, TrainConfig
 from drp.device import autocast, model_device, resolve_device, same_device
+from drp.evaluation import train_run
 from drp.interpret import atom_attention, faithfulness, saliency
 from drp.models.estimator import NeuralEstimator
 from drp.models.graphs import GraphBank
 from drp.models.registry import VARIANTS, build_model, variant_config
 from drp.predict import Predictor
 from drp.study import Preset, StudyFolds, run_name, run_study, write_attention
-from drp.training import FoldIndices, train_run
+from drp.training import FoldIndices
 from tests.test_study import check_faithfulness_values
 
 runner = CliRunner()

@@ -8,9 +8,9 @@ import pytest
 
 from drp.config import ModelConfig, RunConfig, TrainConfig
 from drp.data.splits import make_folds
-from drp.evaluation import score_model
+from drp.evaluation import score_model, train_run
 from drp.models.estimator import NeuralEstimator
-from drp.training import FoldIndices, train_run
+from drp.training import FoldIndices
 
 
 def _config(tmp_path, **train) -> RunConfig:

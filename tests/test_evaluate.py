@@ -353,7 +353,7 @@ def test_cli_evaluate_cross_dataset_reports_subsets(tiny_dataset, tmp_path):
 
 def test_cli_evaluate_trained_run_cross_dataset_and_on_its_own_fold(tiny_dataset, tmp_path):
     from drp.config import ModelConfig, RunConfig, TrainConfig
-    from drp.training import train_run
+    from drp.evaluation import train_run
 
     data, target_dir = _cross_fixture(tiny_dataset, tmp_path)
     expected = _expected_subsets(data, target_dir)

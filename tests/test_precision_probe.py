@@ -8,7 +8,7 @@ import pytest
 
 import drp.device
 from drp.device import choose_bf16
-from drp.training import train_run
+from drp.evaluation import train_run
 from tests.test_train import _config, _fold
 
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from drp.cli import app
 from drp.config import ModelConfig, RunConfig, TrainConfig
+from drp.evaluation import train_run
 from drp.featurize.molecules import morgan_fingerprint, standardise
 from drp.featurize.similarity import tanimoto_cross
 from drp.predict import PredictionError, Predictor
@@ -27,7 +28,6 @@ from drp.screen import (
     screen,
     training_drugs,
 )
-from drp.training import train_run
 from tests.conftest import make_dataset, write_fixture_tables
 
 runner = CliRunner()

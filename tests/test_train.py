@@ -10,8 +10,9 @@ from drp.batching import predict_indices
 from drp.cli import app
 from drp.config import ModelConfig, RunConfig, TrainConfig, load_config
 from drp.device import native_bf16
+from drp.evaluation import train_run
 from drp.predict import Predictor, load_model
-from drp.training import FoldIndices, Trainer, train_run
+from drp.training import FoldIndices, Trainer
 
 runner = CliRunner()
 

@@ -72,7 +72,8 @@ def golden_predictions(run: Run, how: str = "matrix") -> pd.DataFrame:
 def main() -> None:
     """Train the tiny run in a temporary directory and write ``tests/golden/``."""
     import drp
-    from drp.training import FoldIndices, train_run
+    from drp.evaluation import train_run
+    from drp.training import FoldIndices
     from tests.conftest import make_dataset, write_fixture_tables
 
     torch.set_num_threads(1)
