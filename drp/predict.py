@@ -79,16 +79,16 @@ class Predictor:
 
     def prior_columns(self, keys: np.ndarray, fingerprints: np.ndarray) -> pd.DataFrame:
         """Per new drug (identities ``keys`` [m], ``fingerprints`` [m, bits]): whether it is new
-        to the run (``new_drug``), whether the prior placed its level (``prior_applied``), whether it is itself one of the prior's
-        auxiliary drugs, and the prior's nearest drug with its similarity
-        (:meth:`DrugEffectPrior.provenance`); empty columns without a prior."""
+        to the run (``new_drug``), whether the prior placed its level (``prior_applied``),
+        whether it is itself one of the prior's auxiliary drugs, and the prior's nearest drug
+        with its similarity (:meth:`DrugEffectPrior.provenance`); empty without a prior."""
         prior = self.prior
         if prior is None:
             return pd.DataFrame(index=range(len(keys)))
         out = prior.provenance(keys, fingerprints)
-        placed = prior.reference(self.cell_ids) is not None
-        out.insert(0, "new_drug", self.estimator.prior_.is_new(keys))
-        out.insert(1, "prior_applied", prior.is_new(keys) & placed)
+        new = prior.is_new(keys)  # the training drugs stay in every refit of the prior
+        out.insert(0, "new_drug", new)
+        out.insert(1, "prior_applied", new & (prior.reference(self.cell_ids) is not None))
         return out
 
     @classmethod
