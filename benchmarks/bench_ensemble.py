@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from results_table import add_rows
 
-from drp.config import RunConfig
-from drp.evaluation import train_run
+from drp.core.config import RunConfig
+from drp.evaluation.scoring import train_run
 from drp.featurize.store import FeaturizedDataset
 
 HERE = Path(__file__).parent

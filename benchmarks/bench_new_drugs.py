@@ -31,14 +31,14 @@ from results_table import add_rows  # benchmarks/, the script's folder
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from drp.config import RunConfig, load_config  # noqa: E402
-from drp.data.splits import load_or_make_folds  # noqa: E402
-from drp.evaluation import fit_predict  # noqa: E402
+from drp.core.config import RunConfig, load_config  # noqa: E402
+from drp.evaluation.metrics import metrics  # noqa: E402
+from drp.evaluation.scoring import fit_predict  # noqa: E402
 from drp.featurize.store import FeaturizedDataset  # noqa: E402
-from drp.metrics import metrics  # noqa: E402
 from drp.models.baselines import BASELINES  # noqa: E402
-from drp.models.estimator import NeuralEstimator, auxiliary_path  # noqa: E402
 from drp.models.registry import VARIANTS, variant_config  # noqa: E402
+from drp.splits.folds import load_or_make_folds  # noqa: E402
+from drp.training.estimator import NeuralEstimator, auxiliary_path  # noqa: E402
 
 SECTION = "## New drugs"
 DATASET = ROOT / "data" / "featurized" / "gdsc2"

@@ -6,7 +6,7 @@ with its defaults: no ``--cpus-per-run``, so each Ray run takes the torch thread
 uses. Compares every cell's test metrics; rows go to ``benchmarks/RESULTS.md``.
 
 ``--via api`` (default) builds each study as ``drp study`` does, through
-``drp.study.run_study`` with ``LocalExecutor()`` / ``RayExecutor()``; ``--via cli`` runs
+``drp.study.runner.run_study`` with ``LocalExecutor()`` / ``RayExecutor()``; ``--via cli`` runs
 ``drp study [--executor ray]`` itself (its ``--cpus-per-run`` must default to none for the
 executors' defaults to apply).
 
@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from results_table import add_rows
 
-from drp.training import hardware
+from drp.training.loop import hardware
 
 HERE = Path(__file__).parent
 SECTION = "## Ray executor"
@@ -48,9 +48,9 @@ def study_worker(kind: str, preset: str, root: Path, name: str) -> None:
     executor option at its default; its folds are drawn into ``root/folds`` (both studies
     share them, and the dataset's own fold cache is left alone)."""
     from drp.api import dataset_path
-    from drp.config import load_config
-    from drp.executors import LocalExecutor, RayExecutor
-    from drp.study import preset_by_name, run_study
+    from drp.core.config import load_config
+    from drp.core.executors import LocalExecutor, RayExecutor
+    from drp.study.runner import preset_by_name, run_study
 
     executor = LocalExecutor() if kind == "local" else RayExecutor()
     config = load_config(None, [f"train.folds_dir={root / 'folds'}"])

@@ -1,10 +1,10 @@
-"""Library screening at scale: `drp.screen` end to end, beside `drp predict RUN --matrix`.
+"""Library screening at scale: `drp.prediction.screen` end to end, beside `drp predict RUN --matrix`.
 
 Trains nothing. From a finished run (``--run``), builds libraries of ``--n`` compounds (default
 2,145 and 10,000) by repeating the SMILES of the run dataset's drugs under new names
 (``lib_00001`` ...), and for each:
 
-- times :func:`drp.screen.screen` end to end in-process (loading the run and dataset, reading
+- times :func:`drp.prediction.screen.screen` end to end in-process (loading the run and dataset, reading
   and standardising the library, chunked scoring into ``predictions.parquet``, top-K tables,
   applicability domain and the HTML summary), in a fresh subprocess per row so that its peak
   resident memory (``ru_maxrss``) is its own;
@@ -71,9 +71,9 @@ def child_screen(args: argparse.Namespace) -> None:
     """One screen in this (fresh) process; prints a JSON row."""
     import torch
 
-    from drp.predict import Predictor
+    from drp.prediction.predictor import Predictor
+    from drp.prediction.screen import screen
     from drp.report.screen import write_screen_report
-    from drp.screen import screen
 
     start = time.perf_counter()
     predictor = Predictor.from_run(args.run, args.device)
@@ -82,7 +82,7 @@ def child_screen(args: argparse.Namespace) -> None:
     write_screen_report(result)
     wall = time.perf_counter() - start
     row = {
-        "job": "drp.screen (in-process)",
+        "job": "drp.prediction.screen (in-process)",
         "compounds": result.n_read,
         "cells": len(result.cell_ids),
         "pairs": result.meta["pairs"],
@@ -159,7 +159,7 @@ def write_results(rows: list[dict], run_dir: Path, chunk_size: int, path: Path) 
     header = (
         f"{SECTION}\n\nWritten by `benchmarks/bench_screen.py`: a library of N compounds (the "
         "run dataset's drug SMILES repeated under new names) screened against every cell line "
-        "of the run's dataset by `drp.screen` in a fresh process (wall = in-process, from "
+        "of the run's dataset by `drp.prediction.screen` in a fresh process (wall = in-process, from "
         "loading the run to the written summary; subprocess = including interpreter start), "
         "and `drp predict RUN --matrix` as a subprocess. Peak RSS = the process's "
         f"`ru_maxrss`. Target: {TARGET}.\n\n"

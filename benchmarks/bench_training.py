@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch
 
-from drp.batching import EntityTensors, OmicsScaler, predict_indices
-from drp.config import ModelConfig, TrainConfig
+from drp.core.config import ModelConfig, TrainConfig
 from drp.featurize.store import FeaturizedDataset
 from drp.models.graphs import GraphSelection
 from drp.models.model import PairBatch
 from drp.models.registry import build_model
+from drp.training.batching import EntityTensors, OmicsScaler, predict_indices
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 

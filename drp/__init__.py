@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     """PEP 562: ``drp.load_run`` and friends import :mod:`drp.api` on first use (the loop
-    and the scoring live in :mod:`drp.training` and :mod:`drp.evaluation`, so no submodule
+    and the scoring live in :mod:`drp.training.loop` and :mod:`drp.evaluation.scoring`, so no submodule
     shadows ``drp.train`` or ``drp.evaluate``)."""
     if name in _API:
         return getattr(import_module("drp.api"), name)

@@ -18,14 +18,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drp.config import DEVICES, RunConfig, apply_overrides, load_config
+from drp.core.config import DEVICES, RunConfig, apply_overrides, load_config
 from drp.models.baselines import DEFAULT_BASELINES
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from drp.featurize.store import FeaturizedDataset
-    from drp.predict import Predictor
+    from drp.prediction.predictor import Predictor
 
 __all__ = [
     "DATA_DIR",
@@ -96,8 +96,8 @@ class Run:
 
     @cached_property
     def predictor(self) -> Predictor:
-        """The run's best model bound to its dataset (:class:`drp.predict.Predictor`)."""
-        from drp.predict import Predictor
+        """The run's best model bound to its dataset (:class:`drp.prediction.predictor.Predictor`)."""
+        from drp.prediction.predictor import Predictor
 
         return Predictor.from_run(self.path, self.device, self.dataset)
 
@@ -116,13 +116,13 @@ class Run:
             drugs: known drug ids (default: every drug), crossed with ``cells``.
             smiles: new drugs as ``{name: SMILES}``, crossed with ``cells``; not with ``drugs``.
             interval: coverage (0.50-0.99) of a split-conformal interval calibrated on the run's
-                validation pairs (:mod:`drp.intervals`).
+                validation pairs (:mod:`drp.evaluation.intervals`).
 
         Raises:
             ValueError: both ``drugs`` and ``smiles`` given.
-            drp.predict.PredictionError: unknown ids or invalid SMILES (a ValueError).
+            drp.prediction.predictor.PredictionError: unknown ids or invalid SMILES (a ValueError).
         """
-        from drp.intervals import add_interval
+        from drp.evaluation.intervals import add_interval
 
         result = self._predict(cells, drugs, smiles)
         if interval is None:
@@ -168,10 +168,10 @@ def load_run(run_dir: str | Path, device: str = "cpu", dataset: str | Path | Non
             dataset's cells and drugs are looked up by id).
 
     Raises:
-        drp.predict.PredictionError: no ``best.pt`` (not a finished run).
+        drp.prediction.predictor.PredictionError: no ``best.pt`` (not a finished run).
         ValueError: unknown ``device``.
     """
-    from drp.predict import check_run
+    from drp.prediction.predictor import check_run
 
     if device not in DEVICES:
         raise ValueError(f"device {device!r} is not one of {list(DEVICES)}")
@@ -206,8 +206,8 @@ class Ensemble:
         interval: float | None = None,
     ) -> pd.DataFrame:
         """Like :meth:`Run.predict`, plus ``ensemble_sd`` and ``n_models``."""
-        from drp.evaluation import combine_members
-        from drp.intervals import add_interval
+        from drp.evaluation.intervals import add_interval
+        from drp.evaluation.scoring import combine_members
 
         out = combine_members([r._predict(cells, drugs, smiles) for r in self.runs])
         if interval is None:
@@ -226,15 +226,15 @@ def load_ensemble(
     fold: ``drp train --seed N --fold-seed 0``).
 
     The members must agree on variant (model name), split kind, dataset and drug prior
-    (:func:`drp.evaluation.member_setting`): averaging, say, a study's ``runs/`` (every variant
+    (:func:`drp.evaluation.scoring.member_setting`): averaging, say, a study's ``runs/`` (every variant
     and split) would blend models that answer different questions.
 
     Raises:
-        drp.predict.PredictionError: a path holds no finished run, or the runs differ in one of
+        drp.prediction.predictor.PredictionError: a path holds no finished run, or the runs differ in one of
             those fields (the message names each field, its values and the runs with each).
     """
-    from drp.evaluation import ensemble_mismatch
-    from drp.predict import PredictionError
+    from drp.evaluation.scoring import ensemble_mismatch
+    from drp.prediction.predictor import PredictionError
 
     paths: list[Path] = []
     for item in map(Path, run_dirs):
@@ -362,7 +362,7 @@ def train(
         ValueError: invalid config; FileNotFoundError: dataset not featurized;
         FileExistsError: ``out`` holds a run and ``resume`` is False.
     """
-    from drp.evaluation import train_run
+    from drp.evaluation.scoring import train_run
 
     cfg, default_name = training_config(
         config,
@@ -402,7 +402,7 @@ class Evaluation:
     @property
     def summary(self) -> pd.DataFrame:
         """Mean and sd over folds per model and subset (``metrics_summary.csv``)."""
-        from drp.evaluation import summarise
+        from drp.evaluation.scoring import summarise
 
         return summarise(self.table)
 
@@ -418,7 +418,7 @@ class Evaluation:
     def write(self, out: str | Path | None = None) -> Path:
         """``metrics.csv``, ``metrics_summary.csv`` and ``metrics.json`` in ``out`` (default
         :meth:`default_out`); returns the directory."""
-        from drp.evaluation import write_metrics
+        from drp.evaluation.scoring import write_metrics
 
         path = Path(out) if out is not None else self.default_out()
         write_metrics(self.table, path, extra=self.provenance)
@@ -465,8 +465,7 @@ def evaluation(
     """
     import pandas as pd
 
-    from drp.data.splits import CROSS
-    from drp.evaluation import (
+    from drp.evaluation.scoring import (
         evaluate_cross_dataset,
         evaluate_runs,
         evaluate_with_baselines,
@@ -474,6 +473,7 @@ def evaluation(
         runs_setting,
     )
     from drp.featurize.store import FeaturizedDataset
+    from drp.splits.folds import CROSS
 
     run_dirs = [Path(r) for r in runs]
     names = list(baselines or [])
@@ -553,8 +553,8 @@ def _evaluation_provenance(
     """The noise ceiling, data checksums, commit, machine and date beside the metrics."""
     from datetime import UTC, datetime
 
-    from drp.metrics import noise_ceiling
-    from drp.training import git_commit, hardware
+    from drp.evaluation.metrics import noise_ceiling
+    from drp.training.loop import git_commit, hardware
 
     return {
         "noise_ceiling": None if ceiling_ds is None else noise_ceiling(ceiling_ds.replicates),
@@ -586,7 +586,7 @@ def evaluate(
 
 
 def combine_members(frames: Sequence[pd.DataFrame], column: str = "ln_ic50_pred") -> pd.DataFrame:
-    """See :func:`drp.evaluation.combine_members` (re-exported for the API)."""
-    from drp.evaluation import combine_members as combine
+    """See :func:`drp.evaluation.scoring.combine_members` (re-exported for the API)."""
+    from drp.evaluation.scoring import combine_members as combine
 
     return combine(frames, column)

@@ -19,12 +19,12 @@ from rich.markup import escape
 
 from drp import __version__
 from drp.api import DATA_DIR, dataset_path
-from drp.config import DEVICES
-from drp.data.splits import CROSS, SPLITS
+from drp.core.config import DEVICES
+from drp.core.progress import console, results_console
 from drp.models.baselines import BASELINES, DEFAULT_BASELINES
 from drp.models.registry import VARIANTS
-from drp.presets import PRESETS
-from drp.progress import console, results_console
+from drp.splits.folds import CROSS, SPLITS
+from drp.study.presets import PRESETS
 
 app = typer.Typer(
     add_completion=False,
@@ -144,11 +144,11 @@ def featurize(
     ] = True,
 ) -> None:
     """Fetch (built-in), validate and featurize drugs, cell lines and responses."""
-    from drp.config import TrainConfig
+    from drp.core.config import TrainConfig
+    from drp.core.progress import track
     from drp.data.gdsc import ensure_gdsc
     from drp.featurize.pipeline import OMICS_CHOICES, build_dataset, custom_tables, gdsc_tables
     from drp.featurize.report import write_featurization_report
-    from drp.progress import track
 
     start = time.perf_counter()
     with user_errors():
@@ -209,7 +209,9 @@ def _write_table(frame, out: Path) -> None:
 def train(
     config: Annotated[
         Path | None,
-        typer.Option(help="TOML config with the sections model and train (see drp/config.py)."),
+        typer.Option(
+            help="TOML config with the sections model and train (see drp/core/config.py)."
+        ),
     ] = None,
     set_: Annotated[
         list[str],
@@ -244,8 +246,8 @@ def train(
     """Train a model on one fold; writes a run directory with checkpoints and predictions."""
     from drp.api import default_run_dir, training_config
     from drp.api import train as train_api
-    from drp.config import load_config
-    from drp.progress import make_progress
+    from drp.core.config import load_config
+    from drp.core.progress import make_progress
 
     with user_errors():
         cfg = load_config(config, set_)
@@ -339,8 +341,8 @@ def predict(
     """Predict ln IC50 for pairs, the whole matrix, or new drugs given as SMILES."""
     from drp.api import combine_members, load_ensemble
     from drp.data.tables import read_table
-    from drp.intervals import add_interval
-    from drp.predict import PredictionError
+    from drp.evaluation.intervals import add_interval
+    from drp.prediction.predictor import PredictionError
 
     chosen_smiles = bool(smiles) or smiles_file is not None
     chosen = sum([pairs is not None, matrix, chosen_smiles])
@@ -402,7 +404,7 @@ def screen(
         float | None,
         typer.Option(
             help="Out of domain below this max Tanimoto to a training drug (default "
-            "drp.screen.AD_THRESHOLD, measured on drug-blind folds)."
+            "drp.prediction.screen.AD_THRESHOLD, measured on drug-blind folds)."
         ),
     ] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Compounds scored together.")] = None,
@@ -417,11 +419,11 @@ def screen(
 ) -> None:
     """Rank a compound library against cell lines: predictions, top-K tables, applicability
     domain, and a screen.md/screen.html summary."""
-    from drp.predict import Predictor
-    from drp.progress import make_progress
+    from drp.core.progress import make_progress
+    from drp.prediction.predictor import Predictor
+    from drp.prediction.screen import AD_THRESHOLD, CHUNK_SIZE, read_library
+    from drp.prediction.screen import screen as run_screen
     from drp.report.screen import write_screen_report
-    from drp.screen import AD_THRESHOLD, CHUNK_SIZE, read_library
-    from drp.screen import screen as run_screen
 
     _check_choice("--device", device, DEVICES)
     if top < 1:
@@ -508,9 +510,9 @@ def study(
 
     Several `drp study` processes, local or Ray, may share one study directory: each cell is
     claimed before it runs, so none runs twice."""
-    from drp.config import load_config
-    from drp.executors import EXECUTORS, LocalExecutor, RayExecutor
-    from drp.study import preset_by_name, run_study
+    from drp.core.config import load_config
+    from drp.core.executors import EXECUTORS, LocalExecutor, RayExecutor
+    from drp.study.runner import preset_by_name, run_study
 
     _check_choice("--executor", executor, EXECUTORS)
     if executor == "local" and (
@@ -584,8 +586,8 @@ def tune(
     """Search hyper-parameters with Ray Tune + ASHA on validation pairs only; writes best.toml
     (for `drp train --config` and `drp study --config`) and trials.csv."""
     from drp.api import training_config
-    from drp.config import load_config
-    from drp.tune import DEFAULT_SPACE, SearchSpace, tune_search
+    from drp.core.config import load_config
+    from drp.training.tune import DEFAULT_SPACE, SearchSpace, tune_search
 
     if split is not None:
         _check_choice("--split", split, SPLITS)
@@ -632,8 +634,8 @@ def report(
 ) -> None:
     """Write report.md and a self-contained report.html (plus one PNG per figure), and copy the
     study's compact evidence to <out>/study, from which the same command regenerates it."""
-    from drp.evidence import export
     from drp.report.render import render_report
+    from drp.study.evidence import export
 
     if not (study_dir / "study.json").exists():
         raise fail(f"{study_dir} is not a study directory (no study.json)")
@@ -713,7 +715,7 @@ def evaluate(
     """Score run directories and baselines on identical folds; always writes metrics.csv (per
     fold), metrics_summary.csv (the printed table) and metrics.json, and says where."""
     from drp.api import evaluation
-    from drp.evaluation import check_baselines, print_metrics_table
+    from drp.evaluation.scoring import check_baselines, print_metrics_table
 
     run_dirs = list(run_dirs or [])
     if not run_dirs and not baselines:

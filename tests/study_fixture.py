@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from drp.answers import answer_table, per_drug_mixed_model
-from drp.presets import MARGINS, Question
+from drp.study.answers import answer_table, per_drug_mixed_model
+from drp.study.presets import MARGINS, Question
 
 DRUGS = {
     "Lapatinib": "CS(=O)(=O)CCNCc1ccc(-c2ccc3ncnc(Nc4ccc(OCc5cccc(F)c5)c(Cl)c4)c3c2)o1",

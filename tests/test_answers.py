@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from drp.answers import (
+from drp.study.answers import (
     answer_table,
     equivalence_verdict,
     per_drug_mixed_model,
     power_terms,
 )
-from drp.presets import PRESETS, Question
+from drp.study.presets import PRESETS, Question
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pytest
 import drp
 from drp.api import COLUMNS, Run, load_run, training_config
 from drp.models.registry import DEFAULT_VARIANT
-from drp.predict import PredictionError, Predictor
+from drp.prediction.predictor import PredictionError, Predictor
 from tests.conftest import make_dataset, write_fixture_tables
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -170,7 +170,7 @@ def test_import_drp_stays_light_and_names_stay_callable():
         "import sys, drp\n"
         "assert 'torch' not in sys.modules\n"
         "assert callable(drp.load_run) and 'torch' not in sys.modules\n"
-        "import drp.api, drp.training, drp.evaluation\n"
+        "import drp.api, drp.training.loop, drp.evaluation.scoring\n"
         "assert drp.train is drp.api.train and drp.evaluate is drp.api.evaluate\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

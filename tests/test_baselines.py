@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drp.data.splits import make_folds
 from drp.models.baselines import BASELINES, MeanEffects
+from drp.splits.folds import make_folds
 
 
 def _additive_pairs(ds, seed=0, drop=0.3):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from drp.biomarkers import associations, binary_features, classics, recovery_summary
+from drp.evaluation.biomarkers import associations, binary_features, classics, recovery_summary
 
 
 def _omics(n: int = 60) -> dict[str, pd.DataFrame]:

@@ -4,11 +4,11 @@ import pytest
 from typer.testing import CliRunner
 
 from drp.cli import app
-from drp.config import DEVICES
-from drp.data.splits import SPLITS
+from drp.core.config import DEVICES
 from drp.models.baselines import BASELINES
 from drp.models.registry import VARIANTS
-from drp.presets import PRESETS
+from drp.splits.folds import SPLITS
+from drp.study.presets import PRESETS
 
 runner = CliRunner()
 
@@ -115,7 +115,7 @@ def test_progress_outside_a_terminal_is_plain_lines():
 
     from rich.console import Console
 
-    from drp.progress import PlainProgress, make_progress
+    from drp.core.progress import PlainProgress, make_progress
 
     buffer = io.StringIO()
     out = Console(file=buffer, width=30)  # a file: not a terminal, and narrow

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from drp.config import ModelConfig, RunConfig, TrainConfig, load_config
+from drp.core.config import ModelConfig, RunConfig, TrainConfig, load_config
 
 
 @pytest.mark.parametrize(

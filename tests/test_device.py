@@ -15,18 +15,18 @@ from torch.overrides import TorchFunctionMode
 from typer.testing import CliRunner
 
 import drp
-from drp.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.cli import app
-from drp.config import ModelConfig, RunConfig, TrainConfig
-from drp.device import autocast, model_device, resolve_device, same_device
-from drp.evaluation import train_run
-from drp.interpret import atom_attention, faithfulness, saliency
-from drp.models.estimator import NeuralEstimator
+from drp.core.config import ModelConfig, RunConfig, TrainConfig
+from drp.core.device import autocast, model_device, resolve_device, same_device
+from drp.evaluation.scoring import train_run
 from drp.models.graphs import GraphBank
 from drp.models.registry import VARIANTS, build_model, variant_config
-from drp.predict import Predictor
-from drp.study import Preset, StudyFolds, run_name, run_study, write_attention
-from drp.training import FoldIndices
+from drp.prediction.predictor import Predictor
+from drp.study.interpretation import atom_attention, faithfulness, saliency
+from drp.study.runner import Preset, StudyFolds, run_name, run_study, write_attention
+from drp.training.batching import EntityTensors, OmicsScaler, predict_indices
+from drp.training.estimator import NeuralEstimator
+from drp.training.loop import FoldIndices
 from tests.test_study import check_faithfulness_values
 
 runner = CliRunner()
@@ -109,7 +109,7 @@ def _run_config(tmp_path: Path, device: str = "cpu", epochs: int = 2) -> RunConf
     )
 
 
-# ---- drp.device ------------------------------------------------------------------------------
+# ---- drp.core.device ------------------------------------------------------------------------------
 def test_resolve_device_names_and_missing_cuda(monkeypatch):
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")

@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drp.config import ModelConfig, RunConfig, TrainConfig
-from drp.data.splits import load_or_make_folds
+from drp.core.config import ModelConfig, RunConfig, TrainConfig
 from drp.featurize.similarity import tanimoto_cross
 from drp.models.drug_prior import (
     FILE,
@@ -18,7 +17,8 @@ from drp.models.drug_prior import (
     auxiliary_effects,
     main_effects,
 )
-from drp.models.estimator import NeuralEstimator, drug_keys
+from drp.splits.folds import load_or_make_folds
+from drp.training.estimator import NeuralEstimator, drug_keys
 
 
 def test_closed_form_leave_group_out_equals_refitting_without_each_group():

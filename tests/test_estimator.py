@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drp.config import ModelConfig, RunConfig, TrainConfig
-from drp.data.splits import make_folds
-from drp.evaluation import score_model, train_run
-from drp.models.estimator import NeuralEstimator
-from drp.training import FoldIndices
+from drp.core.config import ModelConfig, RunConfig, TrainConfig
+from drp.evaluation.scoring import score_model, train_run
+from drp.splits.folds import make_folds
+from drp.training.estimator import NeuralEstimator
+from drp.training.loop import FoldIndices
 
 
 def _config(tmp_path, **train) -> RunConfig:

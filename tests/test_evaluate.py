@@ -9,10 +9,7 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from typer.testing import CliRunner
 
 from drp.cli import app
-from drp.data.splits import load_or_make_folds
-from drp.evaluation import evaluate_runs, run_baselines, write_metrics
-from drp.featurize.store import FeaturizedDataset
-from drp.metrics import (
+from drp.evaluation.metrics import (
     aggregate_folds,
     bootstrap_ci,
     evaluate_predictions,
@@ -20,6 +17,9 @@ from drp.metrics import (
     metrics,
     noise_ceiling,
 )
+from drp.evaluation.scoring import evaluate_runs, run_baselines, write_metrics
+from drp.featurize.store import FeaturizedDataset
+from drp.splits.folds import load_or_make_folds
 
 
 def _frame(seed=0, n_cells=6, n_drugs=5):
@@ -209,7 +209,7 @@ def test_ci_unit_is_the_splits_unit_even_without_bootstrap(tiny_dataset, tmp_pat
 def test_cross_dataset_new_drugs_resample_structures_not_ids():
     from types import SimpleNamespace
 
-    from drp.evaluation import score_predictions
+    from drp.evaluation.scoring import score_predictions
 
     frame = _frame(n_cells=6, n_drugs=4).assign(subset="new_drug")
     # D0/D1 are one structure under two ids (renamed into the training id space), D2/D3 others
@@ -352,8 +352,8 @@ def test_cli_evaluate_cross_dataset_reports_subsets(tiny_dataset, tmp_path):
 
 
 def test_cli_evaluate_trained_run_cross_dataset_and_on_its_own_fold(tiny_dataset, tmp_path):
-    from drp.config import ModelConfig, RunConfig, TrainConfig
-    from drp.evaluation import train_run
+    from drp.core.config import ModelConfig, RunConfig, TrainConfig
+    from drp.evaluation.scoring import train_run
 
     data, target_dir = _cross_fixture(tiny_dataset, tmp_path)
     expected = _expected_subsets(data, target_dir)
@@ -459,7 +459,7 @@ def test_metrics_table_in_a_file_keeps_every_digit(width):
 
     from rich.console import Console
 
-    from drp.evaluation import print_metrics_table
+    from drp.evaluation.scoring import print_metrics_table
 
     buffer = io.StringIO()
     print_metrics_table(_summary(), Console(file=buffer, width=width))
@@ -475,7 +475,7 @@ def test_metrics_table_in_a_narrow_terminal_folds_instead_of_cutting():
 
     from rich.console import Console
 
-    from drp.evaluation import print_metrics_table
+    from drp.evaluation.scoring import print_metrics_table
 
     buffer = io.StringIO()
     terminal = Console(file=buffer, width=60, force_terminal=True, color_system=None)

@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drp.claims import Claim, ClaimLost, _host_id, claim_path, held_claims
-from drp.config import ModelConfig, RunConfig, TrainConfig
-from drp.executors import LocalExecutor
-from drp.study import Preset, run_study, study_cells
+from drp.core.claims import Claim, ClaimLost, _host_id, claim_path, held_claims
+from drp.core.config import ModelConfig, RunConfig, TrainConfig
+from drp.core.executors import LocalExecutor
+from drp.study.runner import Preset, run_study, study_cells
 from tests.conftest import make_dataset, write_fixture_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +48,8 @@ def worker_code(store: Path, studies: Path, epochs: int, name: str = "s") -> str
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "from pathlib import Path\n"
         "from tests.test_executors import base, preset\n"
-        "from drp.executors import LocalExecutor\n"
-        "from drp.study import run_study\n"
+        "from drp.core.executors import LocalExecutor\n"
+        "from drp.study.runner import run_study\n"
         f"run_study({name!r}, preset({epochs}), Path({str(store)!r}), Path({str(studies)!r}), "
         f"base(Path({str(studies / 'folds')!r})), log=print, executor=LocalExecutor(threads=1))\n"
     )
@@ -194,7 +194,7 @@ def ray_instance():
 
 
 def test_ray_gives_the_metrics_of_the_local_executor(store, tmp_path, ray_instance):
-    from drp.executors import RayExecutor
+    from drp.core.executors import RayExecutor
 
     studies, cfg = tmp_path / "studies", base(tmp_path / "folds")
     run_study("local", preset(), store, studies, cfg, log=lambda m: None,
@@ -213,7 +213,7 @@ def test_ray_gives_the_metrics_of_the_local_executor(store, tmp_path, ray_instan
 
 
 def test_ray_retries_a_killed_worker_and_every_cell_finishes_once(store, tmp_path, ray_instance):
-    from drp.executors import RayExecutor
+    from drp.core.executors import RayExecutor
 
     studies = tmp_path / "studies"
     run = "gat_edge__mixed__f1__s0"
@@ -273,9 +273,9 @@ def test_tune_two_trials_writes_a_config_that_drp_train_runs(store, tmp_path, ra
 
 
 def test_a_trial_cannot_read_test_responses(store):
-    from drp.data.splits import load_or_make_folds
     from drp.featurize.store import FeaturizedDataset
-    from drp.tune import blind_test
+    from drp.splits.folds import load_or_make_folds
+    from drp.training.tune import blind_test
 
     ds = FeaturizedDataset.load(store)
     fold = load_or_make_folds(ds, "mixed", 3, 0, store / "folds")[0]
@@ -286,7 +286,7 @@ def test_a_trial_cannot_read_test_responses(store):
 
 
 def test_bad_search_spaces_are_refused_clearly(tmp_path):
-    from drp.tune import DEFAULT_SPACE, SearchSpace
+    from drp.training.tune import DEFAULT_SPACE, SearchSpace
 
     assert SearchSpace.read(DEFAULT_SPACE).num_samples >= 1
     cases = {
@@ -310,7 +310,7 @@ def test_bad_search_spaces_are_refused_clearly(tmp_path):
 
 
 def test_a_leftover_claim_of_a_dead_worker_is_cleared(tmp_path):
-    from drp.claims import clear_stale
+    from drp.core.claims import clear_stale
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip

@@ -3,7 +3,6 @@ import pandas as pd
 import pytest
 import torch
 
-from drp.batching import OmicsScaler
 from drp.data.tables import (
     MAX_MISSING_OMICS_FRACTION,
     DropLog,
@@ -17,6 +16,7 @@ from drp.data.tables import (
 from drp.featurize.pipeline import build_dataset, custom_tables
 from drp.featurize.store import FeaturizedDataset, StoreError
 from drp.models.baselines import _cell_features
+from drp.training.batching import OmicsScaler
 from tests.conftest import N_CELLS, N_GENES, SMILES, make_dataset
 
 

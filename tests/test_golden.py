@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import drp
-from drp.models.estimator import NeuralEstimator
+from drp.training.estimator import NeuralEstimator
 from tests.golden.make_golden import PREDICTIONS, RUN, golden_predictions
 
 ATOL = 1e-6

@@ -217,7 +217,7 @@ def test_old_store_without_structure_columns_loads(tiny_dataset, tmp_path):
 def test_predict_looks_cell_names_up_by_spelling_first():
     from types import SimpleNamespace
 
-    from drp.predict import Predictor
+    from drp.prediction.predictor import Predictor
 
     stub = SimpleNamespace(ds=SimpleNamespace(cell_index={"KM-H2": 0, "KMH-2": 1, "CAL120": 2}))
     ids = Predictor._cell_ids(stub, ["km-h2", "KMH-2", "Cal-120", "no-such"])

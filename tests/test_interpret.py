@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from drp.batching import EntityTensors, OmicsScaler
 from drp.featurize.molecules import ELEMENTS, smiles_to_graph
-from drp.interpret import (
+from drp.models.graphs import GraphBank
+from drp.study.interpretation import (
     atom_attention,
     atom_elements,
     delete_atoms,
@@ -14,7 +14,7 @@ from drp.interpret import (
     matched_random_atoms,
     uniform_pooling,
 )
-from drp.models.graphs import GraphBank
+from drp.training.batching import EntityTensors, OmicsScaler
 from tests.test_models import FPS, GRAPHS, SMILES, _model
 
 ASPIRIN = smiles_to_graph(SMILES["aspirin"])  # CC(=O)Oc1ccccc1C(=O)O: 9 C, 4 O

@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drp.intervals import (
+from drp.evaluation.intervals import (
     FILE,
     add_interval,
     conformal_quantiles,
     drug_level_scores,
     write_calibration,
 )
-from drp.predict import PredictionError
-from drp.screen import screen
+from drp.prediction.predictor import PredictionError
+from drp.prediction.screen import screen
 from tests.test_screen import LIBRARY, _csv, predictor, run  # noqa: F401 (module fixtures)
 
 

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import mean_absolute_error, r2_score
 
-from drp.metrics import bootstrap_ci, evaluate_predictions, pearson
+from drp.evaluation.metrics import bootstrap_ci, evaluate_predictions, pearson
 
 
 def _clustered(n_groups=30, per_group=40, offset_sd=1.0, noise_sd=0.3, seed=0):

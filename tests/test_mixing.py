@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from drp.api import load_ensemble
 from drp.cli import app
-from drp.config import ModelConfig, RunConfig, TrainConfig
-from drp.executors import LocalExecutor, RayExecutor
-from drp.predict import PredictionError
-from drp.study import Preset, StudyMismatch, check_same_study, run_study, study_cells
+from drp.core.config import ModelConfig, RunConfig, TrainConfig
+from drp.core.executors import LocalExecutor, RayExecutor
+from drp.prediction.predictor import PredictionError
+from drp.study.runner import Preset, StudyMismatch, check_same_study, run_study, study_cells
 from tests.conftest import make_dataset, write_fixture_tables
 
 runner = CliRunner()
@@ -100,7 +100,7 @@ def test_a_study_json_of_an_older_drp_is_compared_on_what_it_records():
     now = first | {"config": {"train": {"lr": 0.1}}, "dataset": {"manifest_sha256": "x"}}
     with pytest.raises(StudyMismatch, match="dataset"):
         check_same_study(Path("s"), first, now)  # the checksum is computed from the files
-    from drp.evaluation import manifest_checksum
+    from drp.evaluation.scoring import manifest_checksum
 
     now["dataset"]["manifest_sha256"] = manifest_checksum(files)
     check_same_study(Path("s"), first, now)  # config unrecorded there: not compared
@@ -269,7 +269,7 @@ def test_a_study_resumes_with_its_dataset_and_folds_elsewhere(stores, tmp_path):
 
 
 def test_runs_of_one_variant_name_with_other_model_settings_are_not_one_ensemble():
-    from drp.evaluation import ensemble_mismatch
+    from drp.evaluation.scoring import ensemble_mismatch
 
     base = {"model": {"name": "gat_edge", "hidden": 128}, "split": "mixed", "train": {}}
     wider = {"model": {"name": "gat_edge", "hidden": 64}, "split": "mixed", "train": {}}

@@ -6,16 +6,16 @@ import torch
 from torch_geometric.nn import GATConv
 from torch_geometric.utils import scatter
 
-from drp.batching import EntityTensors, OmicsScaler
-from drp.config import ModelConfig
+from drp.core.config import ModelConfig
 from drp.featurize.molecules import ATOM_DIM, BOND_DIM, smiles_to_graph
-from drp.interpret import atom_attention, saliency
 from drp.models.drug import BondGATConv
-from drp.models.estimator import load_model
 from drp.models.fusion import PairHead
 from drp.models.graphs import GraphBank
 from drp.models.model import PairBatch
 from drp.models.registry import VARIANTS, build_model, variant_config
+from drp.study.interpretation import atom_attention, saliency
+from drp.training.batching import EntityTensors, OmicsScaler
+from drp.training.estimator import load_model
 from tests.conftest import SMILES
 
 GRAPHS = [smiles_to_graph(SMILES[n]) for n in ("aspirin", "cisplatin", "erlotinib", "imatinib")]

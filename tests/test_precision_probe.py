@@ -6,16 +6,16 @@ import json
 import numpy as np
 import pytest
 
-import drp.device
-from drp.device import choose_bf16
-from drp.evaluation import train_run
+import drp.core.device
+from drp.core.device import choose_bf16
+from drp.evaluation.scoring import train_run
 from tests.test_train import _config, _fold
 
 
 @pytest.fixture()
 def bf16_cpu(monkeypatch, tmp_path):
     monkeypatch.setenv("DRP_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(drp.device, "native_bf16", lambda device: True)
+    monkeypatch.setattr(drp.core.device, "native_bf16", lambda device: True)
     return tmp_path / "cache" / "precision_probe.json"
 
 

@@ -12,13 +12,12 @@ from rdkit import Chem
 from typer.testing import CliRunner
 
 from drp.cli import app
-from drp.config import ModelConfig, RunConfig, TrainConfig
-from drp.evaluation import train_run
+from drp.core.config import ModelConfig, RunConfig, TrainConfig
+from drp.evaluation.scoring import train_run
 from drp.featurize.molecules import morgan_fingerprint, standardise
 from drp.featurize.similarity import tanimoto_cross
-from drp.predict import PredictionError, Predictor
-from drp.report.screen import write_screen_report
-from drp.screen import (
+from drp.prediction.predictor import PredictionError, Predictor
+from drp.prediction.screen import (
     AD_THRESHOLD,
     RunningTopK,
     applicability_curve,
@@ -28,6 +27,7 @@ from drp.screen import (
     screen,
     training_drugs,
 )
+from drp.report.screen import write_screen_report
 from tests.conftest import make_dataset, write_fixture_tables
 
 runner = CliRunner()

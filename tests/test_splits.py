@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drp.data.splits import (
+from drp.splits.folds import (
     CROSS_SUBSETS,
     FOLD_FORMAT,
     SPLITS,
@@ -244,7 +244,7 @@ def test_fold_cache_rejects_other_pairs(ds, tmp_path):
 def _old_id_keyed_cache(ds, cache_dir: Path) -> Path:
     """Write drug-blind folds as drp wrote them before fold format 2: grouped by drug id, with
     aspirin in train and its salt in test, and a sidecar without ``format``."""
-    from drp.data.splits import folds_to_frame
+    from drp.splits.folds import folds_to_frame
 
     drug = ds.pairs["drug_id"].to_numpy()
     test = np.flatnonzero(np.isin(drug, ["aspirin_sodium", "imatinib"]))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from drp.stats import corrected_resampled_ttest, holm
+from drp.study.statistics import corrected_resampled_ttest, holm
 
 
 def test_ttest_matches_hand_computation() -> None:

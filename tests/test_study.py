@@ -10,9 +10,9 @@ from scipy import stats as sps
 from typer.testing import CliRunner
 
 from drp.cli import app
-from drp.config import ModelConfig, RunConfig, TrainConfig
+from drp.core.config import ModelConfig, RunConfig, TrainConfig
 from drp.featurize.store import FeaturizedDataset
-from drp.study import Preset, run_study
+from drp.study.runner import Preset, run_study
 
 runner = CliRunner()
 
@@ -21,8 +21,8 @@ def expected_top_k_delta(run_dir: Path, ds: FeaturizedDataset, drug_id: str, k: 
     """``top_k_delta`` by hand: the run's model, through its public ``predict``, scores the drug
     intact and with its ``k`` most attended atoms deleted on the drug's test pairs of the run
     (``predictions_test.parquet``); the mean |difference| in ln IC50."""
-    from drp.interpret import atom_attention, delete_atoms
-    from drp.models.estimator import NeuralEstimator
+    from drp.study.interpretation import atom_attention, delete_atoms
+    from drp.training.estimator import NeuralEstimator
 
     est = NeuralEstimator.from_run(run_dir, "cpu")
     d = ds.drug_index[drug_id]
@@ -42,7 +42,7 @@ def check_faithfulness_values(
     """Every row's ``k`` is ceil(fraction x atoms) (within 1 .. atoms - 1) and the rows of one
     drug per fold carry the ``top_k_delta`` that :func:`expected_top_k_delta` recomputes on the
     CPU (``atol``: ln IC50, for a study whose models ran on another device)."""
-    from drp.study import run_name
+    from drp.study.runner import run_name
 
     faith = pd.read_csv(study / "faithfulness.csv")
     n_atoms = faith.drug_id.map(lambda d: ds.graphs[ds.drug_index[d]].num_nodes)
@@ -74,12 +74,12 @@ def test_study_dir_knows_every_registered_baseline(tmp_path):
 
 
 def test_study_runs_resumes_and_reports(tiny_dataset, tmp_path, monkeypatch):
-    import drp.evaluation
+    import drp.evaluation.scoring
 
     def no_scoring(*args, **kwargs):
         raise AssertionError("the study scores run directories in collect(), not while fitting")
 
-    monkeypatch.setattr(drp.evaluation, "score_predictions", no_scoring)
+    monkeypatch.setattr(drp.evaluation.scoring, "score_predictions", no_scoring)
     ds_dir = tmp_path / "ds"
     tiny_dataset.save(ds_dir)
     preset = Preset(

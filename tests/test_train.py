@@ -6,13 +6,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from drp.batching import predict_indices
 from drp.cli import app
-from drp.config import ModelConfig, RunConfig, TrainConfig, load_config
-from drp.device import native_bf16
-from drp.evaluation import train_run
-from drp.predict import Predictor, load_model
-from drp.training import FoldIndices, Trainer
+from drp.core.config import ModelConfig, RunConfig, TrainConfig, load_config
+from drp.core.device import native_bf16
+from drp.evaluation.scoring import train_run
+from drp.prediction.predictor import Predictor, load_model
+from drp.training.batching import predict_indices
+from drp.training.loop import FoldIndices, Trainer
 
 runner = CliRunner()
 
@@ -221,7 +221,7 @@ def test_predictor_uses_run_scaler_from_any_directory(tiny_dataset, tmp_path, mo
 
 
 def test_seeding_asks_for_deterministic_kernels():
-    from drp.training import seed_everything
+    from drp.training.loop import seed_everything
 
     torch.use_deterministic_algorithms(False)
     seed_everything(0)

@@ -319,7 +319,7 @@ def average_replicates(responses: pd.DataFrame) -> pd.DataFrame:
 
 MAX_MISSING_OMICS_FRACTION = 0.10
 """A cell keeps its omics profile when at most this fraction of its values is missing (NaN);
-the gaps are imputed at train time from the training cells (see ``drp.batching.OmicsScaler``)."""
+the gaps are imputed at train time from the training cells (see ``drp.training.batching.OmicsScaler``)."""
 
 
 def omics_from_frame(

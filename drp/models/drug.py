@@ -112,7 +112,7 @@ class GraphDrugEncoder(nn.Module):
         if pool not in POOLS:
             raise ValueError(f"unknown pool {pool!r}; choose from {POOLS}")
         self.conv_kind, self.pool_kind = conv, pool
-        self.uniform_pool = False  # set by drp.interpret.uniform_pooling (a control)
+        self.uniform_pool = False  # set by drp.study.interpretation.uniform_pooling (a control)
         self.input = nn.Linear(atom_dim, hidden)
         self.convs = nn.ModuleList(
             _make_conv(conv, hidden, heads, bond_dim, dropout) for _ in range(layers)
@@ -154,7 +154,7 @@ class GraphDrugEncoder(nn.Module):
             if g.fingerprint is None:
                 raise ValueError(
                     "the hybrid drug encoder reads each graph's fingerprint too: build the "
-                    "GraphBank with fingerprints=, or pass fingerprint= to drp.interpret"
+                    "GraphBank with fingerprints=, or pass fingerprint= to drp.study.interpretation"
                 )
             z = z + self.fingerprint(g.fingerprint)
         return z, h, weight

@@ -280,7 +280,7 @@ class DrugEffectPrior:
 
     # ---- persistence (plain arrays: no pickle) ----------------------------------------------
     def save(self, path: Path) -> None:
-        from drp.files import atomic_write
+        from drp.core.files import atomic_write
 
         arrays = {k: np.asarray(v) for k, v in vars(self).items()} | {"format": np.asarray(FORMAT)}
 

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass
 
 from torch import Tensor, nn
 
-from drp.config import ModelConfig
 from drp.core.choices import DRUG_ENCODERS
+from drp.core.config import ModelConfig
 from drp.models.cell import CellEncoder, CellTokens, CellTokenSet
 from drp.models.drug import FingerprintDrugEncoder, GraphDrugEncoder
 from drp.models.fusion import ConcatFusion, CrossAttentionFusion

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from drp.config import ModelConfig
+from drp.core.config import ModelConfig
 
 if TYPE_CHECKING:  # the model (torch, PyG) is imported only when built: the CLI reads VARIANTS
     from drp.models.model import DRPModel

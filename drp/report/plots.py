@@ -52,7 +52,7 @@ def forest_plot(answers: pd.DataFrame, splits: list[str]) -> Figure:
     the equivalence margin is shaded, colour = verdict.
 
     Args:
-        answers: ``drp.answers.answer_table`` output (RMSE rows of the questions are drawn).
+        answers: ``drp.study.answers.answer_table`` output (RMSE rows of the questions are drawn).
         splits: panel order.
     """
     rows = answers[(answers.get("metric") == "rmse") & (answers.get("role") != "baseline")]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from drp.files import atomic_write, atomic_write_text
+from drp.core.files import atomic_write, atomic_write_text
 from drp.report import plots
 from drp.report.faithfulness import faithfulness_summary
 from drp.report.study_dir import METRICS, Study, load_study, summary_table
@@ -934,7 +934,7 @@ def _provenance_section(study: Study) -> list[Block]:
 
 
 def _hardware(info: object) -> str:
-    """One line for a ``drp.training.hardware()`` record (or whatever was recorded)."""
+    """One line for a ``drp.training.loop.hardware()`` record (or whatever was recorded)."""
     if not isinstance(info, dict):
         return str(info or "unknown hardware")
     parts = [str(info.get("gpu") or info.get("device") or "")]

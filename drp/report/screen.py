@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from drp.files import atomic_write, atomic_write_text
+from drp.core.files import atomic_write, atomic_write_text
 from drp.report import plots
 from drp.report.render import (
     Block,
@@ -29,7 +29,7 @@ from drp.report.render import (
 )
 
 if TYPE_CHECKING:
-    from drp.screen import ScreenResult
+    from drp.prediction.screen import ScreenResult
 
 TOP_DRAWN = 8
 """Compounds drawn: the lowest mean predicted ln IC50 over the screened cells."""
@@ -76,7 +76,7 @@ def _invalid(result: ScreenResult) -> list[Block]:
 
 def _domain(result: ScreenResult) -> list[Block]:
     out = result.out_dir
-    from drp.screen import AD_CAVEAT  # drp.screen imports this module
+    from drp.prediction.screen import AD_CAVEAT  # drp.prediction.screen imports this module
 
     caveat = " " + AD_CAVEAT if result.meta.get("ad_threshold_default") else ""
     fig = plots.similarity_histogram(

@@ -1,17 +1,17 @@
-"""Read a finished study directory (the contract between ``drp.study`` and the report).
+"""Read a finished study directory (the contract between ``drp.study.runner`` and the report).
 
 Layout (everything but ``runs/`` and the per-cell parquet files is the committed evidence)::
 
     study.json           name, preset, dataset, grid, provenance, the runs' config, data_summary
     design.json          the declared questions, margins, multiplicity family, fold sizes
     results.csv          one row per (variant, split, fold, seed) with metrics and epochs
-    answers.csv          output of ``drp.answers.answer_table``
+    answers.csv          output of ``drp.study.answers.answer_table``
     per_drug_tests.csv   per-drug mixed-model comparison of each question on blind splits
     groups.parquet       per-drug and per-cell metrics of every run
     predictions.parquet  sampled test predictions of the default variant (+ ``censored``)
     cells/<run>.json     each run's record, with its validation curve
     attention.json       atom weights + faithfulness of a few well-known drugs
-    biomarkers.csv/json  biomarker recovery on cell-blind test cells (``drp.biomarkers``)
+    biomarkers.csv/json  biomarker recovery on cell-blind test cells (``drp.evaluation.biomarkers``)
     faithfulness.csv     drug_id, split, fold, fraction, k, top_k_delta, random_k_delta, ...
 
 Only ``study.json`` and ``results.csv`` are required; a missing optional file gives an empty
@@ -107,7 +107,7 @@ def _parquet(path: Path) -> pd.DataFrame:
 
 def load_study(study_dir: Path) -> Study:
     """Read a study directory; raise ``FileNotFoundError``/``ValueError`` on a broken contract."""
-    from drp.evidence import read_histories
+    from drp.study.evidence import read_histories
 
     root = Path(study_dir)
     meta_path, results_path = root / "study.json", root / "results.csv"

@@ -28,7 +28,7 @@ import torch
 
 if TYPE_CHECKING:
     from drp.api import Run
-    from drp.config import RunConfig
+    from drp.core.config import RunConfig
 
 GOLDEN = Path(__file__).resolve().parent
 RUN = GOLDEN / "run"
@@ -46,7 +46,7 @@ VOLATILE = ("dataset", "data_files", "git_commit", "hardware", "command", "creat
 
 def golden_config(dataset: Path) -> RunConfig:
     """The tiny run's config: small widths, float32 on the CPU, no new-drug prior."""
-    from drp.config import ModelConfig, RunConfig, TrainConfig
+    from drp.core.config import ModelConfig, RunConfig, TrainConfig
 
     return RunConfig(
         model=ModelConfig(hidden=16, layers=2, heads=2, dropout=0.0, cell_block_hidden=32),
@@ -72,8 +72,8 @@ def golden_predictions(run: Run, how: str = "matrix") -> pd.DataFrame:
 def main() -> None:
     """Train the tiny run in a temporary directory and write ``tests/golden/``."""
     import drp
-    from drp.evaluation import train_run
-    from drp.training import FoldIndices
+    from drp.evaluation.scoring import train_run
+    from drp.training.loop import FoldIndices
     from tests.conftest import make_dataset, write_fixture_tables
 
     torch.set_num_threads(1)

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from drp.intervals import INTERVAL_METRICS
+from drp.evaluation.intervals import INTERVAL_METRICS
 
 MIN_GROUP = 3
 METRICS = ("rmse", "mae", "r2", "pearson", "spearman", "per_drug_r", "per_cell_r")
@@ -296,7 +296,7 @@ def evaluate_predictions(
         labels: columns prepended to every row (model, kind, split, fold, ...).
         n_boot: if > 0, add ``<metric>_lo`` / ``<metric>_hi`` bootstrap 95% CIs for
             ``ci_metrics``.
-        groups: [n] resampling unit of each row (:func:`drp.data.splits.bootstrap_groups`):
+        groups: [n] resampling unit of each row (:func:`drp.splits.folds.bootstrap_groups`):
             the CIs resample whole groups; ``None`` resamples pairs.
         ci_unit: name of that unit (``cell``, ``drug structure``, ...; ``pair`` without groups).
 

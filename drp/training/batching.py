@@ -114,7 +114,7 @@ def predict_indices(
     Raises:
         ValueError: the model and ``tensors`` are on different devices.
     """
-    from drp.device import model_device, same_device
+    from drp.core.device import model_device, same_device
 
     device = model_device(model)
     if not same_device(device, tensors.device):

@@ -1,7 +1,7 @@
 """Scoring models on folds: baselines and training runs on identical folds, metric tables.
 
-Metric definitions live in :mod:`drp.metrics`; this module runs models and writes/prints tables.
-Every model, baseline or neural (:class:`drp.models.estimator.NeuralEstimator`), is scored on a
+Metric definitions live in :mod:`drp.evaluation.metrics`; this module runs models and writes/prints tables.
+Every model, baseline or neural (:class:`drp.training.estimator.NeuralEstimator`), is scored on a
 fold by one function, :func:`score_model`: fit on train/val, predict test (possibly from another
 dataset's features) and write the run directory (:func:`fit_predict`), then metrics with the
 split's bootstrap unit (:func:`score_predictions`). ``drp evaluate`` goes through it, ``drp
@@ -21,24 +21,24 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
-from drp.featurize.similarity import drug_identity
-from drp.files import atomic_write_text
-from drp.intervals import INTERVAL_METRICS, interval_metrics
-from drp.metrics import (
+from drp.core.files import atomic_write_text
+from drp.evaluation.intervals import INTERVAL_METRICS, interval_metrics
+from drp.evaluation.metrics import (
     LOWER_IS_BETTER,
     MIN_GROUP,
     TABLE_METRICS,
     aggregate_folds,
     evaluate_predictions,
 )
+from drp.featurize.similarity import drug_identity
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from drp.config import RunConfig
-    from drp.data.splits import CrossDatasetSplit, Fold
+    from drp.core.config import RunConfig
     from drp.featurize.store import FeaturizedDataset
-    from drp.training import FoldIndices
+    from drp.splits.folds import CrossDatasetSplit, Fold
+    from drp.training.loop import FoldIndices
 
 
 class Model(Protocol):
@@ -54,7 +54,7 @@ class Model(Protocol):
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`drp.metrics.aggregate_folds` plus the bootstrap unit (``ci_unit``) and the mean
+    """:func:`drp.evaluation.metrics.aggregate_folds` plus the bootstrap unit (``ci_unit``) and the mean
     CI bounds (``<metric>_lo_mean``, ``<metric>_hi_mean``) where the table has them."""
     by = ("model", "kind", "split", "subset", "ci_unit")
     summary = aggregate_folds(table, by=by)
@@ -93,12 +93,12 @@ def print_metrics_table(
 
     ``split`` and ``subset`` get a column only when they vary; otherwise they go in the title.
     Numbers are never cut to an ellipsis: outside a terminal the table is printed at its natural
-    width (:func:`drp.progress.print_renderable`), and in a narrow terminal cells fold.
+    width (:func:`drp.core.progress.print_renderable`), and in a narrow terminal cells fold.
     """
     from rich.console import Console
     from rich.table import Table
 
-    from drp.progress import print_renderable
+    from drp.core.progress import print_renderable
 
     console = console or Console()
     varying = [c for c in ("split", "subset") if summary[c].nunique() > 1]
@@ -210,7 +210,7 @@ def score_predictions(
 ) -> pd.DataFrame:
     """Metric rows of a prediction frame, with bootstrap CIs over the split's unit.
 
-    The resampling unit comes from :func:`drp.data.splits.bootstrap_groups` (held-out cells,
+    The resampling unit comes from :func:`drp.splits.folds.bootstrap_groups` (held-out cells,
     drug structures, drug clusters or tissues; pairs for mixed). Whenever ``split`` and ``ds``
     are known, every row records the split's unit in ``ci_unit`` and the number of units in
     ``ci_units``, with or without CIs (without ``ds``, or without CIs on a store featurized
@@ -221,7 +221,7 @@ def score_predictions(
     ``new_drug`` its new drug structures (looked up in ``test_ds``, the dataset the test
     pairs' features come from).
     """
-    from drp.data.splits import bootstrap_groups, bootstrap_unit
+    from drp.splits.folds import bootstrap_groups, bootstrap_unit
 
     groups, unit = None, "pair"
     if split is not None and ds is not None and bootstrap_unit(split) != "pair":
@@ -550,8 +550,8 @@ def run_baselines(
     each baseline fold is also written as a run directory ``<runs_dir>/<model>/fold<i>``
     (config.json, predictions_test/val.parquet).
     """
-    from drp.data.splits import load_or_make_folds
     from drp.models.baselines import BASELINES
+    from drp.splits.folds import load_or_make_folds
 
     names = check_baselines(names)
     folds = load_or_make_folds(ds, split, k, seed, cache_dir)
@@ -738,8 +738,8 @@ def evaluate_with_baselines(
     Returns:
         ``(rows, setting)``: metric rows of runs and baselines, and the setting used.
     """
-    from drp.data.splits import load_or_make_folds
     from drp.featurize.store import FeaturizedDataset
+    from drp.splits.folds import load_or_make_folds
 
     names = check_baselines(names)
     setting = runs_setting(run_dirs, split=split, k=k, seed=seed, dataset=dataset)
@@ -782,7 +782,7 @@ def run_training_pairs(
         ValueError: the run records no split/k/seed, or its test pairs are not its fold's test
             pairs (the folds or the dataset changed since), so what it trained on is unknown.
     """
-    from drp.data.splits import SPLITS, load_or_make_folds
+    from drp.splits.folds import SPLITS, load_or_make_folds
 
     setting = runs_setting([run_dir], dataset=dataset)
     if setting.split not in SPLITS:
@@ -818,7 +818,7 @@ def evaluate_cross_dataset(
 ) -> tuple[pd.DataFrame, CrossDatasetSplit]:
     """Baselines (trained on all of ``ds``) and trained runs scored on ``target``'s pairs.
 
-    Test pairs come from :func:`drp.data.splits.cross_dataset_split`: every target pair, drug
+    Test pairs come from :func:`drp.splits.folds.cross_dataset_split`: every target pair, drug
     ids in ``ds``'s id space, labelled ``seen_pair`` / ``new_pair`` / ``new_cell`` /
     ``new_drug``; every model predicts them from the target's own omics, graphs and
     fingerprints. Baselines are fitted on the cross-dataset fold (all of ``ds``'s pairs, a
@@ -841,9 +841,9 @@ def evaluate_cross_dataset(
         ValueError: the target has no testable pair, lacks structure keys, or a run's training
             pairs cannot be recovered from its fold.
     """
-    from drp.data.splits import cross_dataset_split
     from drp.models.baselines import BASELINES
-    from drp.models.estimator import NeuralEstimator
+    from drp.splits.folds import cross_dataset_split
+    from drp.training.estimator import NeuralEstimator
 
     names = check_baselines(names) if names else []
     run_dirs = [Path(r) for r in run_dirs]
@@ -927,8 +927,8 @@ def train_run(
         FileExistsError: ``run_dir`` holds a run and ``resume`` is False.
     """
     from drp.featurize.store import FeaturizedDataset
-    from drp.models.estimator import NeuralEstimator
-    from drp.training import fold_for
+    from drp.training.estimator import NeuralEstimator
+    from drp.training.loop import fold_for
 
     config.validate()
     ds = ds or FeaturizedDataset.load(Path(config.train.dataset))

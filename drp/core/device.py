@@ -182,7 +182,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _write_cache(path: Path, key: str, record: dict) -> None:
-    from drp.files import atomic_write_text
+    from drp.core.files import atomic_write_text
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

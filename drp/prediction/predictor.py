@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from drp.batching import EntityTensors
 from drp.data.tables import match_cell_ids, normalize_cell_id, normalize_drug_id
 from drp.featurize.similarity import drug_identity
 from drp.featurize.store import FeaturizedDataset
 from drp.models.drug_prior import DrugEffectPrior
-from drp.models.estimator import NeuralEstimator, drug_keys, load_model
 from drp.models.model import DRPModel
+from drp.training.batching import EntityTensors
+from drp.training.estimator import NeuralEstimator, drug_keys, load_model
 
 __all__ = ["PredictionError", "Predictor", "check_run", "load_model"]
 
@@ -38,7 +38,7 @@ def check_run(run_dir: Path) -> Path:
 
 @dataclass
 class Predictor:
-    """A trained run (its :class:`~drp.models.estimator.NeuralEstimator`) bound to a dataset:
+    """A trained run (its :class:`~drp.training.estimator.NeuralEstimator`) bound to a dataset:
     the run's own, or another featurized dataset (cells and drugs looked up by id there)."""
 
     estimator: NeuralEstimator

@@ -1,9 +1,9 @@
 """Where a study's grid cells run: one after another in this process, or as Ray tasks.
 
-An executor calls a picklable ``fn(spec) -> dict`` (``drp.study.run_cell``) for every spec and
+An executor calls a picklable ``fn(spec) -> dict`` (``drp.study.runner.run_cell``) for every spec and
 logs progress; it returns every call's result (``{"run", "status", ...}``; status ``failed``
 with ``error`` for a cell that raised or whose retries ran out). ``fn`` itself skips finished cells and those
-claimed by another live worker (``drp.claims``), so executors only schedule.
+claimed by another live worker (``drp.core.claims``), so executors only schedule.
 
 Ray is optional (``pip install -e '.[ray]'``). Without an address, :class:`RayExecutor`
 starts a local Ray instance and shuts it down when the cells are done; with ``auto`` or
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from drp.claims import held_claims
+from drp.core.claims import held_claims
 
 EXECUTORS = ("local", "ray")
 

@@ -3,7 +3,7 @@ folds, beside the naive baselines, with paired statistics.
 
 Each grid cell (variant x split x fold x seed) is an independent job with its own run directory
 under ``<study>/runs``; a finished cell (its compact record ``cells/<run>.json`` present, see
-``drp.evidence``) is skipped, an interrupted one resumes from ``last.pt``, so a study can be
+``drp.study.evidence``) is skipped, an interrupted one resumes from ``last.pt``, so a study can be
 stopped and restarted, or resumed on another machine from its committed evidence.
 Seed ``s`` uses folds drawn with seed ``s`` (repeated k-fold CV), which is the resampling design
 the corrected resampled t-test assumes.
@@ -26,23 +26,22 @@ import numpy as np
 import pandas as pd
 import torch
 
-from drp.answers import answer_table, per_drug_mixed_model
-from drp.claims import Claim, ClaimLost, clear_stale
-from drp.config import RunConfig
-from drp.data.splits import Fold, load_or_make_folds
+from drp.core.claims import Claim, ClaimLost, clear_stale
+from drp.core.config import RunConfig
+from drp.core.executors import Executor, LocalExecutor
+from drp.core.files import atomic_write_text
 from drp.data.tables import summarise_drops
-from drp.evaluation import fit_predict, manifest_checksum
-from drp.evidence import consolidate, is_finished, read_cells, read_groups, write_cell
-from drp.executors import Executor, LocalExecutor
+from drp.evaluation.metrics import noise_ceiling
+from drp.evaluation.scoring import fit_predict, manifest_checksum
 from drp.featurize.molecules import smiles_in_graph_order
 from drp.featurize.store import FeaturizedDataset
-from drp.files import atomic_write_text
-from drp.interpret import atom_attention, faithfulness
-from drp.metrics import noise_ceiling
 from drp.models.baselines import BASELINES
-from drp.models.estimator import NeuralEstimator
 from drp.models.registry import DEFAULT_VARIANT, variant_config
-from drp.presets import (  # noqa: F401 (re-exported)
+from drp.splits.folds import Fold, load_or_make_folds
+from drp.study.answers import answer_table, per_drug_mixed_model
+from drp.study.evidence import consolidate, is_finished, read_cells, read_groups, write_cell
+from drp.study.interpretation import atom_attention, faithfulness
+from drp.study.presets import (  # noqa: F401 (re-exported)
     ALL_VARIANTS,
     MARGINS,
     PRESETS,
@@ -51,7 +50,8 @@ from drp.presets import (  # noqa: F401 (re-exported)
     Preset,
     preset_by_name,
 )
-from drp.training import git_commit, hardware
+from drp.training.estimator import NeuralEstimator
+from drp.training.loop import git_commit, hardware
 
 SHOWCASE_DRUGS = ("Lapatinib", "Erlotinib", "Paclitaxel", "Cisplatin", "Gefitinib", "Docetaxel")
 
@@ -149,7 +149,7 @@ def _dataset(spec: CellSpec) -> tuple[FeaturizedDataset, StudyFolds]:
 
 def run_cell(spec: CellSpec) -> dict:
     """Run one unit unless it is finished or claimed by a live worker; the work a local loop
-    or a Ray task does. The run's claim is held while it trains (:mod:`drp.claims`); an
+    or a Ray task does. The run's claim is held while it trains (:mod:`drp.core.claims`); an
     interrupted run resumes from its own ``last.pt``.
 
     Returns:
@@ -256,8 +256,8 @@ def run_study(
 
     A cell whose compact record (``cells/<run>.json``) exists is finished and skipped, so a
     study resumes from its committed evidence alone; an interrupted cell resumes from its
-    ``last.pt``. Cells run through ``executor`` (default :class:`~drp.executors.LocalExecutor`:
-    one after the other in this process; :class:`~drp.executors.RayExecutor`: as Ray tasks).
+    ``last.pt``. Cells run through ``executor`` (default :class:`~drp.core.executors.LocalExecutor`:
+    one after the other in this process; :class:`~drp.core.executors.RayExecutor`: as Ray tasks).
     Cells claimed by another live worker on the same directory are left to it, and waited for
     before the results are collected. Every worker of a study must share its settings (grid,
     config, dataset): ``study.json`` records them and a call with others is refused.
@@ -413,7 +413,7 @@ def collect_lock(study: Path, name: str = ".collect.lock") -> Iterator[None]:
 def _run_baselines(
     ds: FeaturizedDataset, spec: CellSpec, fold: Fold, claim: Claim, worker: dict
 ) -> None:
-    """Fit the preset's baselines on one fold (the same :func:`~drp.evaluation.fit_predict`
+    """Fit the preset's baselines on one fold (the same :func:`~drp.evaluation.scoring.fit_predict`
     path as the neural variants) and write their compact records."""
     train, val, test = fold.frames(ds.pairs)
     for name in spec.preset.baselines:
@@ -477,8 +477,8 @@ def _biomarkers(study: Path, preset: Preset, ds: FeaturizedDataset) -> None:
     fold, full predictions from the run directories), for a built-in GDSC dataset whose
     processed mutation/CNV/expression tables are on disk; otherwise the committed files stay."""
     from drp.api import DATA_DIR
-    from drp.biomarkers import write_biomarkers
     from drp.data.gdsc import processed_dir
+    from drp.evaluation.biomarkers import write_biomarkers
     from drp.featurize.pipeline import gdsc_tables
 
     built_in = ds.manifest.get("sources", {}).get("built_in")
@@ -559,7 +559,7 @@ def write_attention(
     The models run on ``device``; by default the study's ``train.device`` (``study.json``),
     where ``cuda`` falls back to the CPU when no GPU is present now.
     """
-    from drp.device import resolve_device
+    from drp.core.device import resolve_device
 
     if device is None:
         info = study / "study.json"

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from drp.files import atomic_write_text
+from drp.core.files import atomic_write_text
 
 LEVELS = tuple(round(x, 2) for x in np.arange(0.50, 0.995, 0.01))
 """Coverage levels stored per run: 0.50, 0.51, ..., 0.99."""

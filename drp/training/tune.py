@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from drp.config import RunConfig, apply_overrides
+from drp.core.config import RunConfig, apply_overrides
 
-DEFAULT_SPACE = Path(__file__).parent / "configs" / "tune_space.toml"
+DEFAULT_SPACE = Path(__file__).parents[1] / "configs" / "tune_space.toml"
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
 FIXED_KEYS = {"dataset", "split", "k", "fold", "seed", "fold_seed", "folds_dir", "epochs"}
 """Train keys a search may not vary: they define the question, not the model."""
@@ -156,9 +156,9 @@ def run_trial(params: dict[str, Any], context: dict[str, Any]) -> None:
     epoch (``val_rmse``, ``epoch``)."""
     from ray import tune
 
-    from drp.data.splits import load_or_make_folds
     from drp.featurize.store import FeaturizedDataset
-    from drp.training import FoldIndices, Trainer
+    from drp.splits.folds import load_or_make_folds
+    from drp.training.loop import FoldIndices, Trainer
 
     cfg = tuned_config(RunConfig.from_dict(context["base"]), params)
     tc = cfg.train
@@ -201,19 +201,19 @@ def tune_search(
         base: the config every trial starts from (dataset, split, fold, variant's model).
         space: distributions and budget (``num_samples`` overrides the file's).
         variant: the model's name, recorded in the outputs.
-        address: as :class:`drp.executors.RayExecutor` (None: a local Ray instance).
+        address: as :class:`drp.core.executors.RayExecutor` (None: a local Ray instance).
 
     Returns:
         The ``tune.json`` record (best parameters, best validation RMSE, trials).
     """
-    from drp.executors import import_ray, ray_session
+    from drp.core.executors import import_ray, ray_session
 
     import_ray()  # a clear error before the Ray Tune imports when Ray is missing
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from drp.training import folds_dir, git_commit, hardware
+    from drp.training.loop import folds_dir, git_commit, hardware
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)

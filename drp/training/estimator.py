@@ -1,7 +1,7 @@
 """The neural model behind the shared model contract: ``fit(ds, train, val) -> self`` and
 ``predict(ds, pairs) -> [n_pairs]`` ln IC50, as the baselines (:mod:`drp.models.baselines`).
 
-:class:`NeuralEstimator` owns training (:class:`drp.training.Trainer`), the omics scaler and the
+:class:`NeuralEstimator` owns training (:class:`drp.training.loop.Trainer`), the omics scaler and the
 target scaling fitted on the training pairs, and the checkpoint. ``predict`` looks features up
 **by id** in the dataset it is given, which may be another featurized dataset than the one it
 was fitted on (CCLE after GDSC2): its omics columns are aligned by feature name to the training
@@ -23,15 +23,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from drp.batching import EntityTensors, OmicsScaler, predict_indices
-from drp.config import ModelConfig, RunConfig
-from drp.device import model_device, resolve_device
+from drp.core.config import ModelConfig, RunConfig
+from drp.core.device import model_device, resolve_device
+from drp.core.files import atomic_write, atomic_write_text
 from drp.featurize.similarity import CLUSTER_SIMILARITY, drug_identity
-from drp.files import atomic_write, atomic_write_text
 from drp.models.drug_prior import FILE as PRIOR_FILE
 from drp.models.drug_prior import DrugEffectPrior
 from drp.models.model import DRPModel, check_architecture
 from drp.models.registry import DEFAULT_VARIANT, build_model
+from drp.training.batching import EntityTensors, OmicsScaler, predict_indices
 
 if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
@@ -164,7 +164,7 @@ class NeuralEstimator:
             FileExistsError: ``run_dir`` already holds a run and ``resume`` is False.
             KeyError: a pair's cell or drug has no features in ``ds``.
         """
-        from drp.training import FoldIndices, Trainer, write_run_config
+        from drp.training.loop import FoldIndices, Trainer, write_run_config
 
         # the auxiliary screen is checked before training, so a bad one costs no training run
         auxiliary = (
@@ -228,7 +228,7 @@ class NeuralEstimator:
         """Fit the new-drug prior on the training pairs (``auxiliary``: the screen and its
         note, :func:`auxiliary_dataset`); in ``run_dir``, save it and, where the validation
         drugs are new, rewrite their predictions and conformal calibration with it."""
-        from drp.intervals import write_calibration
+        from drp.evaluation.intervals import write_calibration
 
         screen, note = auxiliary
         # on cluster-blind folds an auxiliary analogue of a held-out drug would undo the split

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from drp.files import atomic_write
-from drp.metrics import metrics
+from drp.core.files import atomic_write
+from drp.evaluation.metrics import metrics
 
 CELLS = "cells"
 SAMPLE_ROWS = 4000
@@ -73,7 +73,7 @@ def group_table(pred: pd.DataFrame, censored: pd.Series | None = None) -> pd.Dat
 
 def _per_group_r(codes: np.ndarray, frame: pd.DataFrame, n_groups: int) -> np.ndarray:
     """[n_groups] Pearson r of y_true and y_pred within each group (nan below 3 pairs or for a
-    constant observed response; 0 for a constant prediction, as in :mod:`drp.metrics`)."""
+    constant observed response; 0 for a constant prediction, as in :mod:`drp.evaluation.metrics`)."""
     out = np.full(n_groups, np.nan)
     t_all, p_all = frame["y_true"].to_numpy(float), frame["y_pred"].to_numpy(float)
     order = np.argsort(codes, kind="stable")
@@ -120,7 +120,7 @@ def write_cell(
         "best_val_rmse": summary.get("best_val_rmse"),
         "train_seconds": summary.get("train_seconds"),
         "precision": summary.get("precision"),
-        # which worker ran it, on which try (drp.claims); not a result, kept out of read_cells
+        # which worker ran it, on which try (drp.core.claims); not a result, kept out of read_cells
         "execution": {k: summary[k] for k in ("attempt", "worker") if k in summary},
         "history": []
         if history is None

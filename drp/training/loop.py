@@ -29,22 +29,22 @@ import numpy as np
 import pandas as pd
 import torch
 
-from drp.batching import EntityTensors, OmicsScaler, predict_indices
-from drp.config import RunConfig
-from drp.data.splits import Fold, load_or_make_folds
-from drp.device import autocast, choose_bf16, resolve_device
+from drp.core.config import RunConfig
+from drp.core.device import autocast, choose_bf16, resolve_device
+from drp.core.files import atomic_write, atomic_write_text
+from drp.evaluation.intervals import write_calibration
 from drp.featurize.store import FeaturizedDataset
-from drp.files import atomic_write, atomic_write_text
-from drp.intervals import write_calibration
 from drp.models.model import PairBatch, check_architecture
 from drp.models.registry import build_model
+from drp.splits.folds import Fold, load_or_make_folds
+from drp.training.batching import EntityTensors, OmicsScaler, predict_indices
 
 
 @dataclass
 class FoldIndices:
     """Row indices into ``dataset.pairs``: [n_train], [n_val], [n_test].
 
-    A hand-made fold; :class:`drp.data.splits.Fold` (same fields) is accepted wherever this is.
+    A hand-made fold; :class:`drp.splits.folds.Fold` (same fields) is accepted wherever this is.
     """
 
     train: np.ndarray

@@ -5,7 +5,7 @@ seed) gives one paired difference ``d = metric(attention) - metric(twin)``. The 
 training data, which makes the plain paired t-test over-confident; the Nadeau & Bengio (2003)
 corrected resampled t-test inflates the variance of the mean by ``1/J + n_test/n_train``
 instead of ``1/J``. p-values are Holm-adjusted across a documented family; the verdicts
-against equivalence margins are in :mod:`drp.answers`.
+against equivalence margins are in :mod:`drp.study.answers`.
 
 Edge-case rules (used everywhere below):
 
@@ -26,7 +26,7 @@ import numpy as np
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
-from drp.metrics import is_constant
+from drp.evaluation.metrics import is_constant
 
 Better = Literal["lower", "higher"]
 

@@ -20,11 +20,11 @@ from scipy.stats import spearmanr
 from torch_geometric.data import Data
 from torch_geometric.utils import subgraph
 
-from drp.batching import EntityTensors
-from drp.device import model_device
+from drp.core.device import model_device
 from drp.featurize.molecules import ELEMENTS
 from drp.models.graphs import GraphBank
 from drp.models.model import DRPModel, PairBatch
+from drp.training.batching import EntityTensors
 
 # Every tensor below is made on the model's device (graphs and cells may come from the CPU);
 # interpretation runs in float32 even on CUDA (no autocast): weights and deltas are the result.

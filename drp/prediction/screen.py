@@ -3,7 +3,7 @@
 ``screen`` reads a library (CSV/TSV/parquet with ``drug_id, smiles``; ``.smi`` with one
 ``SMILES name`` per line; ``.sdf``), standardises each molecule as ``drp featurize`` does, and
 scores compounds ``chunk_size`` at a time against the chosen cells: each chunk's drugs and the
-cells are encoded once (:func:`drp.batching.predict_indices`), its predictions are appended to
+cells are encoded once (:func:`drp.training.batching.predict_indices`), its predictions are appended to
 ``predictions.parquet`` and folded into running top-K tables, so memory stays bounded by one
 chunk whatever the library's size. Invalid molecules are counted and kept with RDKit's reason.
 
@@ -39,10 +39,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from drp.core.files import atomic_write, atomic_write_text
 from drp.data.sources import sha256_file
-from drp.data.splits import SPLITS, fold_cache_path, load_or_make_folds
 from drp.data.tables import read_table
-from drp.evaluation import fold_seed
+from drp.evaluation.intervals import interval_half_width
+from drp.evaluation.scoring import fold_seed
 from drp.featurize.molecules import (
     InvalidSmilesError,
     mol_to_graph,
@@ -53,9 +54,8 @@ from drp.featurize.molecules import (
 )
 from drp.featurize.similarity import drug_identity, tanimoto_cross
 from drp.featurize.store import FeaturizedDataset
-from drp.files import atomic_write, atomic_write_text
-from drp.intervals import interval_half_width
-from drp.predict import PredictionError, Predictor
+from drp.prediction.predictor import PredictionError, Predictor
+from drp.splits.folds import SPLITS, fold_cache_path, load_or_make_folds
 
 OUTPUTS = (
     "predictions.parquet",
@@ -343,7 +343,7 @@ def screen(
         command: the command line, recorded in ``screen.json``.
         interval: add conformal ``lo``/``hi`` at this level (0.50-0.99) to every pair of
             ``predictions.parquet``; needs a run calibrated on new drugs (drug- or
-            cluster-blind), see :mod:`drp.intervals`.
+            cluster-blind), see :mod:`drp.evaluation.intervals`.
 
     Raises:
         PredictionError: an unusable library or selection, bad settings, or no valid molecule.
@@ -546,7 +546,7 @@ def _provenance(
     invalid: pd.DataFrame,
     compounds: pd.DataFrame,
 ) -> dict:
-    from drp.training import git_commit, hardware
+    from drp.training.loop import git_commit, hardware
 
     return {
         "run_dir": str(run_dir.resolve()),

@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from drp.core.choices import SPLITS
+from drp.core.files import temp_write
 from drp.featurize.similarity import drug_identity
-from drp.files import temp_write
 
 if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
@@ -519,7 +519,7 @@ def cross_dataset_split(
       own SMILES by graph or fingerprint models.
 
     CCLE caps IC50 at 8 µM; ``censored`` (IC50 at the cap) is kept so metrics can be reported
-    on all pairs and on uncensored pairs (:func:`drp.metrics.evaluate_predictions` does both).
+    on all pairs and on uncensored pairs (:func:`drp.evaluation.metrics.evaluate_predictions` does both).
 
     Raises:
         ValueError: either dataset lacks ``structure_key`` (re-run ``drp featurize``).

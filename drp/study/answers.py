@@ -1,6 +1,6 @@
 """The study's answers: a verdict per declared question, against its equivalence margin.
 
-Each question (``drp.presets.Question``) is tested on paired runs, ``d = metric(attention) -
+Each question (``drp.study.presets.Question``) is tested on paired runs, ``d = metric(attention) -
 metric(twin)`` per (fold, seed), with the Nadeau-Bengio corrected resampled t interval. The
 verdict compares that interval with the question's margin ``m``:
 
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from drp.presets import MARGINS, PRIMARY_METRIC, Question
-from drp.stats import PAIR_KEYS, Better, corrected_resampled_ttest, holm
+from drp.study.presets import MARGINS, PRIMARY_METRIC, Question
+from drp.study.statistics import PAIR_KEYS, Better, corrected_resampled_ttest, holm
 
 ANSWER_COLUMNS = [
     "question",
