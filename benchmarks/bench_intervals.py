@@ -1,7 +1,7 @@
 """Coverage and width of the conformal intervals on held-out test pairs.
 
 For finished runs (one per fold of a split), calibrates each run exactly as ``drp train`` does
-(:func:`drp.evaluation.intervals.write_calibration`: split conformal on the validation pairs for known
+(:func:`drp.training.intervals.write_calibration`: split conformal on the validation pairs for known
 drugs; drug-level conformal for drug- and cluster-blind runs, with the run's prior's
 leave-one-structure-out level errors) and scores the run's test pairs: empirical coverage and
 mean width at 80% and 90%, per fold and on average, and the spread over test drugs (the 10th
@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 from results_table import add_rows
 
-from drp.evaluation.intervals import NEW_DRUG_SPLITS, write_calibration
 from drp.models.drug_prior import FILE as PRIOR_FILE
 from drp.models.drug_prior import DrugEffectPrior
+from drp.training.intervals import NEW_DRUG_SPLITS, write_calibration
 
 HERE = Path(__file__).parent
 SECTION = "## Prediction intervals"

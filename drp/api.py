@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drp.core.config import DEVICES, RunConfig, apply_overrides, load_config
+from drp.core.paths import DATA_DIR, dataset_path
 from drp.models.baselines import DEFAULT_BASELINES
 
 if TYPE_CHECKING:
@@ -44,25 +45,7 @@ __all__ = [
     "training_config",
 ]
 
-DATA_DIR = Path("data")
 COLUMNS = ["cell_id", "drug_id", "ln_ic50_pred"]
-
-
-def dataset_path(dataset: str | Path, data_dir: Path = DATA_DIR) -> Path:
-    """A built-in name (``gdsc2``) means ``<data_dir>/featurized/<name>``; anything else is a
-    path.
-
-    Raises:
-        FileNotFoundError: no ``manifest.json`` there (the dataset is not featurized).
-    """
-    path = Path(dataset)
-    if not path.exists() and "/" not in str(dataset):
-        path = Path(data_dir) / "featurized" / str(dataset)
-    if not (path / "manifest.json").exists():
-        raise FileNotFoundError(
-            f"no featurized dataset at {path}: run `drp featurize --dataset {dataset}`"
-        )
-    return path
 
 
 def load_dataset(name_or_path: str | Path, data_dir: Path = DATA_DIR) -> FeaturizedDataset:
@@ -116,13 +99,13 @@ class Run:
             drugs: known drug ids (default: every drug), crossed with ``cells``.
             smiles: new drugs as ``{name: SMILES}``, crossed with ``cells``; not with ``drugs``.
             interval: coverage (0.50-0.99) of a split-conformal interval calibrated on the run's
-                validation pairs (:mod:`drp.evaluation.intervals`).
+                validation pairs (:mod:`drp.training.intervals`).
 
         Raises:
             ValueError: both ``drugs`` and ``smiles`` given.
             drp.prediction.predictor.PredictionError: unknown ids or invalid SMILES (a ValueError).
         """
-        from drp.evaluation.intervals import add_interval
+        from drp.training.intervals import add_interval
 
         result = self._predict(cells, drugs, smiles)
         if interval is None:
@@ -206,8 +189,8 @@ class Ensemble:
         interval: float | None = None,
     ) -> pd.DataFrame:
         """Like :meth:`Run.predict`, plus ``ensemble_sd`` and ``n_models``."""
-        from drp.evaluation.intervals import add_interval
         from drp.evaluation.scoring import combine_members
+        from drp.training.intervals import add_interval
 
         out = combine_members([r._predict(cells, drugs, smiles) for r in self.runs])
         if interval is None:

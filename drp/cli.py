@@ -341,8 +341,8 @@ def predict(
     """Predict ln IC50 for pairs, the whole matrix, or new drugs given as SMILES."""
     from drp.api import combine_members, load_ensemble
     from drp.data.tables import read_table
-    from drp.evaluation.intervals import add_interval
     from drp.prediction.predictor import PredictionError
+    from drp.training.intervals import add_interval
 
     chosen_smiles = bool(smiles) or smiles_file is not None
     chosen = sum([pairs is not None, matrix, chosen_smiles])

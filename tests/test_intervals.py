@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drp.evaluation.intervals import add_interval, conformal_quantiles, write_calibration
+from drp.training.intervals import add_interval, conformal_quantiles, write_calibration
 from tests.test_api import run, store  # noqa: F401 (module fixtures: a 1-epoch mixed run)
 
 
@@ -57,8 +57,8 @@ def test_a_trained_run_is_calibrated_on_its_validation_pairs(run):  # noqa: F811
 
 
 def test_evaluate_reports_coverage_and_width_of_a_calibrated_run(run):  # noqa: F811
-    from drp.evaluation.intervals import interval_metrics
     from drp.evaluation.scoring import evaluate_runs, summarise
+    from drp.training.intervals import interval_metrics
 
     rows = evaluate_runs([run.path])
     record = json.loads((run.path / "calibration.json").read_text())
@@ -115,7 +115,7 @@ def test_an_ensemble_averages_members_and_widens_to_their_mean_quantile(run, tmp
 
 def test_coverage_of_an_ensemble_is_counted_at_its_members_mean_quantile(tmp_path):
     """The value of the coverage ``drp evaluate --ensemble`` reports, not only its range."""
-    from drp.evaluation.intervals import interval_metrics
+    from drp.training.intervals import interval_metrics
 
     rng = np.random.default_rng(0)
     members = []

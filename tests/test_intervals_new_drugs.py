@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drp.evaluation.intervals import (
+from drp.prediction.predictor import PredictionError
+from drp.prediction.screen import screen
+from drp.training.intervals import (
     FILE,
     add_interval,
     conformal_quantiles,
     drug_level_scores,
     write_calibration,
 )
-from drp.prediction.predictor import PredictionError
-from drp.prediction.screen import screen
 from tests.test_screen import LIBRARY, _csv, predictor, run  # noqa: F401 (module fixtures)
 
 

@@ -52,7 +52,7 @@ FIGURES = [
 def _can_draw() -> bool:
     """RDKit's drawing module loads (it needs Cairo/X libraries headless servers may lack)."""
     try:
-        import drp.report.molecules  # noqa: F401
+        import drp.featurize.depict  # noqa: F401
     except ImportError:
         return False
     return True
@@ -189,10 +189,10 @@ def test_faithfulness_summary_effect_sizes() -> None:
 
 def test_report_without_rdkit_drawing_says_why(tmp_path: Path, monkeypatch) -> None:
     # as on a headless GPU server whose RDKit cannot load libXrender.so.1
-    import drp.report
+    import drp.featurize
 
-    monkeypatch.delattr(drp.report, "molecules", raising=False)
-    monkeypatch.setitem(sys.modules, "drp.report.molecules", None)
+    monkeypatch.delattr(drp.featurize, "depict", raising=False)
+    monkeypatch.setitem(sys.modules, "drp.featurize.depict", None)
     md, html = render_report(write_synthetic_study(tmp_path / "study"), tmp_path / "out")
     assert "Molecules were not drawn: RDKit's drawing library does not load" in md.read_text()
     assert not list((tmp_path / "out").glob("mol_*.png"))
@@ -202,7 +202,7 @@ def test_report_without_rdkit_drawing_says_why(tmp_path: Path, monkeypatch) -> N
 def test_draw_attention_checks_atom_count() -> None:
     # RDKit's drawing module needs Cairo/X libraries that some headless machines lack
     draw_attention = pytest.importorskip(
-        "drp.report.molecules", exc_type=ImportError
+        "drp.featurize.depict", exc_type=ImportError
     ).draw_attention
     png = draw_attention("CCO", [0.2, 0.3, 0.5], "ethanol")
     assert png[:4] == b"\x89PNG"

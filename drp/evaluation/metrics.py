@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from drp.evaluation.intervals import INTERVAL_METRICS
+from drp.training.intervals import INTERVAL_METRICS
 
 MIN_GROUP = 3
 METRICS = ("rmse", "mae", "r2", "pearson", "spearman", "per_drug_r", "per_cell_r")

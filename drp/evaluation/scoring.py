@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from drp.core.files import atomic_write_text
-from drp.evaluation.intervals import INTERVAL_METRICS, interval_metrics
 from drp.evaluation.metrics import (
     LOWER_IS_BETTER,
     MIN_GROUP,
@@ -31,6 +30,7 @@ from drp.evaluation.metrics import (
     evaluate_predictions,
 )
 from drp.featurize.similarity import drug_identity
+from drp.training.intervals import INTERVAL_METRICS, interval_metrics
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -42,7 +42,6 @@ import pyarrow.parquet as pq
 from drp.core.files import atomic_write, atomic_write_text
 from drp.data.sources import sha256_file
 from drp.data.tables import read_table
-from drp.evaluation.intervals import interval_half_width
 from drp.evaluation.scoring import fold_seed
 from drp.featurize.molecules import (
     InvalidSmilesError,
@@ -56,6 +55,7 @@ from drp.featurize.similarity import drug_identity, tanimoto_cross
 from drp.featurize.store import FeaturizedDataset
 from drp.prediction.predictor import PredictionError, Predictor
 from drp.splits.folds import SPLITS, fold_cache_path, load_or_make_folds
+from drp.training.intervals import interval_half_width
 
 OUTPUTS = (
     "predictions.parquet",
@@ -343,7 +343,7 @@ def screen(
         command: the command line, recorded in ``screen.json``.
         interval: add conformal ``lo``/``hi`` at this level (0.50-0.99) to every pair of
             ``predictions.parquet``; needs a run calibrated on new drugs (drug- or
-            cluster-blind), see :mod:`drp.evaluation.intervals`.
+            cluster-blind), see :mod:`drp.training.intervals`.
 
     Raises:
         PredictionError: an unusable library or selection, bad settings, or no valid molecule.

@@ -294,7 +294,7 @@ def biomarker_plot(table: pd.DataFrame) -> Figure:
 
 def attention_colourbar() -> Figure:
     """The molecules' colour scale: an atom's weight relative to the uniform weight 1/n."""
-    from drp.report.molecules import RELATIVE_RANGE, attention_cmap
+    from drp.featurize.depict import RELATIVE_RANGE, attention_cmap
 
     fig, ax = plt.subplots(figsize=(5.2, 0.9))
     lo, hi = RELATIVE_RANGE

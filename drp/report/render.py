@@ -730,7 +730,7 @@ def _molecules_section(study: Study, out_dir: Path) -> list[Block]:
         return [*blocks, Para("No attention maps were produced by this study.")]
     try:
         # RDKit's drawing module links Cairo and X libraries that headless servers may lack
-        from drp.report import molecules
+        from drp.featurize import depict
     except ImportError as err:
         return [
             *blocks,
@@ -752,7 +752,7 @@ def _molecules_section(study: Study, out_dir: Path) -> list[Block]:
     for i, entry in enumerate(study.attention):
         name = f"mol_{i:02d}_{_slug(str(entry['drug_id']))}.png"
         try:
-            png = molecules.draw_attention(
+            png = depict.draw_attention(
                 entry["smiles"], entry["atom_weights"], str(entry["drug_id"])
             )
         except ValueError as err:

@@ -124,7 +124,7 @@ def _molecules(result: ScreenResult) -> list[Block]:
     top = result.compounds.nsmallest(TOP_DRAWN, "mean_ln_ic50_pred")
     try:
         # RDKit's drawing module links Cairo and X libraries that headless servers may lack
-        from drp.report import molecules
+        from drp.featurize import depict
     except ImportError as err:
         return [
             *blocks,
@@ -137,7 +137,7 @@ def _molecules(result: ScreenResult) -> list[Block]:
     for i, row in enumerate(top.itertuples()):
         name = f"mol_{i:02d}_{_slug(str(row.drug_id))}.png"
         try:
-            png = molecules.draw_molecule(row.smiles_standardised, str(row.drug_id))
+            png = depict.draw_molecule(row.smiles_standardised, str(row.drug_id))
         except ValueError as err:
             blocks.append(Para(f"{row.drug_id}: not drawn ({err})."))
             continue

@@ -476,7 +476,7 @@ def _biomarkers(study: Path, preset: Preset, ds: FeaturizedDataset) -> None:
     """Biomarker recovery of the default model on cell-blind test cells (first seed, every
     fold, full predictions from the run directories), for a built-in GDSC dataset whose
     processed mutation/CNV/expression tables are on disk; otherwise the committed files stay."""
-    from drp.api import DATA_DIR
+    from drp.core.paths import DATA_DIR
     from drp.data.gdsc import processed_dir
     from drp.evaluation.biomarkers import write_biomarkers
     from drp.featurize.pipeline import gdsc_tables

@@ -228,7 +228,7 @@ class NeuralEstimator:
         """Fit the new-drug prior on the training pairs (``auxiliary``: the screen and its
         note, :func:`auxiliary_dataset`); in ``run_dir``, save it and, where the validation
         drugs are new, rewrite their predictions and conformal calibration with it."""
-        from drp.evaluation.intervals import write_calibration
+        from drp.training.intervals import write_calibration
 
         screen, note = auxiliary
         # on cluster-blind folds an auxiliary analogue of a held-out drug would undo the split

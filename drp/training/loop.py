@@ -32,12 +32,12 @@ import torch
 from drp.core.config import RunConfig
 from drp.core.device import autocast, choose_bf16, resolve_device
 from drp.core.files import atomic_write, atomic_write_text
-from drp.evaluation.intervals import write_calibration
 from drp.featurize.store import FeaturizedDataset
 from drp.models.model import PairBatch, check_architecture
 from drp.models.registry import build_model
 from drp.splits.folds import Fold, load_or_make_folds
 from drp.training.batching import EntityTensors, OmicsScaler, predict_indices
+from drp.training.intervals import write_calibration
 
 
 @dataclass

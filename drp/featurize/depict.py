@@ -1,7 +1,8 @@
 """Molecule drawings (RDKit ``rdMolDraw2D``): atoms coloured by attention weight, or plain.
 
-The design keeps RDKit inside ``drp.featurize``; drawing is the one exception, because a
-picture of the molecule is the point of this section. Only drawing functions are used here.
+RDKit stays inside ``drp.featurize``: the report asks this module for pictures and never
+imports RDKit itself. The colour scale lives here too, so a figure's colour bar and its
+molecules agree.
 """
 
 from __future__ import annotations
