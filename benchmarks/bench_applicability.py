@@ -2,7 +2,7 @@
 
 Reads finished drug-blind runs (one per fold, e.g. ``drp train --split drug_blind --fold F``),
 takes each held-out drug's max Tanimoto similarity to its fold's training drugs and its RMSE over
-its test pairs, bins them, and picks the threshold with :func:`drp.prediction.screen.pick_ad_threshold`:
+its test pairs, bins them, and picks the threshold with :func:`applicability.pick_ad_threshold`:
 the lowest similarity above which every bin of at least ``--min-drugs`` drugs has a mean per-drug
 RMSE below the mean over all held-out drugs (the typical error on a new drug). Below it a screened
 compound's error is expected to exceed that typical error, so it is flagged out of domain.
@@ -25,9 +25,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from applicability import (  # noqa: E402
+    applicability_curve,
+    heldout_drug_applicability,
+    pick_ad_threshold,
+)
 from results_table import add_rows  # noqa: E402
-
-from drp.prediction.screen import applicability_curve, heldout_drug_applicability, pick_ad_threshold  # noqa: E402
 
 HERE = Path(__file__).parent
 SECTION = "## Applicability domain"

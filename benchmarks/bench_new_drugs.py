@@ -37,8 +37,9 @@ from drp.evaluation.scoring import fit_predict  # noqa: E402
 from drp.featurize.store import FeaturizedDataset  # noqa: E402
 from drp.models.baselines import BASELINES  # noqa: E402
 from drp.models.registry import VARIANTS, variant_config  # noqa: E402
-from drp.splits.folds import load_or_make_folds  # noqa: E402
-from drp.training.estimator import NeuralEstimator, auxiliary_path  # noqa: E402
+from drp.splits.cache import load_or_make_folds  # noqa: E402
+from drp.training.estimator import NeuralEstimator  # noqa: E402
+from drp.training.prior_inputs import auxiliary_path  # noqa: E402
 
 SECTION = "## New drugs"
 DATASET = ROOT / "data" / "featurized" / "gdsc2"

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from results_table import add_rows
 
-from drp.training.loop import hardware
+from drp.core.provenance import hardware
 
 HERE = Path(__file__).parent
 SECTION = "## Ray executor"
@@ -50,7 +50,8 @@ def study_worker(kind: str, preset: str, root: Path, name: str) -> None:
     from drp.api import dataset_path
     from drp.core.config import load_config
     from drp.core.executors import LocalExecutor, RayExecutor
-    from drp.study.runner import preset_by_name, run_study
+    from drp.study.presets import preset_by_name
+    from drp.study.runner import run_study
 
     executor = LocalExecutor() if kind == "local" else RayExecutor()
     config = load_config(None, [f"train.folds_dir={root / 'folds'}"])

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_table import add_rows  # noqa: E402
 
 from drp.models.registry import DEFAULT_VARIANT, variant_config  # noqa: E402
+from drp.study.cells import run_name  # noqa: E402
 from drp.study.evidence import cell_path  # noqa: E402
-from drp.study.runner import run_name  # noqa: E402
 
 SECTION = "## Study runs against standalone `drp train`"
 HEADER = f"""{SECTION}

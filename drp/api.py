@@ -1,7 +1,8 @@
-"""The Python API: load a dataset, train a run, load it, predict, evaluate.
+"""The Python API, the one face of drp: featurize, train, load, predict, screen, evaluate,
+study, tune, report. The ``drp`` command parses options and calls one function here.
 
-The ``drp`` command is a thin layer over these functions. Heavy modules (torch, PyG, RDKit)
-are imported inside the functions, so importing this module stays cheap::
+Heavy modules (torch, PyG, RDKit) are imported inside the functions, so importing this module
+stays cheap::
 
     import drp
 
@@ -11,41 +12,74 @@ are imported inside the functions, so importing this module stays cheap::
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from functools import cached_property
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drp.core.config import DEVICES, RunConfig, apply_overrides, load_config
+from drp.core.choices import CROSS, SPLITS
+from drp.core.config import DEVICES, RunConfig, load_config
+from drp.core.executors import EXECUTORS
 from drp.core.paths import DATA_DIR, dataset_path
-from drp.models.baselines import DEFAULT_BASELINES
+from drp.core.progress import console, make_progress, results_console, track
+from drp.evaluation.evaluate import Evaluation, evaluation
+from drp.models.baselines import BASELINES, DEFAULT_BASELINES
+from drp.models.registry import VARIANTS
+from drp.prediction.runs import Ensemble, Run, load_ensemble, load_run
+from drp.study.presets import PRESETS
+from drp.training.run_config import default_run_dir, training_config
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from drp.featurize.make import Featurized
     from drp.featurize.store import FeaturizedDataset
-    from drp.prediction.predictor import Predictor
+    from drp.prediction.screen import ScreenResult
 
 __all__ = [
+    "BASELINES",
+    "CROSS",
     "DATA_DIR",
+    "DEFAULT_BASELINES",
+    "DEVICES",
+    "EXECUTORS",
+    "PRESETS",
+    "SPLITS",
+    "VARIANTS",
     "Ensemble",
+    "Evaluation",
     "Run",
+    "combine_members",
+    "console",
     "dataset_path",
     "default_run_dir",
     "evaluate",
     "evaluation",
-    "Evaluation",
+    "featurize",
+    "load_config",
     "load_dataset",
-    "combine_members",
     "load_ensemble",
     "load_run",
+    "make_progress",
+    "predict",
+    "print_metrics",
+    "report",
+    "results_console",
+    "screen",
+    "study",
+    "track",
     "train",
     "training_config",
+    "tune",
+    "write_table",
 ]
 
-COLUMNS = ["cell_id", "drug_id", "ln_ic50_pred"]
+
+def featurize(dataset: str = "gdsc2", **options: Any) -> list[Featurized]:
+    """Fetch, validate and featurize a built-in dataset, or a ``custom`` one from its tables
+    (options: :func:`drp.featurize.make.featurize`); returns the datasets written."""
+    from drp.featurize.make import featurize as make
+
+    return make(dataset, **options)
 
 
 def load_dataset(name_or_path: str | Path, data_dir: Path = DATA_DIR) -> FeaturizedDataset:
@@ -53,262 +87,6 @@ def load_dataset(name_or_path: str | Path, data_dir: Path = DATA_DIR) -> Featuri
     from drp.featurize.store import FeaturizedDataset
 
     return FeaturizedDataset.load(dataset_path(name_or_path, data_dir))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-@dataclass
-class Run:
-    """A trained run directory. The model and its dataset load on first use (:attr:`predictor`).
-
-    Attributes:
-        path: the run directory (``best.pt``, ``config.json``, ``summary.json``, ...).
-        config: the run's ``config.json`` (resolved config plus provenance).
-        summary: the run's ``summary.json`` (best epoch, best val RMSE, ...); ``{}`` if absent.
-        device: where the model runs: ``auto``, ``cpu`` or ``cuda``.
-        dataset: featurized dataset to predict on (default: the run's own).
-    """
-
-    path: Path
-    config: dict[str, Any]
-    summary: dict[str, Any]
-    device: str = "cpu"
-    dataset: Path | None = None
-
-    @cached_property
-    def predictor(self) -> Predictor:
-        """The run's best model bound to its dataset (:class:`drp.prediction.predictor.Predictor`)."""
-        from drp.prediction.predictor import Predictor
-
-        return Predictor.from_run(self.path, self.device, self.dataset)
-
-    def predict(
-        self,
-        cells: Sequence[str] | None = None,
-        drugs: Sequence[str] | None = None,
-        smiles: dict[str, str] | None = None,
-        interval: float | None = None,
-    ) -> pd.DataFrame:
-        """ln IC50 predictions, long format with columns ``cell_id, drug_id, ln_ic50_pred``
-        (and ``lo, hi, interval_from`` with ``interval``).
-
-        Args:
-            cells: cell ids (default: every cell of the dataset).
-            drugs: known drug ids (default: every drug), crossed with ``cells``.
-            smiles: new drugs as ``{name: SMILES}``, crossed with ``cells``; not with ``drugs``.
-            interval: coverage (0.50-0.99) of a split-conformal interval calibrated on the run's
-                validation pairs (:mod:`drp.training.intervals`).
-
-        Raises:
-            ValueError: both ``drugs`` and ``smiles`` given.
-            drp.prediction.predictor.PredictionError: unknown ids or invalid SMILES (a ValueError).
-        """
-        from drp.training.intervals import add_interval
-
-        result = self._predict(cells, drugs, smiles)
-        if interval is None:
-            return result
-        new_drug = self.predictor.new_drug_rows(result)
-        return add_interval(result, self.path, interval, smiles is not None, new_drug)
-
-    def _predict(
-        self,
-        cells: Sequence[str] | None,
-        drugs: Sequence[str] | None,
-        smiles: dict[str, str] | None,
-    ) -> pd.DataFrame:
-        import pandas as pd
-
-        if drugs is not None and smiles is not None:
-            raise ValueError(
-                "give known drugs by id (drugs=...) or new drugs as SMILES (smiles=...), not both"
-            )
-        p = self.predictor
-        if smiles is not None:
-            return p.predict_smiles(dict(smiles), list(cells) if cells else None)
-        if cells is None and drugs is None:
-            return p.predict_matrix()[COLUMNS]
-        cell_ids = list(cells) if cells is not None else list(p.ds.cells.cell_id)
-        drug_ids = list(drugs) if drugs is not None else list(p.ds.drugs.drug_id)
-        pairs = pd.DataFrame(
-            {
-                "cell_id": [c for c in cell_ids for _ in drug_ids],
-                "drug_id": [d for _ in cell_ids for d in drug_ids],
-            }
-        )
-        return p.predict_pairs(pairs)[COLUMNS]
-
-
-def load_run(run_dir: str | Path, device: str = "cpu", dataset: str | Path | None = None) -> Run:
-    """A trained run directory from :func:`train` or ``drp train``.
-
-    Args:
-        run_dir: the run directory.
-        device: ``auto``, ``cpu`` or ``cuda``.
-        dataset: featurized dataset directory to predict on (default: the run's own; another
-            dataset's cells and drugs are looked up by id).
-
-    Raises:
-        drp.prediction.predictor.PredictionError: no ``best.pt`` (not a finished run).
-        ValueError: unknown ``device``.
-    """
-    from drp.prediction.predictor import check_run
-
-    if device not in DEVICES:
-        raise ValueError(f"device {device!r} is not one of {list(DEVICES)}")
-    path = check_run(Path(run_dir))
-    return Run(
-        path=path,
-        config=_read_json(path / "config.json"),
-        summary=_read_json(path / "summary.json"),
-        device=device,
-        dataset=None if dataset is None else Path(dataset),
-    )
-
-
-@dataclass
-class Ensemble:
-    """Several trained runs (folds, seeds) predicting as one model.
-
-    The prediction is the members' mean; ``ensemble_sd`` is their spread (sd over members), a
-    measure of model uncertainty to read beside the conformal interval. The interval at a level
-    uses the mean of the members' conformal quantiles: each member is calibrated on its own
-    validation pairs, and the mean of members errs less than a typical member, so the interval
-    is conservative (at least nominal coverage when the members' are).
-    """
-
-    runs: list[Run]
-
-    def predict(
-        self,
-        cells: Sequence[str] | None = None,
-        drugs: Sequence[str] | None = None,
-        smiles: dict[str, str] | None = None,
-        interval: float | None = None,
-    ) -> pd.DataFrame:
-        """Like :meth:`Run.predict`, plus ``ensemble_sd`` and ``n_models``."""
-        from drp.evaluation.scoring import combine_members
-        from drp.training.intervals import add_interval
-
-        out = combine_members([r._predict(cells, drugs, smiles) for r in self.runs])
-        if interval is None:
-            return out
-        new_drug = self.runs[0].predictor.new_drug_rows(out)
-        return add_interval(
-            out, [r.path for r in self.runs], interval, smiles is not None, new_drug
-        )
-
-
-def load_ensemble(
-    run_dirs: Sequence[str | Path], device: str = "cpu", dataset: str | Path | None = None
-) -> Ensemble:
-    """An ensemble of run directories; a directory that is not itself a run stands for every
-    run directly inside it (a folder of runs of one variant and split, e.g. the seeds of one
-    fold: ``drp train --seed N --fold-seed 0``).
-
-    The members must agree on variant (model name), split kind, dataset and drug prior
-    (:func:`drp.evaluation.scoring.member_setting`): averaging, say, a study's ``runs/`` (every variant
-    and split) would blend models that answer different questions.
-
-    Raises:
-        drp.prediction.predictor.PredictionError: a path holds no finished run, or the runs differ in one of
-            those fields (the message names each field, its values and the runs with each).
-    """
-    from drp.evaluation.scoring import ensemble_mismatch
-    from drp.prediction.predictor import PredictionError
-
-    paths: list[Path] = []
-    for item in map(Path, run_dirs):
-        if (item / "best.pt").exists() or not item.is_dir():
-            paths.append(item)
-            continue
-        inner = sorted(p for p in item.iterdir() if (p / "best.pt").exists())
-        if not inner:
-            raise PredictionError(f"{item} is neither a finished run nor a folder of runs")
-        paths += inner
-    runs = [load_run(p, device, dataset) for p in paths]
-    mismatch = ensemble_mismatch({str(r.path): r.config for r in runs})
-    if mismatch:
-        raise PredictionError(
-            f"these {len(runs)} runs cannot predict as one ensemble: they differ in {mismatch}; "
-            "give runs of one variant, split, dataset and prior (e.g. the seeds of one fold: "
-            "drp train --seed N --fold-seed 0)"
-        )
-    return Ensemble(runs)
-
-
-def _as_config(config: RunConfig | dict | str | Path | None, overrides: Sequence[str]) -> RunConfig:
-    """A validated RunConfig from a RunConfig, a ``{"model": ..., "train": ...}`` dict or a
-    TOML path (None: the defaults), with ``section.key=value`` ``overrides`` applied."""
-    if config is None or isinstance(config, str | Path):
-        return load_config(None if config is None else Path(config), list(overrides))
-    data = config.to_dict() if isinstance(config, RunConfig) else config
-    unknown = sorted(set(data) - {"model", "train"})
-    if unknown:
-        raise ValueError(f"unknown config section(s) {unknown}; use 'model' and 'train'")
-    sections = {s: dict(data.get(s, {})) for s in ("model", "train")}
-    return RunConfig.from_dict(apply_overrides(sections, list(overrides)))
-
-
-def training_config(
-    config: RunConfig | dict | str | Path | None = None,
-    *,
-    overrides: Sequence[str] = (),
-    variant: str | None = None,
-    dataset: str | Path | None = None,
-    data_dir: Path = DATA_DIR,
-    split: str | None = None,
-    fold: int | None = None,
-    seed: int | None = None,
-    epochs: int | None = None,
-    device: str | None = None,
-    fold_seed: int | None = None,
-) -> tuple[RunConfig, str]:
-    """The config ``drp train`` would use, and the run's model name.
-
-    ``variant`` replaces the model section by a named variant; the keyword arguments that are
-    not None override ``[train]``. The name is the variant, else ``DEFAULT_VARIANT``
-    when the model is that variant's, else ``custom``.
-
-    Raises:
-        ValueError: invalid config or unknown variant.
-        FileNotFoundError: the dataset is not featurized.
-    """
-    from drp.models.registry import DEFAULT_VARIANT, variant_config
-
-    cfg = _as_config(config, overrides)
-    if variant:
-        cfg = replace(cfg, model=variant_config(variant, cfg.model))
-    updates = {
-        k: v
-        for k, v in {
-            "split": split,
-            "fold": fold,
-            "seed": seed,
-            "fold_seed": fold_seed,
-            "epochs": epochs,
-            "device": device,
-        }.items()
-        if v is not None
-    }
-    if dataset:
-        updates["dataset"] = str(dataset_path(dataset, data_dir))
-    cfg = replace(cfg, train=replace(cfg.train, **updates)).validate()
-    dataset_path(cfg.train.dataset, data_dir)
-    name = variant or (
-        DEFAULT_VARIANT if cfg.model == variant_config(DEFAULT_VARIANT) else "custom"
-    )
-    return cfg, name
-
-
-def default_run_dir(config: RunConfig, name: str) -> Path:
-    """``runs/<name>_<split>_f<fold>_s<seed>``, with ``_fs<fold_seed>`` when the folds were
-    drawn with another seed than the training's."""
-    tc = config.train
-    draw = "" if tc.folds_seed == tc.seed else f"_fs{tc.folds_seed}"
-    return Path("runs") / f"{name}_{tc.split}_f{tc.fold}_s{tc.seed}{draw}"
 
 
 def train(
@@ -345,7 +123,7 @@ def train(
         ValueError: invalid config; FileNotFoundError: dataset not featurized;
         FileExistsError: ``out`` holds a run and ``resume`` is False.
     """
-    from drp.evaluation.scoring import train_run
+    from drp.evaluation.scoring import train_run  # scoring the test part is part of a run
 
     cfg, default_name = training_config(
         config,
@@ -365,191 +143,6 @@ def train(
     return load_run(run_dir)
 
 
-@dataclass
-class Evaluation:
-    """What ``drp evaluate`` scored: metric rows and what ``metrics.json`` records beside them.
-
-    Attributes:
-        table: one row per model x fold x subset (``metrics.csv``).
-        dataset: the training dataset's directory.
-        split_name: the split (``cross_dataset_<target>`` across datasets), for default paths.
-        provenance: noise ceiling, data checksums, commit, machine, date, command (and the
-            cross-dataset counts).
-    """
-
-    table: pd.DataFrame
-    dataset: Path
-    split_name: str
-    provenance: dict[str, Any]
-
-    @property
-    def summary(self) -> pd.DataFrame:
-        """Mean and sd over folds per model and subset (``metrics_summary.csv``)."""
-        from drp.evaluation.scoring import summarise
-
-        return summarise(self.table)
-
-    @property
-    def ceiling(self) -> dict[str, float] | None:
-        """The replicate noise ceiling of the test pairs (None without replicates)."""
-        return self.provenance.get("noise_ceiling")
-
-    def default_out(self) -> Path:
-        """``reports/evaluate/<dataset>_<split>``."""
-        return Path("reports") / "evaluate" / f"{self.dataset.name}_{self.split_name}"
-
-    def write(self, out: str | Path | None = None) -> Path:
-        """``metrics.csv``, ``metrics_summary.csv`` and ``metrics.json`` in ``out`` (default
-        :meth:`default_out`); returns the directory."""
-        from drp.evaluation.scoring import write_metrics
-
-        path = Path(out) if out is not None else self.default_out()
-        write_metrics(self.table, path, extra=self.provenance)
-        return path
-
-
-def evaluation(
-    runs: Sequence[str | Path] = (),
-    baselines: Sequence[str] | None = DEFAULT_BASELINES,
-    *,
-    split: str | None = None,
-    target: str | Path | None = None,
-    dataset: str | Path | None = None,
-    data_dir: Path = DATA_DIR,
-    k: int | None = None,
-    seed: int | None = None,
-    cache_dir: Path | None = None,
-    n_boot: int = 0,
-    ensemble: bool = False,
-    log: Callable[[str], None] | None = None,
-    command: str = "drp.evaluate (Python API)",
-) -> Evaluation:
-    """Score runs and baselines on identical folds, as ``drp evaluate`` does.
-
-    Args:
-        runs: run directories (``config.json`` + ``predictions_test.parquet``).
-        baselines: baseline names (``drp.models.baselines.BASELINES``); empty or None: none.
-        split: the split; with runs it is theirs (another value is an error); without runs
-            it is required. ``cross_dataset`` scores on ``target``.
-        target: the test dataset of a cross-dataset split (``gdsc1``, ``ccle``, a path).
-        dataset: training dataset (default the runs', else ``gdsc2``).
-        data_dir: where raw and processed data live.
-        k, seed: folds and fold seed without runs (default 5 and 0); with runs, theirs.
-        cache_dir: fold cache without runs (default ``<dataset>/folds``).
-        n_boot: bootstrap resamples for 95% CIs over the split's unit (0: none).
-        ensemble: also score, per fold, the mean prediction of the runs that share model and
-            fold (a seed ensemble: ``drp train --seed N --fold-seed 0``).
-        log: progress messages.
-        command: what the provenance records as the command.
-
-    Raises:
-        ValueError: nothing to evaluate, a missing split, or runs that disagree.
-        FileNotFoundError: a dataset or a run's file is missing.
-    """
-    import pandas as pd
-
-    from drp.evaluation.scoring import (
-        evaluate_cross_dataset,
-        evaluate_runs,
-        evaluate_with_baselines,
-        run_baselines,
-        runs_setting,
-    )
-    from drp.featurize.store import FeaturizedDataset
-    from drp.splits.folds import CROSS
-
-    run_dirs = [Path(r) for r in runs]
-    names = list(baselines or [])
-    if not run_dirs and not names:
-        raise ValueError("nothing to evaluate: give run directories and/or baselines")
-    if split == CROSS and target is None:
-        raise ValueError(f"split {CROSS} needs a target dataset (e.g. gdsc1 or ccle)")
-    if ensemble and (split == CROSS or not run_dirs):
-        raise ValueError("ensemble scoring needs runs of a within-dataset split")
-    if not run_dirs and split is None:
-        raise ValueError("a split is required without runs")
-    given = None if dataset is None else dataset_path(dataset, data_dir)
-    extra: dict[str, Any] = {}
-    ceiling_ds = None  # whose replicates bound the test pairs: the target's across datasets
-    if split == CROSS:
-        if run_dirs:
-            setting = runs_setting(run_dirs, dataset=given, keys=("dataset",))
-            path = dataset_path(setting.dataset, data_dir)
-        else:
-            path = given or dataset_path("gdsc2", data_dir)
-        ds = FeaturizedDataset.load(path)
-        ceiling_ds = FeaturizedDataset.load(dataset_path(target, data_dir))
-        table, cross = evaluate_cross_dataset(
-            ds, ceiling_ds, run_dirs, names, seed=seed, n_boot=n_boot, log=log, dataset=path
-        )
-        split_name = f"{CROSS}_{Path(str(target)).name}"
-        extra["cross_dataset"] = {
-            "source": cross.source,
-            "target": cross.target,
-            "counts": cross.counts(),
-            "dropped": cross.dropped,
-            "drugs_matched": len(cross.drug_map),
-        }
-    elif run_dirs and names:
-        table, setting = evaluate_with_baselines(
-            run_dirs,
-            names,
-            split=split,
-            k=k,
-            seed=seed,
-            dataset=given,
-            n_boot=n_boot,
-            ensemble=ensemble,
-            log=log,
-        )
-        path, split_name = setting.dataset, setting.split
-        ds = FeaturizedDataset.load(path)
-    elif run_dirs:
-        if split is not None or k is not None or seed is not None or given is not None:
-            runs_setting(run_dirs, split=split, k=k, seed=seed, dataset=given)
-        table = evaluate_runs(run_dirs, n_boot=n_boot, ensemble=ensemble)
-        path = runs_setting(run_dirs[:1]).dataset
-        split_name = "_".join(sorted(set(table["split"].astype(str))))
-        ds = FeaturizedDataset.load(path) if path.exists() else None
-    else:
-        path = given or dataset_path("gdsc2", data_dir)
-        ds = FeaturizedDataset.load(path)
-        table = run_baselines(
-            ds,
-            split,
-            k or 5,
-            seed or 0,
-            cache_dir or path / "folds",
-            names,
-            n_boot=n_boot,
-            log=log,
-            dataset_path=path,
-        )
-        split_name = split
-    provenance = _evaluation_provenance(ds, Path(path), ceiling_ds or ds, command) | extra
-    return Evaluation(pd.DataFrame(table), Path(path), str(split_name), provenance)
-
-
-def _evaluation_provenance(
-    ds: FeaturizedDataset | None, path: Path, ceiling_ds: FeaturizedDataset | None, command: str
-) -> dict[str, Any]:
-    """The noise ceiling, data checksums, commit, machine and date beside the metrics."""
-    from datetime import UTC, datetime
-
-    from drp.evaluation.metrics import noise_ceiling
-    from drp.training.loop import git_commit, hardware
-
-    return {
-        "noise_ceiling": None if ceiling_ds is None else noise_ceiling(ceiling_ds.replicates),
-        "dataset": str(path),
-        "data_files": ds.manifest.get("files", {}) if ds is not None else {},
-        "git_commit": git_commit(),
-        "hardware": hardware(),
-        "command": command,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 def evaluate(
     runs: Sequence[str | Path] = (),
     baselines: Sequence[str] | None = DEFAULT_BASELINES,
@@ -566,6 +159,237 @@ def evaluate(
     """
     result = evaluation(runs, baselines, **options)
     return result.table if per_fold else result.summary
+
+
+def predict(
+    run_dirs: Sequence[str | Path],
+    *,
+    pairs: pd.DataFrame | str | Path | None = None,
+    matrix: bool = False,
+    smiles: Mapping[str, str] | None = None,
+    smiles_file: str | Path | None = None,
+    cells: Sequence[str] | None = None,
+    device: str = "cpu",
+    dataset: str | Path | None = None,
+    interval: float | None = None,
+) -> pd.DataFrame:
+    """Predict ln IC50 with one run, or several as an ensemble (their mean, ``ensemble_sd``
+    beside it), for exactly one of: ``pairs`` (a table or its path), the whole ``matrix``, or
+    new drugs (``smiles`` and/or ``smiles_file`` with ``drug_id, smiles``) on ``cells``.
+
+    Raises:
+        drp.prediction.predictor.PredictionError: not exactly one input, unknown ids, invalid
+            SMILES, runs that cannot form an ensemble (a ValueError).
+    """
+    from drp.data.tables import read_table
+    from drp.prediction.predictor import PredictionError
+
+    new = dict(smiles or {})
+    chosen_smiles = bool(new) or smiles_file is not None
+    if sum([pairs is not None, matrix, chosen_smiles]) != 1:
+        raise PredictionError("choose exactly one of --pairs, --matrix, --smiles/--smiles-file")
+    if smiles_file is not None:
+        table = read_table(Path(smiles_file))
+        if not {"drug_id", "smiles"} <= set(table.columns):
+            raise PredictionError(f"{smiles_file} needs columns drug_id, smiles")
+        new.update(zip(table.drug_id.astype(str), table.smiles.astype(str), strict=True))
+    if isinstance(pairs, str | Path):
+        pairs = read_table(Path(pairs))
+    ensemble = load_ensemble(run_dirs, device, dataset)
+    model = ensemble.runs[0] if len(ensemble.runs) == 1 else ensemble
+    if chosen_smiles:
+        return model.predict(cells=cells, smiles=new, interval=interval)
+    return model.predict(cells=cells, interval=interval, pairs=pairs, matrix=matrix)
+
+
+def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
+    """Write a prediction table as ``.parquet``, ``.tsv`` or (any other suffix) ``.csv``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False, sep="\t" if out.suffix == ".tsv" else ",")
+    return out
+
+
+def screen(
+    run_dir: str | Path,
+    library: str | Path,
+    *,
+    out: str | Path | None = None,
+    cells: Sequence[str] | None = None,
+    tissue: str | None = None,
+    top: int = 10,
+    ad_threshold: float | None = None,
+    chunk_size: int | None = None,
+    device: str = "cpu",
+    interval: float | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
+    command: str = "drp.screen (Python API)",
+) -> ScreenResult:
+    """Rank a compound library against cell lines and write predictions, top-K tables, the
+    applicability domain and a ``screen.md``/``screen.html`` summary to ``out`` (default
+    ``screens/<run>_<library>``). See :func:`drp.prediction.screen.screen`.
+
+    Raises:
+        ValueError: ``top`` < 1, an unreadable library (checked before the model loads),
+            unknown cells or tissue.
+    """
+    from drp.prediction.domain import AD_THRESHOLD
+    from drp.prediction.library import read_library
+    from drp.prediction.predictor import Predictor
+    from drp.prediction.screen import CHUNK_SIZE
+    from drp.prediction.screen import screen as run_screen
+    from drp.report.screen import write_screen_report
+
+    if top < 1:
+        raise ValueError(f"--top must be >= 1, got {top}")
+    run_dir, library = Path(run_dir), Path(library)
+    read_library(library)  # a bad library fails before the model loads
+    result = run_screen(
+        Predictor.from_run(run_dir, device),
+        library,
+        Path(out) if out is not None else Path("screens") / f"{run_dir.name}_{library.stem}",
+        run_dir=run_dir,
+        cells=cells,
+        tissue=tissue,
+        top_k=top,
+        chunk_size=chunk_size or CHUNK_SIZE,
+        ad_threshold=AD_THRESHOLD if ad_threshold is None else ad_threshold,
+        on_chunk=on_chunk,
+        command=command,
+        interval=interval,
+    )
+    write_screen_report(result)
+    return result
+
+
+def study(
+    preset: str = "quick",
+    dataset: str | Path = "gdsc2",
+    *,
+    name: str | None = None,
+    out_root: str | Path = "studies",
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    executor: str = "local",
+    address: str | None = None,
+    cpus_per_run: float | None = None,
+    gpus_per_run: float = 0.0,
+    max_retries: int = 3,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Run (or resume) a study preset's grid (variant x split x fold x seed) on ``local`` or
+    ``ray`` executors; returns the study directory for :func:`report`.
+
+    Raises:
+        ValueError: an unknown preset or executor, Ray options without ``executor="ray"``.
+    """
+    from drp.core.executors import LocalExecutor, RayExecutor
+    from drp.study.presets import preset_by_name
+    from drp.study.runner import run_study
+
+    if executor not in EXECUTORS:
+        raise ValueError(f"--executor: unknown {executor!r}; choose from {list(EXECUTORS)}")
+    if executor == "local" and (
+        address or gpus_per_run or cpus_per_run is not None or max_retries != 3
+    ):
+        raise ValueError(
+            "--address, --cpus-per-run, --gpus-per-run and --max-retries need --executor ray"
+        )
+    if (cpus_per_run is not None and cpus_per_run <= 0) or gpus_per_run < 0 or max_retries < 0:
+        raise ValueError("--cpus-per-run must be > 0, --gpus-per-run and --max-retries >= 0")
+    runner = (
+        LocalExecutor()
+        if executor == "local"
+        else RayExecutor(address, cpus_per_run, gpus_per_run, max_retries)
+    )
+    chosen = preset_by_name(preset)
+    base = load_config(None if config is None else Path(config), list(overrides))
+    path = dataset_path(dataset)
+    study_name = name or f"{Path(dataset).name}_{preset}"
+    log(f"study {study_name}: {chosen.description}")
+    return run_study(
+        study_name, chosen, path, Path(out_root), base, preset, log=log, executor=runner
+    )
+
+
+def tune(
+    variant: str | None = None,
+    *,
+    split: str | None = None,
+    fold: int | None = None,
+    space: str | Path | None = None,
+    samples: int | None = None,
+    dataset: str | Path | None = None,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    address: str | None = None,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    out: str | Path | None = None,
+    log: Callable[[str], None] = print,
+    command: str = "drp.tune (Python API)",
+) -> dict[str, Any]:
+    """Search hyper-parameters with Ray Tune + ASHA on validation pairs only; writes
+    ``best.toml``, ``trials.csv`` and ``tune.json`` to ``out`` (default
+    ``tune/<variant>_<split>``) and returns the record of ``tune.json`` plus ``out``.
+
+    Raises:
+        ValueError: ``samples`` < 1, a bad search space or config.
+    """
+    from drp.training.tune import DEFAULT_SPACE, SearchSpace, tune_search
+
+    if samples is not None and samples < 1:
+        raise ValueError(f"--samples must be >= 1, got {samples}")
+    search = SearchSpace.read(Path(space) if space is not None else DEFAULT_SPACE)
+    base = load_config(None if config is None else Path(config), list(overrides))
+    cfg, name = training_config(base, variant=variant, dataset=dataset, split=split, fold=fold)
+    tc = cfg.train
+    target = Path(out) if out is not None else Path("tune") / f"{name}_{tc.split}"
+    log(
+        f"tuning {name} on {tc.split} fold {tc.fold}: {samples or search.num_samples} trials, "
+        f"up to {search.max_epochs} epochs, ASHA grace {search.grace_period}"
+    )
+    record = tune_search(
+        cfg,
+        search,
+        target,
+        variant=name,
+        num_samples=samples,
+        address=address,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        command=command,
+    )
+    return {**record, "out": target}
+
+
+def report(study_dir: str | Path, out: str | Path | None = None) -> tuple[Path, Path, Path]:
+    """Write ``report.md``, a self-contained ``report.html`` and one PNG per figure to ``out``
+    (default ``reports/<study name>``), and copy the study's compact evidence to
+    ``<out>/study``, from which the same call regenerates it. Returns (md, html, evidence).
+
+    Raises:
+        FileNotFoundError: ``study_dir`` has no ``study.json``.
+    """
+    from drp.report.render import render_report
+    from drp.study.evidence import export
+
+    study_dir = Path(study_dir)
+    if not (study_dir / "study.json").exists():
+        raise FileNotFoundError(f"{study_dir} is not a study directory (no study.json)")
+    target = Path(out) if out is not None else Path("reports") / study_dir.name
+    md, html = render_report(study_dir, target)
+    return md, html, export(study_dir, target / "study")
+
+
+def print_metrics(result: Evaluation) -> None:
+    """Print an evaluation's summary table (mean and sd over folds) to stdout."""
+    from drp.evaluation.scoring import print_metrics_table
+
+    print_metrics_table(result.summary, results_console, ceiling=result.ceiling)
 
 
 def combine_members(frames: Sequence[pd.DataFrame], column: str = "ln_ic50_pred") -> pd.DataFrame:

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 import drp
-from drp.api import COLUMNS, Run, load_run, training_config
+from drp.api import Run, load_run, training_config
 from drp.models.registry import DEFAULT_VARIANT
 from drp.prediction.predictor import PredictionError, Predictor
+from drp.prediction.runs import COLUMNS
 from tests.conftest import make_dataset, write_fixture_tables
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -51,7 +51,7 @@ def test_group_means(tiny_dataset):
 
 @pytest.mark.parametrize("name", list(BASELINES))
 def test_every_baseline_fits_blind_folds(tiny_dataset, name):
-    fold = make_folds(tiny_dataset.pairs, "cell_blind", k=3, seed=0)[0]
+    fold = make_folds(tiny_dataset.pairs, "cell_blind", k=3, fold_seed=0)[0]
     train, val, test = fold.frames(tiny_dataset.pairs)
     model = BASELINES[name]().fit(tiny_dataset, train, val)
     pred = model.predict(tiny_dataset, test)
@@ -63,7 +63,7 @@ def test_ridge_block_gram_matches_sklearn_on_the_explicit_design(tiny_dataset):
 
     from drp.models.baselines import RidgeFingerprintExpression
 
-    fold = make_folds(tiny_dataset.pairs, "mixed", k=3, seed=0)[0]
+    fold = make_folds(tiny_dataset.pairs, "mixed", k=3, fold_seed=0)[0]
     train, _, test = fold.frames(tiny_dataset.pairs)
     c, d = tiny_dataset.pair_indices(train)
     ct, dt = tiny_dataset.pair_indices(test)
@@ -86,7 +86,7 @@ def test_baselines_look_features_up_by_id(tiny_dataset, name):
     order (omics columns permuted) gives the same predictions."""
     from tests.test_estimator import shuffled_copy
 
-    fold = make_folds(tiny_dataset.pairs, "mixed", k=3, seed=0)[0]
+    fold = make_folds(tiny_dataset.pairs, "mixed", k=3, fold_seed=0)[0]
     train, val, test = fold.frames(tiny_dataset.pairs)
     model = BASELINES[name]().fit(tiny_dataset, train, val)
     expected = model.predict(tiny_dataset, test)

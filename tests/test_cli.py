@@ -4,10 +4,10 @@ import pytest
 from typer.testing import CliRunner
 
 from drp.cli import app
+from drp.core.choices import SPLITS
 from drp.core.config import DEVICES
 from drp.models.baselines import BASELINES
 from drp.models.registry import VARIANTS
-from drp.splits.folds import SPLITS
 from drp.study.presets import PRESETS
 
 runner = CliRunner()

@@ -22,8 +22,11 @@ from drp.evaluation.scoring import train_run
 from drp.models.graphs import GraphBank
 from drp.models.registry import VARIANTS, build_model, variant_config
 from drp.prediction.predictor import Predictor
+from drp.study.attention import write_attention
+from drp.study.cells import StudyFolds, run_name
 from drp.study.interpretation import atom_attention, faithfulness, saliency
-from drp.study.runner import Preset, StudyFolds, run_name, run_study, write_attention
+from drp.study.presets import Preset
+from drp.study.runner import run_study
 from drp.training.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.training.estimator import NeuralEstimator
 from drp.training.loop import FoldIndices

@@ -17,8 +17,9 @@ from drp.models.drug_prior import (
     auxiliary_effects,
     main_effects,
 )
-from drp.splits.folds import load_or_make_folds
-from drp.training.estimator import NeuralEstimator, drug_keys
+from drp.splits.cache import load_or_make_folds
+from drp.training.estimator import NeuralEstimator
+from drp.training.prior_inputs import drug_keys
 
 
 def test_closed_form_leave_group_out_equals_refitting_without_each_group():
@@ -107,7 +108,7 @@ def test_new_drugs_take_the_prior_main_effect_and_known_drugs_keep_the_network(
     tiny_dataset, tmp_path
 ):
     ds = tiny_dataset
-    fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
+    fold = load_or_make_folds(ds, "drug_blind", k=3, fold_seed=0, cache_dir=tmp_path / "folds")[0]
     train, val, test = fold.frames(ds.pairs)
     est = NeuralEstimator(_config(tmp_path), "gat_edge", tmp_path / "run").fit(ds, train, val)
     prior = est.prior_
@@ -162,7 +163,7 @@ def test_prior_round_trips_and_can_be_switched_off(tiny_dataset, tmp_path):
         DrugEffectPrior.load(tmp_path / "old.npz")
     effects = main_effects(ds.pairs)
     assert effects.mean() == pytest.approx(0.0, abs=1e-9)
-    fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
+    fold = load_or_make_folds(ds, "drug_blind", k=3, fold_seed=0, cache_dir=tmp_path / "folds")[0]
     train, val, _ = fold.frames(ds.pairs)
     off = _config(tmp_path, drug_prior="none")
     (tmp_path / "off").mkdir()
@@ -178,7 +179,7 @@ def test_prior_round_trips_and_can_be_switched_off(tiny_dataset, tmp_path):
 
 def test_missing_auxiliary_screen_is_reported_not_silent(tiny_dataset, tmp_path):
     ds = tiny_dataset
-    fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
+    fold = load_or_make_folds(ds, "drug_blind", k=3, fold_seed=0, cache_dir=tmp_path / "folds")[0]
     train, val, _ = fold.frames(ds.pairs)
     cfg = _config(tmp_path, prior_auxiliary="gdsc1")
     with pytest.warns(UserWarning, match="not featurized"):
@@ -190,7 +191,7 @@ def test_missing_auxiliary_screen_is_reported_not_silent(tiny_dataset, tmp_path)
 def test_auxiliary_screen_given_by_path_adds_its_new_structures(tiny_dataset, tmp_path):
     ds = tiny_dataset
     _auxiliary_screen(ds, ["erlotinib", "imatinib"]).save(tmp_path / "aux")
-    fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
+    fold = load_or_make_folds(ds, "drug_blind", k=3, fold_seed=0, cache_dir=tmp_path / "folds")[0]
     train, val, _ = fold.frames(ds.pairs)
     cfg = _config(tmp_path, prior_auxiliary=str(tmp_path / "aux"))
     est = NeuralEstimator(cfg, "gat_edge").fit(ds, train, val)
@@ -209,7 +210,7 @@ def test_auxiliary_screen_from_an_older_drp_is_refused_before_training(tiny_data
     ds = tiny_dataset
     old = _auxiliary_screen(ds, ["imatinib"])
     replace(old, drugs=old.drugs.drop(columns="structure_key")).save(tmp_path / "old")
-    fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
+    fold = load_or_make_folds(ds, "drug_blind", k=3, fold_seed=0, cache_dir=tmp_path / "folds")[0]
     train, val, _ = fold.frames(ds.pairs)
     cfg = _config(tmp_path, prior_auxiliary=str(tmp_path / "old"))
     with pytest.raises(ValueError, match="older drp"):
@@ -236,7 +237,7 @@ def test_one_identity_holds_stereoisomers_together_in_folds_and_the_prior(tiny_d
     ds = _stereo_variant(tiny_dataset, "erlotinib", "erlotinib_epimer")
     keys = drug_keys(ds, ["erlotinib", "erlotinib_epimer"])
     assert keys[0] == keys[1]
-    for fold in load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=None):
+    for fold in load_or_make_folds(ds, "drug_blind", k=3, fold_seed=0, cache_dir=None):
         train, val, test = fold.frames(ds.pairs)
         parts = [
             {"erlotinib", "erlotinib_epimer"} & set(part.drug_id) for part in (train, val, test)
@@ -256,7 +257,7 @@ def test_prior_never_scores_a_dataset_with_its_own_responses(tiny_dataset, tmp_p
     ds = tiny_dataset
     new = ["erlotinib", "imatinib"]
     target = _auxiliary_screen(ds, new)  # the auxiliary screen is also the dataset scored
-    fold = load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path / "folds")[0]
+    fold = load_or_make_folds(ds, "drug_blind", k=3, fold_seed=0, cache_dir=tmp_path / "folds")[0]
     train, val, _ = fold.frames(ds.pairs)
     target.save(tmp_path / "aux")
     cfg = _config(tmp_path, prior_auxiliary=str(tmp_path / "aux"))

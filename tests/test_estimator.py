@@ -38,7 +38,7 @@ def shuffled_copy(ds, seed=0):
 
 
 def test_estimator_reproduces_drp_train_and_loads_from_run(tiny_dataset, tmp_path):
-    fold = make_folds(tiny_dataset.pairs, "mixed", k=3, seed=0)[0]
+    fold = make_folds(tiny_dataset.pairs, "mixed", k=3, fold_seed=0)[0]
     train, val, test = fold.frames(tiny_dataset.pairs)
     cfg = _config(tmp_path)
     summary = train_run(cfg, tmp_path / "run", ds=tiny_dataset, fold=fold, name="gat_edge")

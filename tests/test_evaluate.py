@@ -19,7 +19,7 @@ from drp.evaluation.metrics import (
 )
 from drp.evaluation.scoring import evaluate_runs, run_baselines, write_metrics
 from drp.featurize.store import FeaturizedDataset
-from drp.splits.folds import load_or_make_folds
+from drp.splits.cache import load_or_make_folds
 
 
 def _frame(seed=0, n_cells=6, n_drugs=5):

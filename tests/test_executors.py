@@ -18,7 +18,9 @@ import pytest
 from drp.core.claims import Claim, ClaimLost, _host_id, claim_path, held_claims
 from drp.core.config import ModelConfig, RunConfig, TrainConfig
 from drp.core.executors import LocalExecutor
-from drp.study.runner import Preset, run_study, study_cells
+from drp.study.cells import study_cells
+from drp.study.presets import Preset
+from drp.study.runner import run_study
 from tests.conftest import make_dataset, write_fixture_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -274,7 +276,7 @@ def test_tune_two_trials_writes_a_config_that_drp_train_runs(store, tmp_path, ra
 
 def test_a_trial_cannot_read_test_responses(store):
     from drp.featurize.store import FeaturizedDataset
-    from drp.splits.folds import load_or_make_folds
+    from drp.splits.cache import load_or_make_folds
     from drp.training.tune import blind_test
 
     ds = FeaturizedDataset.load(store)

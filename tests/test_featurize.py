@@ -3,19 +3,18 @@ import pandas as pd
 import pytest
 import torch
 
-from drp.data.tables import (
+from drp.data.ids import normalize_cell_id
+from drp.data.tables import TableError, read_table
+from drp.data.validation import (
     MAX_MISSING_OMICS_FRACTION,
     DropLog,
-    TableError,
     average_replicates,
-    normalize_cell_id,
     omics_from_frame,
-    read_table,
     responses_from_frame,
 )
 from drp.featurize.pipeline import build_dataset, custom_tables
 from drp.featurize.store import FeaturizedDataset, StoreError
-from drp.models.baselines import _cell_features
+from drp.models.expression import _cell_features
 from drp.training.batching import OmicsScaler
 from tests.conftest import N_CELLS, N_GENES, SMILES, make_dataset
 

@@ -6,15 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drp.data.tables import (
-    DropLog,
-    TableError,
-    find_cell_collisions,
-    match_cell_ids,
-    omics_from_frame,
-    resolve_cell_names,
-    tissues_from_frame,
-)
+from drp.data.ids import find_cell_collisions, match_cell_ids, resolve_cell_names
+from drp.data.tables import TableError
+from drp.data.validation import DropLog, omics_from_frame, tissues_from_frame
 from drp.featurize.molecules import cluster_structures, standardise
 from drp.featurize.molecules import structure_key as key_of
 from drp.featurize.pipeline import build_dataset, custom_tables, featurize_drugs
@@ -225,7 +219,7 @@ def test_predict_looks_cell_names_up_by_spelling_first():
 
 
 def test_a_new_spelling_of_lines_kept_apart_is_ambiguous_not_merged():
-    from drp.data.tables import match_cell_ids
+    from drp.data.ids import match_cell_ids
 
     assert match_cell_ids(["T.T", "tt", "t-t", "cal 120"], ["TT", "T-T", "CAL120"]) == [
         None,

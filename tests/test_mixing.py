@@ -19,7 +19,10 @@ from drp.cli import app
 from drp.core.config import ModelConfig, RunConfig, TrainConfig
 from drp.core.executors import LocalExecutor, RayExecutor
 from drp.prediction.predictor import PredictionError
-from drp.study.runner import Preset, StudyMismatch, check_same_study, run_study, study_cells
+from drp.study.cells import study_cells
+from drp.study.presets import Preset
+from drp.study.runner import run_study
+from drp.study.settings import StudyMismatch, check_same_study
 from tests.conftest import make_dataset, write_fixture_tables
 
 runner = CliRunner()

@@ -15,7 +15,7 @@ from drp.models.model import PairBatch
 from drp.models.registry import VARIANTS, build_model, variant_config
 from drp.study.interpretation import atom_attention, saliency
 from drp.training.batching import EntityTensors, OmicsScaler
-from drp.training.estimator import load_model
+from drp.training.checkpoint import load_model
 from tests.conftest import SMILES
 
 GRAPHS = [smiles_to_graph(SMILES[n]) for n in ("aspirin", "cisplatin", "erlotinib", "imatinib")]

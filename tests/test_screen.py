@@ -11,22 +11,21 @@ import pytest
 from rdkit import Chem
 from typer.testing import CliRunner
 
+from benchmarks.applicability import (
+    applicability_curve,
+    heldout_drug_applicability,
+    pick_ad_threshold,
+)
 from drp.cli import app
 from drp.core.config import ModelConfig, RunConfig, TrainConfig
 from drp.evaluation.scoring import train_run
 from drp.featurize.molecules import morgan_fingerprint, standardise
 from drp.featurize.similarity import tanimoto_cross
+from drp.prediction.domain import AD_THRESHOLD, training_drugs
+from drp.prediction.library import read_library
 from drp.prediction.predictor import PredictionError, Predictor
-from drp.prediction.screen import (
-    AD_THRESHOLD,
-    RunningTopK,
-    applicability_curve,
-    heldout_drug_applicability,
-    pick_ad_threshold,
-    read_library,
-    screen,
-    training_drugs,
-)
+from drp.prediction.ranking import RunningTopK
+from drp.prediction.screen import screen
 from drp.report.screen import write_screen_report
 from tests.conftest import make_dataset, write_fixture_tables
 

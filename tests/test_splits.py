@@ -5,21 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drp.splits.folds import (
-    CROSS_SUBSETS,
-    FOLD_FORMAT,
-    SPLITS,
-    Entities,
-    Fold,
-    FoldCacheError,
-    LeakageError,
-    bootstrap_groups,
-    check_fold,
-    cross_dataset_split,
-    load_or_make_folds,
-    make_folds,
-    match_drugs,
-)
+from drp.core.choices import SPLITS
+from drp.splits.bootstrap import bootstrap_groups
+from drp.splits.cache import FOLD_FORMAT, FoldCacheError, load_or_make_folds
+from drp.splits.cross_dataset import CROSS_SUBSETS, cross_dataset_split, match_drugs
+from drp.splits.entities import Entities
+from drp.splits.folds import Fold, make_folds
+from drp.splits.leakage import LeakageError, check_fold
 from tests.conftest import make_dataset, write_fixture_tables
 
 # Hand-assigned, so these tests test the splits and not the featurizer's keys: aspirin and its
@@ -66,7 +58,7 @@ def _entities(pairs, fold, part, key, ds):
 @pytest.mark.parametrize("split", SPLITS)
 def test_parts_are_disjoint_and_cover_pairs(ds, split):
     pairs = ds.pairs
-    folds = make_folds(pairs, split, k=3, seed=0, entities=Entities.of(ds))
+    folds = make_folds(pairs, split, k=3, fold_seed=0, entities=Entities.of(ds))
     assert len(folds) == 3
     tests = np.concatenate([f.test for f in folds])
     assert len(tests) == len(set(tests)) == len(pairs)  # each pair tested exactly once
@@ -88,7 +80,7 @@ def test_parts_are_disjoint_and_cover_pairs(ds, split):
 )
 def test_blind_splits_share_no_entity(ds, split, key):
     pairs = ds.pairs
-    folds = make_folds(pairs, split, k=3, seed=1, entities=Entities.of(ds))
+    folds = make_folds(pairs, split, k=3, fold_seed=1, entities=Entities.of(ds))
     tested = set()
     for f in folds:
         train = _entities(pairs, f, "train", key, ds)
@@ -108,7 +100,7 @@ def test_blind_splits_share_no_entity(ds, split, key):
 )
 def test_one_structure_or_cluster_never_straddles_parts(ds, split, together):
     for seed in range(6):
-        for f in make_folds(ds.pairs, split, k=3, seed=seed, entities=Entities.of(ds)):
+        for f in make_folds(ds.pairs, split, k=3, fold_seed=seed, entities=Entities.of(ds)):
             parts = {
                 part: set(ds.pairs.iloc[getattr(f, part)]["drug_id"]) & together
                 for part in ("train", "val", "test")
@@ -152,7 +144,7 @@ def test_missing_structure_columns_ask_to_refeaturize(tiny_dataset, split):
 
 def test_tissue_blind_excludes_cells_without_tissue(ds):
     ds.cells.loc[0, "tissue"] = np.nan
-    folds = make_folds(ds.pairs, "tissue_blind", k=3, seed=0, entities=Entities.of(ds))
+    folds = make_folds(ds.pairs, "tissue_blind", k=3, fold_seed=0, entities=Entities.of(ds))
     n_missing = int((ds.pairs["cell_id"] == ds.cells.loc[0, "cell_id"]).sum())
     assert folds[0].n_excluded == n_missing > 0
     for f in folds:
@@ -173,9 +165,9 @@ def test_too_few_entities_is_a_clear_error(ds):
 def test_same_seed_same_folds_other_seed_other_folds(ds):
     pairs = ds.pairs
     for split in ("mixed", "cell_blind", "drug_blind"):
-        a = make_folds(pairs, split, k=3, seed=0, entities=Entities.of(ds))
-        b = make_folds(pairs, split, k=3, seed=0, entities=Entities.of(ds))
-        c = make_folds(pairs, split, k=3, seed=7, entities=Entities.of(ds))
+        a = make_folds(pairs, split, k=3, fold_seed=0, entities=Entities.of(ds))
+        b = make_folds(pairs, split, k=3, fold_seed=0, entities=Entities.of(ds))
+        c = make_folds(pairs, split, k=3, fold_seed=7, entities=Entities.of(ds))
         for fa, fb in zip(a, b, strict=True):
             for part in ("train", "val", "test"):
                 np.testing.assert_array_equal(getattr(fa, part), getattr(fb, part))
@@ -184,7 +176,7 @@ def test_same_seed_same_folds_other_seed_other_folds(ds):
 
 def test_leakage_is_detected(ds):
     pairs = ds.pairs
-    fold = make_folds(pairs, "cell_blind", k=3, seed=0)[0]
+    fold = make_folds(pairs, "cell_blind", k=3, fold_seed=0)[0]
     # Move one test pair into train: its cell is then on both sides.
     moved = fold.test[0]
     leaky = Fold(0, np.append(fold.train, moved), fold.val, fold.test[1:], "cell_blind", 0)
@@ -216,7 +208,7 @@ def test_bootstrap_groups_are_the_held_out_units(ds):
 # ---- fold cache -------------------------------------------------------------------------------
 def test_fold_cache_round_trip(ds, tmp_path):
     tmp_path = tmp_path / "folds"  # only the cache files in it (no temporary file left)
-    folds = load_or_make_folds(ds, "drug_blind", k=3, seed=2, cache_dir=tmp_path)
+    folds = load_or_make_folds(ds, "drug_blind", k=3, fold_seed=2, cache_dir=tmp_path)
     path = tmp_path / "fixture_drug_blind_k3_s2.parquet"
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["format"] == FOLD_FORMAT == 3
@@ -226,7 +218,7 @@ def test_fold_cache_round_trip(ds, tmp_path):
     assert list(cached.columns) == ["cell_id", "drug_id", "fold_0", "fold_1", "fold_2"]
     # Reading back maps by (cell_id, drug_id), so a shuffled pairs table gets the same pairs.
     ds.pairs = ds.pairs.sample(frac=1, random_state=0).reset_index(drop=True)
-    again = load_or_make_folds(ds, "drug_blind", k=3, seed=2, cache_dir=tmp_path)
+    again = load_or_make_folds(ds, "drug_blind", k=3, fold_seed=2, cache_dir=tmp_path)
     for f in again:
         test = ds.pairs.iloc[f.test][["cell_id", "drug_id"]]
         expected = cached.loc[cached[f"fold_{f.index}"] == "test", ["cell_id", "drug_id"]]
@@ -235,16 +227,16 @@ def test_fold_cache_round_trip(ds, tmp_path):
 
 
 def test_fold_cache_rejects_other_pairs(ds, tmp_path):
-    load_or_make_folds(ds, "mixed", k=3, seed=0, cache_dir=tmp_path)
+    load_or_make_folds(ds, "mixed", k=3, fold_seed=0, cache_dir=tmp_path)
     ds.pairs = ds.pairs.iloc[1:].reset_index(drop=True)
     with pytest.raises(FoldCacheError, match="delete"):
-        load_or_make_folds(ds, "mixed", k=3, seed=0, cache_dir=tmp_path)
+        load_or_make_folds(ds, "mixed", k=3, fold_seed=0, cache_dir=tmp_path)
 
 
 def _old_id_keyed_cache(ds, cache_dir: Path) -> Path:
     """Write drug-blind folds as drp wrote them before fold format 2: grouped by drug id, with
     aspirin in train and its salt in test, and a sidecar without ``format``."""
-    from drp.splits.folds import folds_to_frame
+    from drp.splits.cache import folds_to_frame
 
     drug = ds.pairs["drug_id"].to_numpy()
     test = np.flatnonzero(np.isin(drug, ["aspirin_sodium", "imatinib"]))
@@ -260,30 +252,30 @@ def _old_id_keyed_cache(ds, cache_dir: Path) -> Path:
 def test_fold_cache_refuses_old_id_keyed_folds(ds, tmp_path):
     path = _old_id_keyed_cache(ds, tmp_path)
     with pytest.raises(FoldCacheError, match="format 1 grouped drug-blind folds by drug id"):
-        load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path)
+        load_or_make_folds(ds, "drug_blind", k=3, fold_seed=0, cache_dir=tmp_path)
     # Even with a forged current sidecar the leakage check on load catches the shared structure.
     meta = {"format": FOLD_FORMAT, "grouping": "structure_key", "val_fraction": 0.1}
     meta["sha256"] = __import__("hashlib").sha256(path.read_bytes()).hexdigest()
     path.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(LeakageError, match="structure_key"):
-        load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path)
+        load_or_make_folds(ds, "drug_blind", k=3, fold_seed=0, cache_dir=tmp_path)
     path.with_suffix(".json").unlink()
     with pytest.raises(FoldCacheError, match="no sidecar"):
-        load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path)
+        load_or_make_folds(ds, "drug_blind", k=3, fold_seed=0, cache_dir=tmp_path)
 
 
 def test_fold_cache_checks_checksum_and_clustering(ds, tmp_path):
-    load_or_make_folds(ds, "cluster_blind", k=3, seed=0, cache_dir=tmp_path)
+    load_or_make_folds(ds, "cluster_blind", k=3, fold_seed=0, cache_dir=tmp_path)
     path = tmp_path / "fixture_cluster_blind_k3_s0.parquet"
     assert json.loads(path.with_suffix(".json").read_text())["clustering"]["method"] == "hand-made"
     ds.manifest["clustering"] = {"method": "butina", "threshold": 0.6}
     with pytest.raises(FoldCacheError, match="clustering"):
-        load_or_make_folds(ds, "cluster_blind", k=3, seed=0, cache_dir=tmp_path)
+        load_or_make_folds(ds, "cluster_blind", k=3, fold_seed=0, cache_dir=tmp_path)
     ds.manifest["clustering"] = {"method": "hand-made", "threshold": None}
     frame = pd.read_parquet(path)
     frame.iloc[::-1].to_parquet(path, index=False)  # same folds, other bytes
     with pytest.raises(FoldCacheError, match="checksum"):
-        load_or_make_folds(ds, "cluster_blind", k=3, seed=0, cache_dir=tmp_path)
+        load_or_make_folds(ds, "cluster_blind", k=3, fold_seed=0, cache_dir=tmp_path)
 
 
 # ---- cross-dataset ----------------------------------------------------------------------------
@@ -321,7 +313,7 @@ def cross_pair(tmp_path):
 def test_cross_dataset_labels_every_target_pair(cross_pair):
     train, target = cross_pair
     c0, c1, c2 = sorted(target.pairs["cell_id"].unique())[:3]
-    cross = cross_dataset_split(train, target, seed=0)
+    cross = cross_dataset_split(train, target, fold_seed=0)
     test = cross.test_pairs
     assert len(test) == len(target.pairs) == 12 * 8  # nothing dropped, nothing for being seen
     assert cross.dropped == {
@@ -355,7 +347,7 @@ def test_cross_dataset_labels_every_target_pair(cross_pair):
 
 def test_cross_dataset_relabels_subsets_by_what_a_model_trained_on(cross_pair):
     train, target = cross_pair
-    cross = cross_dataset_split(train, target, seed=0)
+    cross = cross_dataset_split(train, target, fold_seed=0)
     p = train.pairs
     c3 = sorted(p["cell_id"].unique())[2]  # CELL-03 (CELL-00 is not in training)
     # a model trained without cisplatin (held out, say drug-blind) and without CELL-03
@@ -399,10 +391,10 @@ def test_format_2_caches_serve_splits_that_do_not_group_drugs(ds, tmp_path):
     """Format 3 changed drug grouping only: a format-2 mixed cache is still served, a format-2
     drug-blind cache is refused."""
     for split in ("mixed", "drug_blind"):
-        load_or_make_folds(ds, split, k=3, seed=0, cache_dir=tmp_path)
+        load_or_make_folds(ds, split, k=3, fold_seed=0, cache_dir=tmp_path)
         meta_path = tmp_path / f"fixture_{split}_k3_s0.json"
         meta = json.loads(meta_path.read_text()) | {"format": 2}
         meta_path.write_text(json.dumps(meta))
-    assert len(load_or_make_folds(ds, "mixed", k=3, seed=0, cache_dir=tmp_path)) == 3
+    assert len(load_or_make_folds(ds, "mixed", k=3, fold_seed=0, cache_dir=tmp_path)) == 3
     with pytest.raises(FoldCacheError, match="format"):
-        load_or_make_folds(ds, "drug_blind", k=3, seed=0, cache_dir=tmp_path)
+        load_or_make_folds(ds, "drug_blind", k=3, fold_seed=0, cache_dir=tmp_path)

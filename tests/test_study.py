@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from drp.cli import app
 from drp.core.config import ModelConfig, RunConfig, TrainConfig
 from drp.featurize.store import FeaturizedDataset
-from drp.study.runner import Preset, run_study
+from drp.study.presets import Preset
+from drp.study.runner import run_study
 
 runner = CliRunner()
 
@@ -42,7 +43,7 @@ def check_faithfulness_values(
     """Every row's ``k`` is ceil(fraction x atoms) (within 1 .. atoms - 1) and the rows of one
     drug per fold carry the ``top_k_delta`` that :func:`expected_top_k_delta` recomputes on the
     CPU (``atol``: ln IC50, for a study whose models ran on another device)."""
-    from drp.study.runner import run_name
+    from drp.study.cells import run_name
 
     faith = pd.read_csv(study / "faithfulness.csv")
     n_atoms = faith.drug_id.map(lambda d: ds.graphs[ds.drug_index[d]].num_nodes)

@@ -7,7 +7,7 @@ counts). A second call finds the manifest and touches neither the network nor th
 
 Cell names are stored as the sources write them (responses: ``cell_name``; omics: the index;
 tissues: ``cell_name`` with its COSMIC id): stable ids are assigned at featurization by
-:func:`drp.data.tables.resolve_cell_tables`, so lines whose names collide after normalisation
+:func:`drp.data.validation.resolve_cell_tables`, so lines whose names collide after normalisation
 (KM-H2 / KMH-2, TT / T-T) are never merged here.
 """
 
@@ -31,7 +31,7 @@ from drp.data.sources import (
     load_verified_pickle,
     sha256_file,
 )
-from drp.data.tables import DropLog, responses_from_frame
+from drp.data.validation import DropLog, responses_from_frame
 
 OMICS_FILES = {
     "expression": "GDSC_EXP.pkl",

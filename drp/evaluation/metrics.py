@@ -296,7 +296,7 @@ def evaluate_predictions(
         labels: columns prepended to every row (model, kind, split, fold, ...).
         n_boot: if > 0, add ``<metric>_lo`` / ``<metric>_hi`` bootstrap 95% CIs for
             ``ci_metrics``.
-        groups: [n] resampling unit of each row (:func:`drp.splits.folds.bootstrap_groups`):
+        groups: [n] resampling unit of each row (:func:`drp.splits.bootstrap.bootstrap_groups`):
             the CIs resample whole groups; ``None`` resamples pairs.
         ci_unit: name of that unit (``cell``, ``drug structure``, ...; ``pair`` without groups).
 

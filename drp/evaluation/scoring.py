@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
     from drp.core.config import RunConfig
     from drp.featurize.store import FeaturizedDataset
-    from drp.splits.folds import CrossDatasetSplit, Fold
+    from drp.splits.cross_dataset import CrossDatasetSplit
+    from drp.splits.folds import Fold
     from drp.training.loop import FoldIndices
 
 
@@ -210,7 +211,7 @@ def score_predictions(
 ) -> pd.DataFrame:
     """Metric rows of a prediction frame, with bootstrap CIs over the split's unit.
 
-    The resampling unit comes from :func:`drp.splits.folds.bootstrap_groups` (held-out cells,
+    The resampling unit comes from :func:`drp.splits.bootstrap.bootstrap_groups` (held-out cells,
     drug structures, drug clusters or tissues; pairs for mixed). Whenever ``split`` and ``ds``
     are known, every row records the split's unit in ``ci_unit`` and the number of units in
     ``ci_units``, with or without CIs (without ``ds``, or without CIs on a store featurized
@@ -221,7 +222,7 @@ def score_predictions(
     ``new_drug`` its new drug structures (looked up in ``test_ds``, the dataset the test
     pairs' features come from).
     """
-    from drp.splits.folds import bootstrap_groups, bootstrap_unit
+    from drp.splits.bootstrap import bootstrap_groups, bootstrap_unit
 
     groups, unit = None, "pair"
     if split is not None and ds is not None and bootstrap_unit(split) != "pair":
@@ -551,7 +552,7 @@ def run_baselines(
     (config.json, predictions_test/val.parquet).
     """
     from drp.models.baselines import BASELINES
-    from drp.splits.folds import load_or_make_folds
+    from drp.splits.cache import load_or_make_folds
 
     names = check_baselines(names)
     folds = load_or_make_folds(ds, split, k, seed, cache_dir)
@@ -739,7 +740,7 @@ def evaluate_with_baselines(
         ``(rows, setting)``: metric rows of runs and baselines, and the setting used.
     """
     from drp.featurize.store import FeaturizedDataset
-    from drp.splits.folds import load_or_make_folds
+    from drp.splits.cache import load_or_make_folds
 
     names = check_baselines(names)
     setting = runs_setting(run_dirs, split=split, k=k, seed=seed, dataset=dataset)
@@ -782,7 +783,8 @@ def run_training_pairs(
         ValueError: the run records no split/k/seed, or its test pairs are not its fold's test
             pairs (the folds or the dataset changed since), so what it trained on is unknown.
     """
-    from drp.splits.folds import SPLITS, load_or_make_folds
+    from drp.core.choices import SPLITS
+    from drp.splits.cache import load_or_make_folds
 
     setting = runs_setting([run_dir], dataset=dataset)
     if setting.split not in SPLITS:
@@ -818,7 +820,7 @@ def evaluate_cross_dataset(
 ) -> tuple[pd.DataFrame, CrossDatasetSplit]:
     """Baselines (trained on all of ``ds``) and trained runs scored on ``target``'s pairs.
 
-    Test pairs come from :func:`drp.splits.folds.cross_dataset_split`: every target pair, drug
+    Test pairs come from :func:`drp.splits.cross_dataset.cross_dataset_split`: every target pair, drug
     ids in ``ds``'s id space, labelled ``seen_pair`` / ``new_pair`` / ``new_cell`` /
     ``new_drug``; every model predicts them from the target's own omics, graphs and
     fingerprints. Baselines are fitted on the cross-dataset fold (all of ``ds``'s pairs, a
@@ -842,7 +844,7 @@ def evaluate_cross_dataset(
             pairs cannot be recovered from its fold.
     """
     from drp.models.baselines import BASELINES
-    from drp.splits.folds import cross_dataset_split
+    from drp.splits.cross_dataset import cross_dataset_split
     from drp.training.estimator import NeuralEstimator
 
     names = check_baselines(names) if names else []
@@ -927,8 +929,8 @@ def train_run(
         FileExistsError: ``run_dir`` holds a run and ``resume`` is False.
     """
     from drp.featurize.store import FeaturizedDataset
+    from drp.splits.run_folds import fold_for
     from drp.training.estimator import NeuralEstimator
-    from drp.training.loop import fold_for
 
     config.validate()
     ds = ds or FeaturizedDataset.load(Path(config.train.dataset))

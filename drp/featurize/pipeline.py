@@ -12,16 +12,15 @@ import numpy as np
 import pandas as pd
 
 from drp.data.gdsc import DATASETS, PROCESSED_FORMAT
+from drp.data.ids import CELL_ID_RULE
 from drp.data.sources import sha256_file
-from drp.data.tables import (
-    CELL_ID_RULE,
+from drp.data.tables import TableError, read_table
+from drp.data.validation import (
     MAX_MISSING_OMICS_FRACTION,
     DropLog,
-    TableError,
     average_replicates,
     drugs_from_frame,
     omics_from_frame,
-    read_table,
     resolve_cell_tables,
     responses_from_frame,
     tissues_from_frame,
@@ -55,7 +54,7 @@ class RawTables:
     """Validated inputs before featurization, keyed by stable cell ids.
 
     Build it with :func:`gdsc_tables` or :func:`custom_tables`, which resolve cell names with
-    :func:`drp.data.tables.resolve_cell_tables`.
+    :func:`drp.data.validation.resolve_cell_tables`.
     """
 
     name: str

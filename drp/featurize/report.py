@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from drp.data.tables import summarise_drops
+from drp.data.validation import summarise_drops
 from drp.featurize.store import FeaturizedDataset
 
 

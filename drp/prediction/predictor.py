@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from drp.data.tables import match_cell_ids, normalize_cell_id, normalize_drug_id
+from drp.data.ids import match_cell_ids, normalize_cell_id, normalize_drug_id
 from drp.featurize.similarity import drug_identity
 from drp.featurize.store import FeaturizedDataset
 from drp.models.drug_prior import DrugEffectPrior
 from drp.models.model import DRPModel
 from drp.training.batching import EntityTensors
-from drp.training.estimator import NeuralEstimator, drug_keys, load_model
+from drp.training.checkpoint import load_model
+from drp.training.estimator import NeuralEstimator
+from drp.training.prior_inputs import drug_keys
 
 __all__ = ["PredictionError", "Predictor", "check_run", "load_model"]
 

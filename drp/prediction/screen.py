@@ -6,11 +6,7 @@ scores compounds ``chunk_size`` at a time against the chosen cells: each chunk's
 cells are encoded once (:func:`drp.training.batching.predict_indices`), its predictions are appended to
 ``predictions.parquet`` and folded into running top-K tables, so memory stays bounded by one
 chunk whatever the library's size. Invalid molecules are counted and kept with RDKit's reason.
-
-Applicability domain: each compound's Morgan fingerprint is compared with those of the run's
-training drugs (:func:`training_drugs`); ``max_tanimoto`` is the similarity to the nearest one
-and ``out_of_domain`` is ``max_tanimoto < ad_threshold``. :func:`applicability_curve` and
-:func:`pick_ad_threshold` measure a threshold from drug-blind test predictions.
+Each compound is flagged against the run's training drugs (:mod:`drp.prediction.domain`).
 
 Output directory::
 
@@ -41,20 +37,18 @@ import pyarrow.parquet as pq
 
 from drp.core.files import atomic_write, atomic_write_text
 from drp.data.sources import sha256_file
-from drp.data.tables import read_table
-from drp.evaluation.scoring import fold_seed
 from drp.featurize.molecules import (
     InvalidSmilesError,
     mol_to_graph,
     morgan_fingerprint,
-    read_sdf,
     standardise,
     structure_key,
 )
 from drp.featurize.similarity import drug_identity, tanimoto_cross
-from drp.featurize.store import FeaturizedDataset
+from drp.prediction.domain import AD_THRESHOLD, training_drugs
+from drp.prediction.library import Record, read_library
 from drp.prediction.predictor import PredictionError, Predictor
-from drp.splits.folds import SPLITS, fold_cache_path, load_or_make_folds
+from drp.prediction.ranking import RunningTopK, top_table
 from drp.training.intervals import interval_half_width
 
 OUTPUTS = (
@@ -69,151 +63,9 @@ OUTPUTS = (
 )
 """What a screen writes into its folder (and removes from it before it starts)."""
 
-AD_THRESHOLD = 0.2
-"""Applicability-domain threshold on the max Tanimoto similarity (Morgan radius 2, 2,048 bits)
-to a training drug: below it a compound is flagged ``out_of_domain``. Measured on the five
-GDSC2 drug-blind folds of the default model (``benchmarks/bench_applicability.py``): the 27
-held-out drugs below 0.2 had mean per-drug RMSE 2.59 against 2.01 for the 201 above, but the
-difference is not significant (Mann-Whitney p = 0.15) and similarity does not rank errors
-overall (Spearman -0.01), so the flag is a weak warning. See :data:`AD_CAVEAT`."""
-AD_CAVEAT = (
-    "On GDSC2 drug-blind folds, held-out drugs below this similarity had larger errors (mean "
-    "per-drug RMSE 2.59 against 2.01, 27 against 201 drugs), but not significantly (p = 0.15), "
-    "and similarity did not rank errors overall (Spearman -0.01): treat the flag as a weak "
-    "warning, and a compound above it as no safer than any new drug."
-)
 CHUNK_SIZE = 1024
 """Compounds scored per chunk: 1,024 x 921 GDSC2 cells is ~0.94M pairs per chunk."""
 TOP_K = 10
-LIBRARY_FORMATS = (".csv", ".tsv", ".txt", ".parquet", ".smi", ".sdf")
-
-Record = tuple[str, str | None, str]
-"""(name, SMILES or None when unreadable, reason it is unreadable)."""
-
-
-# --------------------------------------------------------------------------- reading
-def read_library(path: Path) -> list[Record]:
-    """Records of a compound library, in file order.
-
-    CSV/TSV/parquet need columns ``drug_id, smiles`` (as ``drp predict --smiles-file``); a
-    ``.smi`` line is ``SMILES [name]`` (blank lines and ``#`` comments skipped, a first line
-    ``smiles ...`` taken as a header, a missing name becomes ``mol_<line>``); an ``.sdf``
-    record is named by its title line, else ``mol_<i>``.
-
-    Raises:
-        PredictionError: missing file, unknown format, missing columns, no records, or
-            duplicate names (a name must identify one compound in the outputs).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise PredictionError(f"{path}: library file not found")
-    suffix = path.suffix.lower()
-    if suffix not in LIBRARY_FORMATS:
-        raise PredictionError(
-            f"{path}: unknown library format {suffix or '(no suffix)'!r}; "
-            f"use one of {', '.join(LIBRARY_FORMATS)}"
-        )
-    if suffix == ".sdf":
-        records = read_sdf(str(path))
-    elif suffix == ".smi":
-        records = _read_smi(path)
-    else:
-        table = read_table(path)
-        if not {"drug_id", "smiles"} <= set(table.columns):
-            raise PredictionError(
-                f"{path} needs columns drug_id, smiles; has {list(table.columns)}"
-            )
-        records = [
-            (str(name), "" if pd.isna(smi) else str(smi), "")
-            for name, smi in zip(table.drug_id, table.smiles, strict=True)
-        ]
-    if not records:
-        raise PredictionError(f"{path}: the library holds no molecules")
-    names = pd.Series([r[0] for r in records])
-    dup = sorted(set(names[names.duplicated()]))
-    if dup:
-        raise PredictionError(
-            f"{path}: duplicate compound names {dup[:10]} ({len(dup)} in all); "
-            "give each compound its own name"
-        )
-    return records
-
-
-def _read_smi(path: Path) -> list[Record]:
-    records = []
-    lines = path.read_text().splitlines()
-    for i, line in enumerate(lines, start=1):
-        parts = line.split(maxsplit=1)
-        if not parts or parts[0].startswith("#"):
-            continue
-        if not records and parts[0].lower() == "smiles":
-            continue  # header
-        name = parts[1].strip() if len(parts) > 1 else f"mol_{i}"
-        records.append((name, parts[0], ""))
-    return records
-
-
-# --------------------------------------------------------------------------- training drugs
-@dataclass(frozen=True)
-class TrainingDrugs:
-    """The drugs a run was trained on: ``ids`` in dataset order, ``source`` a sentence saying
-    how they were found, ``recovered`` False when they are all drugs of the dataset instead."""
-
-    ids: list[str]
-    source: str
-    recovered: bool
-
-
-def training_drugs(run_dir: Path, ds: FeaturizedDataset) -> TrainingDrugs:
-    """The drugs in the run's training pairs (``ds``: the run's own dataset).
-
-    The run's ``config.json`` names split, k, seed and fold; the fold is read from the fold
-    cache ``drp train`` used (``train.folds_dir`` or ``<dataset>/folds``), else rebuilt in
-    memory from those settings (folds are a deterministic function of them). Validation pairs
-    are not counted as training. When the fold cannot be recovered, every drug of ``ds`` is
-    returned and the sentence says so.
-    """
-    everything = list(ds.drugs.drug_id)
-    fallback = f"all {len(everything)} drugs of dataset {ds.name!r}"
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        return TrainingDrugs(
-            everything, f"{fallback} (the run has no config.json naming its fold)", False
-        )
-    config = json.loads(path.read_text())
-    split, k, fold = (config.get(key) for key in ("split", "k", "fold"))
-    seed = fold_seed(config)
-    if split not in SPLITS or None in (k, seed, fold):
-        return TrainingDrugs(
-            everything,
-            f"{fallback} (the run records no within-dataset fold: split {split!r})",
-            False,
-        )
-    train_cfg = config.get("train") or {}
-    folds_dir = Path(train_cfg.get("folds_dir") or Path(config.get("dataset", ".")) / "folds")
-    cache = fold_cache_path(folds_dir, ds.name, split, k, seed)
-    try:
-        if cache.exists():
-            folds, how = load_or_make_folds(ds, split, k, seed, folds_dir), f"fold cache {cache}"
-        else:
-            folds = load_or_make_folds(ds, split, k, seed, None)
-            how = "no fold cache found; folds rebuilt in memory from the run's settings"
-        rows = folds[fold].train
-    except (ValueError, KeyError, IndexError) as exc:
-        return TrainingDrugs(
-            everything, f"{fallback} (the run's fold could not be recovered: {exc})", False
-        )
-    kept = set(ds.pairs.drug_id.iloc[rows])
-    drugs = [d for d in everything if d in kept]
-    if not drugs:
-        return TrainingDrugs(
-            everything, f"{fallback} (the run's fold has no training pairs)", False
-        )
-    source = (
-        f"the {len(drugs)} drugs of the training pairs of {split} fold {fold} "
-        f"(k={k}, seed {seed}; {how})"
-    )
-    return TrainingDrugs(drugs, source, True)
 
 
 # --------------------------------------------------------------------------- selection
@@ -240,28 +92,6 @@ def select_cells(
             f"{', '.join(known) if known else '(none recorded)'}"
         )
     return list(frame["cell_id"][mask])
-
-
-# --------------------------------------------------------------------------- running top-K
-class RunningTopK:
-    """The ``k`` lowest values seen so far in each of ``groups`` rows, with their column ids.
-
-    Shapes: values [groups, <=k] float64, index [groups, <=k] int64, lowest first. Ties keep
-    the earlier id, so the result does not depend on how the columns were chunked.
-    """
-
-    def __init__(self, groups: int, k: int) -> None:
-        self.k = k
-        self.values = np.zeros((groups, 0), np.float64)
-        self.index = np.zeros((groups, 0), np.int64)
-
-    def update(self, values: np.ndarray, index: np.ndarray) -> None:
-        """Fold in ``values`` [groups, n] of columns ``index`` [n] (ids above those seen)."""
-        vals = np.concatenate([self.values, values], axis=1)
-        idx = np.concatenate([self.index, np.broadcast_to(index, values.shape)], axis=1)
-        order = np.argsort(vals, axis=1, kind="stable")[:, : self.k]
-        self.values = np.take_along_axis(vals, order, axis=1)
-        self.index = np.take_along_axis(idx, order, axis=1)
 
 
 # --------------------------------------------------------------------------- screening
@@ -467,8 +297,8 @@ def screen(
                 + ")"
             )
         compound_frame = pd.concat(compounds, ignore_index=True)
-        per_cell = _top_table(top_cell, compound_frame, "cell_id", cell_ids, "ln_ic50_pred")
-        per_tissue = _top_table(
+        per_cell = top_table(top_cell, compound_frame, "cell_id", cell_ids, "ln_ic50_pred")
+        per_tissue = top_table(
             top_tissue, compound_frame, "tissue", tissue_names, "mean_ln_ic50_pred"
         )
         per_tissue.insert(
@@ -520,24 +350,6 @@ def screen(
     return result  # compute never draws: callers ask drp.report.screen to write the summary
 
 
-def _top_table(
-    top: RunningTopK, compounds: pd.DataFrame, group: str, labels: list[str], value: str
-) -> pd.DataFrame:
-    """Long table ``group, rank, drug_id, value, max_tanimoto, out_of_domain`` from ``top``."""
-    kept = top.index.shape[1]
-    idx = top.index.ravel()
-    return pd.DataFrame(
-        {
-            group: np.repeat(np.asarray(labels, dtype=object), kept),
-            "rank": np.tile(np.arange(1, kept + 1), len(labels)),
-            "drug_id": compounds["drug_id"].to_numpy()[idx],
-            value: top.values.ravel(),
-            "max_tanimoto": compounds["max_tanimoto"].to_numpy()[idx],
-            "out_of_domain": compounds["out_of_domain"].to_numpy()[idx],
-        }
-    )
-
-
 def _provenance(
     predictor: Predictor,
     run_dir: Path,
@@ -546,7 +358,7 @@ def _provenance(
     invalid: pd.DataFrame,
     compounds: pd.DataFrame,
 ) -> dict:
-    from drp.training.loop import git_commit, hardware
+    from drp.core.provenance import git_commit, hardware
 
     return {
         "run_dir": str(run_dir.resolve()),
@@ -577,118 +389,3 @@ def _prior_provenance(predictor: Predictor) -> dict | str:
         "reference_cells": 0 if ref is None else len(ref),
         "applied": ref is not None,
     }
-
-
-# --------------------------------------------------------------------------- AD threshold
-def applicability_curve(
-    similarity: np.ndarray,
-    abs_error: np.ndarray,
-    bins: Sequence[float] | np.ndarray,
-    drug_ids: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Per-drug RMSE binned by similarity to the training drugs.
-
-    Args:
-        similarity: [n] max Tanimoto of each test drug (or each pair's drug) to the training
-            drugs of its fold.
-        abs_error: [n] |prediction - measurement| of each pair, or each drug's RMSE.
-        bins: [b + 1] increasing bin edges over [0, 1]; the last bin includes its upper edge.
-        drug_ids: [n] the drug of each pair; pairs are first pooled into per-drug RMSE
-            (``sqrt(mean(abs_error**2))``). Without it every element is one drug.
-
-    Returns:
-        One row per bin: ``sim_lo, sim_hi, n_drugs, rmse`` (mean of the per-drug RMSEs in
-        the bin, NaN when empty) and ``rmse_sd``.
-
-    Raises:
-        ValueError: mismatched lengths, unsorted bins, or a drug with several similarities.
-    """
-    sim = np.asarray(similarity, dtype=float)
-    err = np.asarray(abs_error, dtype=float)
-    edges = np.asarray(bins, dtype=float)
-    if sim.shape != err.shape or sim.ndim != 1:
-        raise ValueError(f"similarity {sim.shape} and abs_error {err.shape} must be equal 1-D")
-    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
-        raise ValueError(f"bins must be at least two increasing edges, got {edges}")
-    if drug_ids is not None:
-        frame = pd.DataFrame({"drug": np.asarray(drug_ids), "sim": sim, "sq": err**2})
-        per = frame.groupby("drug", sort=False).agg(
-            sim=("sim", "first"), spread=("sim", "std"), mse=("sq", "mean")
-        )
-        if (per["spread"].fillna(0) > 1e-9).any():
-            raise ValueError("a drug has more than one similarity value")
-        sim, rmse = per["sim"].to_numpy(), np.sqrt(per["mse"].to_numpy())
-    else:
-        rmse = np.abs(err)
-    which = np.digitize(sim, edges[1:-1], right=False)  # bin of each drug, 0 .. b-1
-    inside = (sim >= edges[0]) & (sim <= edges[-1])
-    rows = []
-    for b in range(len(edges) - 1):
-        part = rmse[inside & (which == b)]
-        rows.append(
-            {
-                "sim_lo": edges[b],
-                "sim_hi": edges[b + 1],
-                "n_drugs": len(part),
-                "rmse": float(part.mean()) if len(part) else np.nan,
-                "rmse_sd": float(part.std(ddof=1)) if len(part) > 1 else np.nan,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def pick_ad_threshold(
-    curve: pd.DataFrame, reference_rmse: float, min_drugs: int = 1
-) -> float | None:
-    """The lowest bin edge ``sim_lo`` above which every bin's per-drug RMSE is below
-    ``reference_rmse`` (e.g. the mixed-split RMSE, or the drug-mean baseline's).
-
-    Bins with fewer than ``min_drugs`` drugs are skipped. Returns None when even the most
-    similar bin is not below the reference (no similarity makes predictions trustworthy).
-    """
-    threshold = None
-    for row in curve.sort_values("sim_lo", ascending=False).itertuples():
-        if row.n_drugs < min_drugs or not np.isfinite(row.rmse):
-            continue
-        if row.rmse >= reference_rmse:
-            break
-        threshold = float(row.sim_lo)
-    return threshold
-
-
-def heldout_drug_applicability(run_dir: Path) -> pd.DataFrame:
-    """Per test drug of a finished run: ``drug_id, max_tanimoto`` (to the run's training
-    drugs), ``nearest_train_drug, n_pairs, rmse`` (over its test pairs). With a drug-blind run
-    this feeds :func:`applicability_curve` (``similarity=max_tanimoto, abs_error=rmse``).
-
-    Raises:
-        PredictionError: no ``predictions_test.parquet`` or ``config.json``, or the run's
-            training drugs cannot be recovered (the similarities would be meaningless).
-    """
-    run_dir = Path(run_dir)
-    if (
-        not (run_dir / "predictions_test.parquet").exists()
-        or not (run_dir / "config.json").exists()
-    ):
-        raise PredictionError(f"{run_dir} lacks predictions_test.parquet or config.json")
-    config = json.loads((run_dir / "config.json").read_text())
-    ds = FeaturizedDataset.load(Path(config["dataset"]))
-    trained = training_drugs(run_dir, ds)
-    if not trained.recovered:
-        raise PredictionError(f"{run_dir}: training drugs not recovered: {trained.source}")
-    preds = pd.read_parquet(run_dir / "predictions_test.parquet")
-    preds["sq"] = (preds["y_pred"] - preds["y_true"]) ** 2
-    per = preds.groupby("drug_id", sort=True).agg(n_pairs=("sq", "size"), mse=("sq", "mean"))
-    test_fps = ds.fingerprints[[ds.drug_index[d] for d in per.index]]
-    train_fps = ds.fingerprints[[ds.drug_index[d] for d in trained.ids]]
-    sim = tanimoto_cross(test_fps, train_fps)
-    nearest = sim.argmax(axis=1)
-    return pd.DataFrame(
-        {
-            "drug_id": per.index.to_numpy(),
-            "max_tanimoto": sim[np.arange(len(per)), nearest],
-            "nearest_train_drug": np.asarray(trained.ids, dtype=object)[nearest],
-            "n_pairs": per["n_pairs"].to_numpy(),
-            "rmse": np.sqrt(per["mse"].to_numpy()),
-        }
-    )

@@ -1,6 +1,6 @@
 """The summary of a ``drp screen``: ``screen.md`` and a self-contained ``screen.html``.
 
-Built from the same blocks as the study report (:mod:`drp.report.render`): counts, invalid
+Built from the same blocks as the study report (:mod:`drp.report.blocks`): counts, invalid
 molecules with their reasons, the library's similarity to the training drugs with the
 applicability-domain threshold, the top compounds per tissue, drawings of the top compounds
 and provenance.
@@ -15,18 +15,8 @@ import pandas as pd
 
 from drp.core.files import atomic_write, atomic_write_text
 from drp.report import plots
-from drp.report.render import (
-    Block,
-    Gallery,
-    Heading,
-    Image,
-    Para,
-    Table,
-    _num,
-    _slug,
-    to_html,
-    to_markdown,
-)
+from drp.report.blocks import Block, Gallery, Heading, Image, Para, Table, fmt_num, slug
+from drp.report.writers import to_html, to_markdown
 
 if TYPE_CHECKING:
     from drp.prediction.screen import ScreenResult
@@ -50,7 +40,7 @@ def _counts(result: ScreenResult) -> list[Block]:
     }
     return [
         Heading("Counts"),
-        Table(pd.DataFrame({"item": list(rows), "count": [_num(v, 1) for v in rows.values()]})),
+        Table(pd.DataFrame({"item": list(rows), "count": [fmt_num(v, 1) for v in rows.values()]})),
     ]
 
 
@@ -76,7 +66,7 @@ def _invalid(result: ScreenResult) -> list[Block]:
 
 def _domain(result: ScreenResult) -> list[Block]:
     out = result.out_dir
-    from drp.prediction.screen import AD_CAVEAT  # drp.prediction.screen imports this module
+    from drp.prediction.domain import AD_CAVEAT
 
     caveat = " " + AD_CAVEAT if result.meta.get("ad_threshold_default") else ""
     fig = plots.similarity_histogram(
@@ -101,8 +91,8 @@ def _tissues(result: ScreenResult) -> list[Block]:
     if table.empty:
         return [*blocks, Para("The screened cell lines have no tissue recorded.")]
     shown = table[table["rank"] <= TISSUE_ROWS].copy()
-    shown["mean_ln_ic50_pred"] = shown["mean_ln_ic50_pred"].map(_num)
-    shown["max_tanimoto"] = shown["max_tanimoto"].map(lambda x: _num(x, 2))
+    shown["mean_ln_ic50_pred"] = shown["mean_ln_ic50_pred"].map(fmt_num)
+    shown["max_tanimoto"] = shown["max_tanimoto"].map(lambda x: fmt_num(x, 2))
     return [
         *blocks,
         Para(
@@ -135,7 +125,7 @@ def _molecules(result: ScreenResult) -> list[Block]:
         ]
     images = []
     for i, row in enumerate(top.itertuples()):
-        name = f"mol_{i:02d}_{_slug(str(row.drug_id))}.png"
+        name = f"mol_{i:02d}_{slug(str(row.drug_id))}.png"
         try:
             png = depict.draw_molecule(row.smiles_standardised, str(row.drug_id))
         except ValueError as err:
@@ -144,9 +134,9 @@ def _molecules(result: ScreenResult) -> list[Block]:
         atomic_write(result.out_dir / name, lambda p, b=png: p.write_bytes(b))
         domain = "out of domain" if row.out_of_domain else "in domain"
         caption = (
-            f"**{row.drug_id}** — mean ln IC50 {_num(row.mean_ln_ic50_pred)}, best cell "
+            f"**{row.drug_id}** — mean ln IC50 {fmt_num(row.mean_ln_ic50_pred)}, best cell "
             f"{row.best_cell}; nearest training drug {row.nearest_train_drug} "
-            f"(Tanimoto {_num(row.max_tanimoto, 2)}, {domain})"
+            f"(Tanimoto {fmt_num(row.max_tanimoto, 2)}, {domain})"
         )
         images.append(Image(result.out_dir / name, str(row.drug_id), caption))
     if images:
@@ -164,7 +154,7 @@ def _provenance(result: ScreenResult) -> list[Block]:
         "library sha256": m["library_sha256"],
         "commit": m["git_commit"],
         "date": m["created"],
-        "hardware": _num(m["hardware"]),
+        "hardware": fmt_num(m["hardware"]),
         "top K": m["top_k"],
         "chunk size": m["chunk_size"],
         "command": m.get("command") or "–",

@@ -1,4 +1,6 @@
-"""The attention study: every attention component against its non-attention twin, on identical
+"""Run a study's grid of cells, resumably, and collect their results.
+
+The attention study: every attention component against its non-attention twin, on identical
 folds, beside the naive baselines, with paired statistics.
 
 Each grid cell (variant x split x fold x seed) is an independent job with its own run directory
@@ -11,126 +13,30 @@ the corrected resampled t-test assumes.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import platform
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 from drp.core.claims import Claim, ClaimLost, clear_stale
 from drp.core.config import RunConfig
 from drp.core.executors import Executor, LocalExecutor
-from drp.core.files import atomic_write_text
-from drp.data.tables import summarise_drops
-from drp.evaluation.metrics import noise_ceiling
-from drp.evaluation.scoring import fit_predict, manifest_checksum
-from drp.featurize.molecules import smiles_in_graph_order
+from drp.evaluation.scoring import fit_predict
 from drp.featurize.store import FeaturizedDataset
 from drp.models.baselines import BASELINES
 from drp.models.registry import DEFAULT_VARIANT, variant_config
-from drp.splits.folds import Fold, load_or_make_folds
+from drp.splits.folds import Fold
 from drp.study.answers import answer_table, per_drug_mixed_model
+from drp.study.attention import FAITHFULNESS_SPLITS, write_attention
+from drp.study.cells import BASELINES_CELL, CellSpec, StudyFolds, is_done, run_name, study_cells
 from drp.study.evidence import consolidate, is_finished, read_cells, read_groups, write_cell
-from drp.study.interpretation import atom_attention, faithfulness
-from drp.study.presets import (  # noqa: F401 (re-exported)
-    ALL_VARIANTS,
-    MARGINS,
-    PRESETS,
-    PRIMARY_METRIC,
-    QUESTIONS,
-    Preset,
-    preset_by_name,
-)
+from drp.study.presets import MARGINS, PRIMARY_METRIC, Preset
+from drp.study.settings import collect_lock, write_study_json
 from drp.training.estimator import NeuralEstimator
-from drp.training.loop import git_commit, hardware
-
-SHOWCASE_DRUGS = ("Lapatinib", "Erlotinib", "Paclitaxel", "Cisplatin", "Gefitinib", "Docetaxel")
-
-
-def run_name(variant: str, split: str, fold: int, seed: int) -> str:
-    return f"{variant}__{split}__f{fold}__s{seed}"
-
-
-class StudyFolds:
-    """The study's folds, read from the shared cache once per (split, seed)."""
-
-    def __init__(self, ds: FeaturizedDataset, k: int, folds_dir: Path) -> None:
-        self.ds, self.k, self.folds_dir = ds, k, folds_dir
-        self._memo: dict[tuple[str, int], list[Fold]] = {}
-
-    def __call__(self, split: str, seed: int, fold: int) -> Fold:
-        key = (split, seed)
-        if key not in self._memo:
-            self._memo[key] = load_or_make_folds(self.ds, split, self.k, seed, self.folds_dir)
-        return self._memo[key][fold]
-
-
-@dataclass(frozen=True)
-class CellSpec:
-    """One unit of work: a model cell (variant x split x fold x seed), or the baselines of one
-    fold (``variant`` = :data:`BASELINES_CELL`). Picklable, so a Ray task can carry it; paths
-    are absolute, so any worker can run it."""
-
-    study: str
-    dataset: str
-    preset: Preset
-    base: RunConfig
-    variant: str
-    split: str
-    fold: int
-    seed: int
-    command: str = ""
-    threads: int = 0  # torch threads for the cell (0: leave as is)
-
-    @property
-    def run(self) -> str:
-        return run_name(self.variant, self.split, self.fold, self.seed)
-
-
-BASELINES_CELL = "baselines"
-
-
-def study_cells(
-    study: Path, preset: Preset, dataset_dir: Path, base: RunConfig, threads: int = 0
-) -> list[CellSpec]:
-    """The grid's work units in run order: each fold's baselines before its first model."""
-    specs, seen = [], set()
-    common = {
-        "study": str(Path(study).resolve()),
-        "dataset": str(Path(dataset_dir).resolve()),
-        "preset": preset,
-        "base": base,
-        "command": " ".join(sys.argv),
-        "threads": threads,
-    }
-    for variant, split, fold, seed in preset.cells():
-        if preset.baselines and (split, fold, seed) not in seen:
-            seen.add((split, fold, seed))
-            specs.append(
-                CellSpec(**common, variant=BASELINES_CELL, split=split, fold=fold, seed=seed)
-            )
-        specs.append(CellSpec(**common, variant=variant, split=split, fold=fold, seed=seed))
-    return specs
-
-
-def is_done(spec: CellSpec) -> bool:
-    """Whether the unit's records are all written."""
-    if spec.variant != BASELINES_CELL:
-        return is_finished(Path(spec.study), spec.run)
-    return all(
-        is_finished(Path(spec.study), run_name(b, spec.split, spec.fold, spec.seed))
-        for b in spec.preset.baselines
-    )
-
 
 _DATASETS: dict[tuple, tuple[FeaturizedDataset, StudyFolds]] = {}
 
@@ -285,7 +191,7 @@ def run_study(
     (study / "runs").mkdir(parents=True, exist_ok=True)
     folds = StudyFolds(ds, preset.k, folds_path)
     started = time.perf_counter()
-    _write_study_json(study, name, preset, preset_name, ds, dataset_dir, base)
+    write_study_json(study, name, preset, preset_name, ds, dataset_dir, base)
     specs = study_cells(study, preset, dataset_dir, base, threads=executor.threads)
     for split, seed in {(s.split, s.seed) for s in specs}:
         folds(split, seed, 0)  # draw and cache the folds once, before workers read them
@@ -308,70 +214,6 @@ def run_study(
 
 class StudyError(RuntimeError):
     """A study whose cells did not all finish."""
-
-
-class StudyMismatch(ValueError):
-    """A study directory started with another preset, grid, config or dataset than this call:
-    its cells would mix two designs."""
-
-
-def _flatten(value: object, prefix: str) -> dict[str, object]:
-    if isinstance(value, dict):
-        out: dict[str, object] = {}
-        for key, item in value.items():
-            out |= _flatten(item, f"{prefix}.{key}")
-        return out
-    return {prefix: value}
-
-
-LOCATIONS = ("config.train.dataset", "config.train.folds_dir")
-"""Config keys that say where data lies, not what it is: the dataset is compared by checksum,
-so a study resumes from another machine or working directory."""
-_IN_GRID = ("config.train.epochs", "config.train.patience", "config.train.k")
-
-
-def study_settings(info: dict) -> dict[str, object]:
-    """What every worker of one study must share, from a ``study.json`` payload, as dotted
-    keys: ``preset``, ``grid.*``, ``config.*`` (less :data:`LOCATIONS`) and ``dataset`` (the
-    manifest checksum)."""
-    settings: dict[str, object] = {}
-    if "preset" in info:
-        settings["preset"] = info["preset"]
-    dataset = info.get("dataset") or {}
-    if "manifest_sha256" in dataset or "manifest_files" in dataset:
-        settings["dataset"] = dataset.get("manifest_sha256") or manifest_checksum(
-            dataset["manifest_files"]
-        )
-    settings |= _flatten(info.get("grid", {}), "grid")
-    config = _flatten(info.get("config", {}), "config")
-    settings |= {k: v for k, v in config.items() if k not in LOCATIONS + _IN_GRID}
-    return settings
-
-
-def check_same_study(study: Path, first: dict, now: dict) -> None:
-    """Refuse to add ``now`` (a ``study.json`` payload) to the study recorded as ``first``.
-
-    Only keys both record are compared, so a study written by an older ``drp`` still resumes.
-
-    Raises:
-        StudyMismatch: one line naming every setting that differs (up to six), with both values.
-    """
-    old, new = study_settings(first), study_settings(now)
-    keys = [k for k in new if k in old and old[k] != new[k]]
-    if not keys:
-        return
-
-    def shown(key: str, info: dict, value: object) -> str:
-        if key != "dataset":
-            return repr(value)
-        return f"{str(value)[:12]} ({(info.get('dataset') or {}).get('path', '?')})"
-
-    diffs = [f"{k} {shown(k, first, old[k])} there, {shown(k, now, new[k])} here" for k in keys]
-    more = f" and {len(diffs) - 6} more" if len(diffs) > 6 else ""
-    raise StudyMismatch(
-        f"{study} holds a study with other settings: {'; '.join(diffs[:6])}{more}; run it with "
-        "its own preset, config and dataset (see its study.json), or choose another --name"
-    )
 
 
 def wait_for_claimed(
@@ -397,17 +239,6 @@ def wait_for_claimed(
             if result["status"] != "claimed":
                 pending.remove(spec)
     return failed
-
-
-@contextmanager
-def collect_lock(study: Path, name: str = ".collect.lock") -> Iterator[None]:
-    """One collector at a time per study directory (an exclusive ``flock`` on ``name``)."""
-    with open(Path(study) / name, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _run_baselines(
@@ -535,170 +366,3 @@ def fold_sizes(preset: Preset, folds: StudyFolds) -> tuple[dict[str, int], dict[
             fi = folds(split, seed, fold)
             n_train[split], n_test[split] = len(fi.train), len(fi.test)
     return n_train, n_test
-
-
-FAITHFULNESS_SPLITS = ("drug_blind", "cluster_blind")
-
-
-def write_attention(
-    study: Path,
-    preset: Preset,
-    ds: FeaturizedDataset,
-    folds: StudyFolds,
-    max_cells: int = 200,
-    device: str | None = None,
-) -> None:
-    """Faithfulness and atom weights of the default model, from models that never saw the drug.
-
-    For the first drug-blind split of the grid (cluster-blind if there is no drug-blind one;
-    any split as a last resort), every fold of the first seed: each test drug is scored by its
-    fold's model over up to ``max_cells`` of its test cells (``faithfulness.csv``, one row per
-    drug x deleted fraction), and the showcase drugs' atom weights come from the fold where they
-    were held out (``attention.json``).
-
-    The models run on ``device``; by default the study's ``train.device`` (``study.json``),
-    where ``cuda`` falls back to the CPU when no GPU is present now.
-    """
-    from drp.core.device import resolve_device
-
-    if device is None:
-        info = study / "study.json"
-        config = json.loads(info.read_text()).get("config", {}) if info.exists() else {}
-        device = (config.get("train") or {}).get("device", "auto")
-        device = "auto" if device == "cuda" else device
-    run_device = resolve_device(device)
-    seed = preset.seeds[0]
-    trained = [
-        s for s in preset.splits if any(c[:2] == (DEFAULT_VARIANT, s) for c in preset.cells())
-    ]
-    blind = [s for s in FAITHFULNESS_SPLITS if s in trained]
-    if not trained:
-        return
-    split = (blind or trained)[0]
-    rows, showcase = [], []
-    for fold in preset.folds:
-        run_dir = study / "runs" / run_name(DEFAULT_VARIANT, split, fold, seed)
-        if not (run_dir / "best.pt").exists():
-            continue
-        fi = folds(split, seed, fold)
-        estimator = NeuralEstimator.from_run(run_dir, run_device)
-        model, tensors = estimator.model_, estimator.entity_tensors(ds)
-        model.eval()
-        test = ds.pairs.iloc[fi.test]
-        rng = np.random.default_rng(seed)
-        scores: dict[str, list[dict]] = {}
-        for drug_id, group in test.groupby("drug_id"):
-            cells = group.cell_id.map(ds.cell_index).to_numpy()
-            if len(cells) > max_cells:
-                cells = rng.choice(cells, max_cells, replace=False)
-            d = ds.drug_index[drug_id]
-            scores[drug_id] = faithfulness(
-                model,
-                ds.graphs[d],
-                tensors,
-                cells,
-                estimator.target_std_,
-                seed=seed,
-                fingerprint=tensors.fingerprints[d],
-            )
-            rows += [
-                {"drug_id": drug_id, "split": split, "fold": fold, **r} for r in scores[drug_id]
-            ]
-        for drug_id in SHOWCASE_DRUGS:
-            if drug_id not in scores:
-                continue
-            d = ds.drug_index[drug_id]
-            weights = atom_attention(model, ds.graphs[d], tensors.fingerprints[d])
-            smiles, ordered = smiles_in_graph_order(ds.drugs.smiles.iloc[d], weights)
-            showcase.append(
-                {
-                    "drug_id": drug_id,
-                    "smiles": smiles,
-                    "atom_weights": ordered,
-                    "split": split,
-                    "fold": fold,
-                    "variant": DEFAULT_VARIANT,
-                    "faithfulness": scores[drug_id],
-                }
-            )
-    if not rows:  # no checkpoint here: keep the tables committed with the evidence
-        return
-    pd.DataFrame(rows).to_csv(study / "faithfulness.csv", index=False)
-    order = {name: i for i, name in enumerate(SHOWCASE_DRUGS)}
-    showcase.sort(key=lambda e: order[e["drug_id"]])
-    (study / "attention.json").write_text(json.dumps(showcase, indent=1) + "\n")
-
-
-def _write_study_json(
-    study: Path,
-    name: str,
-    preset: Preset,
-    preset_name: str,
-    ds: FeaturizedDataset,
-    dataset_dir: Path,
-    base: RunConfig,
-) -> None:
-    """Write (or, resuming, update) ``study.json``: the grid, config, dataset and provenance.
-    Under a lock, so that of two workers starting at once the second sees the first's record.
-
-    Raises:
-        StudyMismatch: the directory's study has other settings (:func:`check_same_study`).
-    """
-    drops = summarise_drops(ds.drops).to_dict(orient="records")
-    payload = {
-        "name": name,
-        "preset": preset_name,
-        "preset_description": preset.description,
-        "dataset": {
-            "name": ds.name,
-            "path": str(dataset_dir),
-            "manifest_sha256": manifest_checksum(ds.manifest.get("files", {})),
-            "manifest_files": ds.manifest.get("files", {}),
-            "counts": ds.manifest.get("counts", {}),
-        },
-        "grid": {
-            "variants": list(preset.variants),
-            "splits": list(preset.splits),
-            "folds": list(preset.folds),
-            "seeds": list(preset.seeds),
-            "k": preset.k,
-            "epochs": preset.epochs,
-            "patience": preset.patience,
-            "baselines": list(preset.baselines),
-            "questions": list(preset.questions),
-            "default_variant": DEFAULT_VARIANT,
-        },
-        "provenance": {
-            "commit": git_commit(),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "hardware": hardware(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "command": " ".join(sys.argv),
-        },
-        # what every run trained with: the base config with the preset's schedule and folds
-        "config": RunConfig(
-            model=base.model,
-            train=replace(
-                base.train,
-                dataset=str(dataset_dir),
-                epochs=preset.epochs,
-                patience=preset.patience,
-                k=preset.k,
-            ),
-        ).to_dict(),
-        "data_summary": {
-            "counts": ds.manifest.get("counts", {}),
-            "drops": drops,
-            "noise_ceiling": noise_ceiling(ds.replicates),
-        },
-    }
-    payload = json.loads(json.dumps(payload, default=str))  # tuples as lists, as read back
-    info = study / "study.json"
-    with collect_lock(study, ".study.lock"):
-        if info.exists():  # a resumed study keeps the provenance of its first run
-            first = json.loads(info.read_text())
-            check_same_study(study, first, payload)
-            payload["resumed"] = [*first.get("resumed", []), payload["provenance"]]
-            payload["provenance"] = first.get("provenance", payload["provenance"])
-        atomic_write_text(info, json.dumps(payload, indent=2, default=str))

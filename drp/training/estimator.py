@@ -6,7 +6,8 @@ target scaling fitted on the training pairs, and the checkpoint. ``predict`` loo
 **by id** in the dataset it is given, which may be another featurized dataset than the one it
 was fitted on (CCLE after GDSC2): its omics columns are aligned by feature name to the training
 features (features it lacks are imputed with the training mean), its drug graphs and
-fingerprints are its own.
+fingerprints are its own. Checkpoint loading and omics alignment live in
+:mod:`drp.training.checkpoint`, the new-drug prior's inputs in :mod:`drp.training.prior_inputs`.
 """
 
 from __future__ import annotations
@@ -23,80 +24,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from drp.core.config import ModelConfig, RunConfig
+from drp.core.config import RunConfig
 from drp.core.device import model_device, resolve_device
 from drp.core.files import atomic_write, atomic_write_text
-from drp.featurize.similarity import CLUSTER_SIMILARITY, drug_identity
 from drp.models.drug_prior import FILE as PRIOR_FILE
 from drp.models.drug_prior import DrugEffectPrior
-from drp.models.model import DRPModel, check_architecture
-from drp.models.registry import DEFAULT_VARIANT, build_model
+from drp.models.registry import DEFAULT_VARIANT
 from drp.training.batching import EntityTensors, OmicsScaler, predict_indices
+from drp.training.checkpoint import align_omics, load_model, omics_features
+from drp.training.prior_inputs import auxiliary_dataset, cluster_similarity, drug_keys
 
 if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
-
-
-def load_model(checkpoint: Path, device: str | torch.device = "cpu") -> tuple[DRPModel, dict]:
-    """Rebuild a model from a checkpoint alone (no CLI, no config file); returns (model, state).
-
-    The model goes to ``device`` (``auto``, ``cpu``, ``cuda``); the rest of ``state`` (scaler,
-    optimiser, history) stays on the CPU, where datasets are read and scalers applied.
-
-    Raises:
-        ValueError: ``cuda`` was asked for but no CUDA device is available.
-    """
-    device = resolve_device(device)
-    state = torch.load(checkpoint, weights_only=True, map_location="cpu")
-    hp = state["hyper_parameters"]
-    check_architecture(hp, checkpoint)
-    model = build_model(
-        ModelConfig(**hp["config"]),
-        hp["omics_widths"],
-        hp["atom_dim"],
-        hp["bond_dim"],
-        hp["fp_bits"],
-    )
-    model.load_state_dict(state["state_dict"])
-    return model.to(device).eval(), state
-
-
-def omics_features(ds: FeaturizedDataset, names: list[str]) -> dict[str, list[str]]:
-    """Feature (column) names of each omics block, the order the model was trained on."""
-    missing = [n for n in names if n not in ds.omics]
-    if missing:
-        raise ValueError(f"dataset {ds.name!r} lacks omics {missing}; it has {list(ds.omics)}")
-    return {n: [str(c) for c in ds.omics[n].columns] for n in names}
-
-
-def align_omics(
-    ds: FeaturizedDataset, features: dict[str, list[str]] | None, names: list[str]
-) -> FeaturizedDataset:
-    """``ds`` with each omics block reindexed to the training ``features`` (same row order).
-
-    Features ``ds`` lacks become NaN (imputed downstream with the training mean). Returns ``ds``
-    itself when the columns already match. Without recorded ``features`` (old checkpoints) the
-    widths must match.
-
-    Raises:
-        ValueError: ``ds`` lacks an omics block, or shares no feature with the training data.
-    """
-    have = omics_features(ds, names)
-    if features is None:
-        return ds
-    blocks = dict(ds.omics)
-    changed = False
-    for name in names:
-        if have[name] == features[name]:
-            continue
-        shared = len(set(have[name]) & set(features[name]))
-        if shared == 0:
-            raise ValueError(
-                f"omics {name!r} of dataset {ds.name!r} shares no feature with the training data"
-            )
-        blocks[name] = ds.omics[name].reindex(columns=features[name])
-        changed = True
-    return replace(ds, omics=blocks) if changed else ds
 
 
 def _holdout(train: pd.DataFrame, seed: int, fraction: float = 0.1) -> tuple[pd.DataFrame, ...]:
@@ -164,7 +103,8 @@ class NeuralEstimator:
             FileExistsError: ``run_dir`` already holds a run and ``resume`` is False.
             KeyError: a pair's cell or drug has no features in ``ds``.
         """
-        from drp.training.loop import FoldIndices, Trainer, write_run_config
+        from drp.training.loop import FoldIndices, Trainer
+        from drp.training.run_record import write_run_config
 
         # the auxiliary screen is checked before training, so a bad one costs no training run
         auxiliary = (
@@ -409,71 +349,3 @@ class NeuralEstimator:
         if config.train.drug_prior == "similarity" and (run_dir / PRIOR_FILE).exists():
             est.prior_ = DrugEffectPrior.load(run_dir / PRIOR_FILE)
         return est
-
-
-def drug_keys(ds: FeaturizedDataset, drug_ids: np.ndarray | None = None) -> np.ndarray:
-    """Identities [n] (:func:`~drp.featurize.similarity.drug_identity`) of ``drug_ids`` (default:
-    every drug of ``ds``, in its row order).
-
-    Raises:
-        ValueError: ``ds`` was featurized by an older drp (no ``structure_key``).
-    """
-    if "structure_key" not in ds.drugs:
-        raise ValueError(
-            f"dataset {ds.name!r} has no drug structure keys (featurized by an older drp): run "
-            "`drp featurize` again"
-        )
-    table = ds.drugs.set_index("drug_id")["structure_key"]
-    keys = table if drug_ids is None else table.loc[list(drug_ids)]
-    identity = drug_identity(keys)
-    # a drug without a key is its own identity, never one with every other keyless drug
-    missing = identity.isna().to_numpy()
-    out = np.array(identity.to_numpy(object), dtype=object)  # a writable copy
-    out[missing] = "id:" + keys.index.to_numpy(str)[missing]
-    return out.astype(str)
-
-
-def cluster_similarity(ds: FeaturizedDataset) -> float:
-    """The Tanimoto threshold of ``ds``'s structure clusters (from its manifest)."""
-    clustering = ds.manifest.get("clustering")
-    if isinstance(clustering, dict) and "threshold" in clustering:
-        return float(clustering["threshold"])
-    return CLUSTER_SIMILARITY
-
-
-def auxiliary_path(config: RunConfig) -> Path | None:
-    """Where ``train.prior_auxiliary`` points (a dataset name beside ``train.dataset``, or a
-    path); None when no auxiliary screen is configured."""
-    name = config.train.prior_auxiliary
-    if not name:
-        return None
-    return Path(name) if "/" in name else Path(config.train.dataset).parent / name
-
-
-def auxiliary_dataset(
-    config: RunConfig, ds: FeaturizedDataset
-) -> tuple[FeaturizedDataset | None, dict[str, str]]:
-    """The featurized auxiliary screen of ``train.prior_auxiliary``, or None with the reason
-    when there is none to use (a screen that is not featurized yet warns).
-
-    Raises:
-        ValueError: the screen was featurized by an older drp (no drug structure keys).
-    """
-    from drp.featurize.store import FeaturizedDataset
-
-    path = auxiliary_path(config)
-    if path is None:
-        return None, {"auxiliary": "none"}
-    if path.resolve() == Path(config.train.dataset).resolve() or ds.name == path.name:
-        return None, {"auxiliary": f"none ({path.name} is the training dataset)"}
-    if not (path / "manifest.json").exists():
-        reason = f"{path} is not featurized (`drp featurize --dataset {path.name}`)"
-        warnings.warn(f"new-drug prior without auxiliary drugs: {reason}", stacklevel=2)
-        return None, {"auxiliary": f"none: {reason}"}
-    screen = FeaturizedDataset.load(path)
-    if "structure_key" not in screen.drugs:
-        raise ValueError(
-            f"auxiliary screen {path} has no drug structure keys (featurized by an older drp): "
-            f"run `drp featurize --dataset {path.name}` again"
-        )
-    return screen, {"auxiliary": str(path)}

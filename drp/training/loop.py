@@ -7,6 +7,8 @@ A run directory holds::
     history.csv            epoch, train_loss, val_rmse, lr, seconds (also metrics.jsonl)
     best.pt / last.pt      checkpoints {hyper_parameters, state_dict, optimizer, ...}
     predictions_val.parquet, predictions_test.parquet   cell_id, drug_id, y_true, y_pred
+
+``config.json`` is written by :func:`drp.training.run_record.write_run_config`.
 """
 
 from __future__ import annotations
@@ -16,13 +18,10 @@ import hashlib
 import json
 import math
 import os
-import platform
 import random
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from drp.core.files import atomic_write, atomic_write_text
 from drp.featurize.store import FeaturizedDataset
 from drp.models.model import PairBatch, check_architecture
 from drp.models.registry import build_model
-from drp.splits.folds import Fold, load_or_make_folds
+from drp.splits.folds import Fold
 from drp.training.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.training.intervals import write_calibration
 
@@ -76,56 +75,6 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).resolve().parent,
-            timeout=5,
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).resolve().parent,
-            timeout=5,
-        ).stdout.strip()
-        return (
-            out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def hardware() -> dict[str, object]:
-    info: dict[str, object] = {
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
-def folds_dir(config: RunConfig) -> Path:
-    """The fold cache: ``train.folds_dir`` or ``<dataset>/folds`` (where `drp evaluate` looks)."""
-    return Path(config.train.folds_dir or Path(config.train.dataset) / "folds")
-
-
-def fold_for(ds: FeaturizedDataset, config: RunConfig) -> Fold:
-    """The configured fold, from the on-disk fold cache shared by every model and baseline."""
-    tc = config.train
-    folds = load_or_make_folds(ds, tc.split, tc.k, tc.folds_seed, folds_dir(config))
-    if not 0 <= tc.fold < len(folds):
-        raise ValueError(f"fold {tc.fold} out of range for k={len(folds)}")
-    return folds[tc.fold]
 
 
 def _save_checkpoint(state: dict, path: Path) -> None:
@@ -399,36 +348,3 @@ class Trainer:
         }
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         return summary
-
-
-def write_run_config(
-    config: RunConfig,
-    ds: FeaturizedDataset,
-    counts: dict[str, int],
-    run_dir: Path,
-    command: str = "",
-    name: str = "model",
-    extra: dict | None = None,
-) -> None:
-    """Resolved config + provenance, and the keys ``drp evaluate`` reads (``dataset, split,
-    fold, seed, fold_seed, k``); ``counts`` are the pairs per part, ``extra`` more keys."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tc = config.train
-    payload = config.to_dict()
-    payload["model"]["name"] = name
-    payload |= {
-        # absolute, so `drp predict` and `drp evaluate` work from any directory
-        "dataset": str(Path(tc.dataset).resolve()),
-        "split": tc.split,
-        "fold": tc.fold,
-        "seed": tc.seed,
-        "fold_seed": tc.folds_seed,
-        "k": tc.k,
-        "data_files": ds.manifest.get("files", {}),
-        "counts": counts,
-        "git_commit": git_commit(),
-        "hardware": hardware(),
-        "command": command,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    } | (extra or {})
-    atomic_write_text(run_dir / "config.json", json.dumps(payload, indent=2, default=str))

@@ -157,7 +157,7 @@ def run_trial(params: dict[str, Any], context: dict[str, Any]) -> None:
     from ray import tune
 
     from drp.featurize.store import FeaturizedDataset
-    from drp.splits.folds import load_or_make_folds
+    from drp.splits.cache import load_or_make_folds
     from drp.training.loop import FoldIndices, Trainer
 
     cfg = tuned_config(RunConfig.from_dict(context["base"]), params)
@@ -213,7 +213,8 @@ def tune_search(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from drp.training.loop import folds_dir, git_commit, hardware
+    from drp.core.provenance import git_commit, hardware
+    from drp.splits.run_folds import folds_dir
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""The section builders of the study report, one module per topic."""

@@ -1,0 +1,164 @@
+"""The results sections: test metrics per split, the worst-predicted drugs, and the figures
+of paired differences, predictions, per-drug correlation and learning curves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from drp.report import plots
+from drp.report.blocks import Block, Heading, Para, Table, figure, fmt_num
+from drp.report.study_dir import METRICS, Study, summary_table
+
+DRUG_BLIND_SPLITS = ("drug_blind", "cluster_blind")
+
+
+def results_section(study: Study) -> list[Block]:
+    metrics = [m for m in METRICS if m in study.results.columns]
+    blocks: list[Block] = [
+        Heading("Results per split"),
+        Para(
+            "Test metrics, mean ± sd over the runs (folds × seeds) of each variant on the split. "
+            f"The default variant is **{study.default_variant}**; baselines are listed last. "
+            "RMSE and MAE in ln IC50 units."
+        ),
+    ]
+    variants = study.models + study.baselines
+    for split in study.splits:
+        res = study.results[study.results["split"] == split]
+        table = summary_table(res, variants, metrics)
+        table.insert(
+            1, "kind", ["baseline" if v in study.baselines else "model" for v in table["variant"]]
+        )
+        table["variant"] = [
+            f"**{v}**" if v == study.default_variant else v for v in table["variant"]
+        ]
+        table = table.rename(columns={m: plots.METRIC_LABELS.get(m, m) for m in metrics})
+        blocks += [Heading(split, 3), Table(table)]
+    return blocks
+
+
+def worst_drugs_section(study: Study) -> list[Block]:
+    blocks: list[Block] = [Heading("Per-drug performance")]
+    g = study.groups
+    if g.empty:
+        return [*blocks, Para("No per-drug metrics were recorded.")]
+    drugs = g[(g["kind"] == "drug") & (g["variant"] == study.default_variant)]
+    split = next((s for s in (*DRUG_BLIND_SPLITS, *study.splits) if s in set(drugs["split"])), None)
+    if split is None:
+        return [*blocks, Para("No per-drug metrics of the default model were recorded.")]
+    d = drugs[drugs["split"] == split]
+    per_drug = d.groupby("id").agg(
+        runs=("rmse", "size"),
+        pairs=("n", "sum"),
+        rmse=("rmse", "mean"),
+        r=("pearson", "mean"),
+        observed=("mean_true", "mean"),
+        predicted=("mean_pred", "mean"),
+        censored=("censored", "sum"),
+    )
+    worst = per_drug.sort_values("rmse", ascending=False).head(10)
+    table = pd.DataFrame(
+        {
+            "drug": worst.index,
+            "runs": worst["runs"].map(fmt_num),
+            "RMSE": worst["rmse"].map(fmt_num),
+            "per-drug r": worst["r"].map(fmt_num),
+            "mean observed ln IC50": worst["observed"].map(fmt_num),
+            "mean predicted": worst["predicted"].map(fmt_num),
+            "outside screened range": [
+                f"{c / n:.0%}" for c, n in zip(worst["censored"], worst["pairs"], strict=True)
+            ],
+        }
+    )
+    blocks += [
+        Para(
+            f"The 10 drugs the default model predicts worst on **{split}** (RMSE over each drug's "
+            f"test cells, mean over seeds; {len(per_drug)} drugs in all). Most miss by the drug's "
+            'overall level (mean predicted against mean observed). "Outside screened range" is '
+            "the share of the drug's pairs whose IC50 lies beyond the highest or lowest screened "
+            "concentration: those ln IC50 values are extrapolations of the fitted curve."
+        ),
+        Table(table),
+        Para(
+            "A breakdown by target pathway is not given: the featurized dataset carries no "
+            "pathway annotation."
+            + (
+                " No pair is flagged as outside the screened range: this dataset's response "
+                "table records ln IC50 only, without each drug's screened concentrations, so "
+                "such values cannot be recognised in it (CCLE's capped values are)."
+                if worst["censored"].sum() == 0 and d["censored"].sum() == 0
+                else ""
+            )
+        ),
+    ]
+    return blocks
+
+
+def forest_section(study: Study, out_dir: Path) -> list[Block]:
+    blocks: list[Block] = [Heading("Paired differences")]
+    if study.answers.empty:
+        blocks.append(Para("No comparisons were produced by this study."))
+    else:
+        blocks.append(
+            figure(
+                plots.forest_plot(study.answers, study.splits),
+                out_dir,
+                "fig_forest.png",
+                "forest plot",
+                "Mean paired RMSE difference attention − twin with its corrected resampled t "
+                "interval (level beside each row: primary rows adjusted), one panel per split; "
+                "green band = the declared equivalence margin; colour = verdict.",
+            )
+        )
+    return blocks
+
+
+def figures_sections(study: Study, out_dir: Path) -> list[Block]:
+    default = study.default_variant
+    blocks: list[Block] = [Heading("Predicted vs observed")]
+    preds = study.predictions
+    if not preds.empty:
+        first = preds["seed"].min()
+        preds = preds[(preds["variant"] == default) & (preds["seed"] == first)]
+    blocks.append(
+        figure(
+            plots.pred_vs_obs(preds, default, study.splits),
+            out_dir,
+            "fig_pred_vs_obs.png",
+            "predicted vs observed",
+            f"Test predictions of {default}, a random sample of each fold (first seed); "
+            "dashed = identity; orange crosses: the measured IC50 lies outside the screened "
+            "concentration range (an extrapolated value).",
+        )
+    )
+    blocks.append(Heading("Per-drug correlation"))
+    variants = list(dict.fromkeys([default, *study.twins, *study.baselines]))
+    roles = {v: "baseline" for v in study.baselines}
+    roles.update({v: "twin" for v in study.twins})
+    roles[default] = "default"
+    drugs = study.groups[study.groups["kind"] == "drug"] if not study.groups.empty else study.groups
+    blocks.append(
+        figure(
+            plots.per_drug_r_plot(drugs, variants, study.splits, roles),
+            out_dir,
+            "fig_per_drug_r.png",
+            "per-drug Pearson r",
+            "Pearson r across cell lines within each test drug (first seed, every fold): the "
+            "default variant, its twins and the baselines. A constant prediction scores 0.",
+        )
+    )
+    blocks.append(Heading("Learning curves"))
+    blocks.append(
+        figure(
+            plots.learning_curves(study.history, study.models, study.splits),
+            out_dir,
+            "fig_learning_curves.png",
+            "learning curves",
+            "Validation RMSE per epoch (early-stopping set, never the test fold): mean over "
+            "folds × seeds, band = min–max; runs end at early stopping.",
+        )
+    )
+    return blocks
