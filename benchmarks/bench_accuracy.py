@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from drp.core.config import RunConfig
-from drp.evaluation.scoring import evaluate_with_baselines, train_run
+from drp.evaluation.runs import evaluate_with_baselines, train_run
 from drp.featurize.store import FeaturizedDataset
 from drp.models.registry import DEFAULT_VARIANT, variant_config
 

@@ -23,7 +23,7 @@ import pandas as pd
 from results_table import add_rows
 
 from drp.core.config import RunConfig
-from drp.evaluation.scoring import train_run
+from drp.evaluation.runs import train_run
 from drp.featurize.store import FeaturizedDataset
 
 HERE = Path(__file__).parent

@@ -23,18 +23,32 @@ __all__ = [
     "load_dataset",
     "load_ensemble",
     "load_run",
+    "predict",
+    "screen",
     "train",
 ]
 _API = frozenset(__all__) - {"__version__"}
 
 if TYPE_CHECKING:
-    from drp.api import Ensemble, Run, evaluate, load_dataset, load_ensemble, load_run, train
+    from drp.api import (
+        Ensemble,
+        Run,
+        evaluate,
+        load_dataset,
+        load_ensemble,
+        load_run,
+        predict,
+        screen,
+        train,
+    )
 
 
 def __getattr__(name: str) -> Any:
     """PEP 562: ``drp.load_run`` and friends import :mod:`drp.api` on first use (the loop
-    and the scoring live in :mod:`drp.training.loop` and :mod:`drp.evaluation.scoring`, so no submodule
-    shadows ``drp.train`` or ``drp.evaluate``)."""
+    and the scoring live in the packages :mod:`drp.training` and :mod:`drp.evaluation`, so no
+    subpackage shadows ``drp.train``, ``drp.evaluate``, ``drp.predict`` or ``drp.screen``; the
+    API's ``featurize``, ``study`` and ``report`` share their package's name, so they are
+    reached as ``drp.api.featurize`` and so on)."""
     if name in _API:
         return getattr(import_module("drp.api"), name)
     raise AttributeError(f"module 'drp' has no attribute {name!r}")

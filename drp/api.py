@@ -21,6 +21,7 @@ from drp.core.config import DEVICES, RunConfig, load_config
 from drp.core.executors import EXECUTORS
 from drp.core.paths import DATA_DIR, dataset_path
 from drp.core.progress import console, make_progress, results_console, track
+from drp.data.tables import write_table
 from drp.evaluation.evaluate import Evaluation, evaluation
 from drp.models.baselines import BASELINES, DEFAULT_BASELINES
 from drp.models.registry import VARIANTS
@@ -123,7 +124,7 @@ def train(
         ValueError: invalid config; FileNotFoundError: dataset not featurized;
         FileExistsError: ``out`` holds a run and ``resume`` is False.
     """
-    from drp.evaluation.scoring import train_run  # scoring the test part is part of a run
+    from drp.evaluation.runs import train_run  # scoring the test part is part of a run
 
     cfg, default_name = training_config(
         config,
@@ -166,7 +167,7 @@ def predict(
     *,
     pairs: pd.DataFrame | str | Path | None = None,
     matrix: bool = False,
-    smiles: Mapping[str, str] | None = None,
+    smiles: Mapping[str, str] | Sequence[str] | None = None,
     smiles_file: str | Path | None = None,
     cells: Sequence[str] | None = None,
     device: str = "cpu",
@@ -175,7 +176,8 @@ def predict(
 ) -> pd.DataFrame:
     """Predict ln IC50 with one run, or several as an ensemble (their mean, ``ensemble_sd``
     beside it), for exactly one of: ``pairs`` (a table or its path), the whole ``matrix``, or
-    new drugs (``smiles`` and/or ``smiles_file`` with ``drug_id, smiles``) on ``cells``.
+    new drugs (``smiles``: ``{name: SMILES}`` or ``NAME=SMILES`` strings, and/or
+    ``smiles_file`` with ``drug_id, smiles``) on ``cells``.
 
     Raises:
         drp.prediction.predictor.PredictionError: not exactly one input, unknown ids, invalid
@@ -184,6 +186,11 @@ def predict(
     from drp.data.tables import read_table
     from drp.prediction.predictor import PredictionError
 
+    if smiles is not None and not isinstance(smiles, Mapping):
+        named = dict(s.split("=", 1) for s in smiles if "=" in s)
+        if len(named) != len(smiles):
+            raise PredictionError("--smiles expects NAME=SMILES")
+        smiles = named
     new = dict(smiles or {})
     chosen_smiles = bool(new) or smiles_file is not None
     if sum([pairs is not None, matrix, chosen_smiles]) != 1:
@@ -200,17 +207,6 @@ def predict(
     if chosen_smiles:
         return model.predict(cells=cells, smiles=new, interval=interval)
     return model.predict(cells=cells, interval=interval, pairs=pairs, matrix=matrix)
-
-
-def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
-    """Write a prediction table as ``.parquet``, ``.tsv`` or (any other suffix) ``.csv``."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        frame.to_parquet(out, index=False)
-    else:
-        frame.to_csv(out, index=False, sep="\t" if out.suffix == ".tsv" else ",")
-    return out
 
 
 def screen(
@@ -387,13 +383,13 @@ def report(study_dir: str | Path, out: str | Path | None = None) -> tuple[Path, 
 
 def print_metrics(result: Evaluation) -> None:
     """Print an evaluation's summary table (mean and sd over folds) to stdout."""
-    from drp.evaluation.scoring import print_metrics_table
+    from drp.report.console import print_metrics_table
 
     print_metrics_table(result.summary, results_console, ceiling=result.ceiling)
 
 
 def combine_members(frames: Sequence[pd.DataFrame], column: str = "ln_ic50_pred") -> pd.DataFrame:
-    """See :func:`drp.evaluation.scoring.combine_members` (re-exported for the API)."""
-    from drp.evaluation.scoring import combine_members as combine
+    """See :func:`drp.evaluation.ensembles.combine_members` (re-exported for the API)."""
+    from drp.evaluation.ensembles import combine_members as combine
 
     return combine(frames, column)

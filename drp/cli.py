@@ -18,16 +18,11 @@ from drp import __version__, api
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Drug-response prediction on GDSC with edge-aware graph attention.")
 say = api.console.print
-Repeat = list[str]  # a repeatable option
 
 
 def opt(help_: str, *names: str) -> Any:
     """A keyword option with its help text (``names``: explicit flags, e.g. ``--set``)."""
     return typer.Option(*names, help=help_)
-
-
-def _listing(names) -> str:
-    return ", ".join(names)
 
 
 def _command() -> str:
@@ -41,9 +36,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
-) -> None:
+def main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False) -> None:
     """drp: featurize, train, evaluate, study, report, predict, screen."""
 
 
@@ -55,8 +48,7 @@ def fail(message: str) -> typer.Exit:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Configuration, validation and input errors (ValueError, OSError, RuntimeError, an
-    unknown id's KeyError) become :func:`fail`: never a traceback."""
+    """Input errors (ValueError, OSError, RuntimeError, KeyError) become :func:`fail`."""
     try:
         yield
     except typer.Exit:
@@ -73,7 +65,7 @@ def _check_choice(option: str, values: list[str] | str | None, allowed) -> None:
         raise fail(f"{option}: unknown {bad}; choose from {list(allowed)}")
 
 
-def _ids(text: str | None) -> list[str] | None:
+def _ids(text: str | None) -> list[str] | None:  # "A549, MCF7" -> ["A549", "MCF7"]
     return [c.strip() for c in text.split(",")] if text else None
 
 
@@ -82,18 +74,18 @@ def _log(message: str) -> None:
 
 
 DataDir = Annotated[Path, opt("Where raw and processed data live.")]
-Device = Annotated[str, opt(f"Device: {_listing(api.DEVICES)}.")]
-Sets = Annotated[Repeat, opt("Override SECTION.KEY=VALUE, e.g. model.conv=gcn (repeatable).", "--set")]
+Device = Annotated[str, opt(f"Device: {', '.join(api.DEVICES)}.")]
+Sets = Annotated[list[str], opt("Override SECTION.KEY=VALUE, e.g. model.conv=gcn (repeatable).", "--set")]
 
 
 @app.command()
 def featurize(
     dataset: Annotated[str, opt("Built-in dataset: gdsc2, gdsc1, ccle; or 'custom' with --responses/--omics-file/--drugs.")] = "gdsc2",
-    omics: Annotated[Repeat, opt("Omics blocks of a built-in dataset (repeatable; an unknown name lists them).")] = ["expression"],  # noqa: B006
+    omics: Annotated[list[str], opt("Omics blocks of a built-in dataset (repeatable; an unknown name lists them).")] = ["expression"],  # noqa: B006
     out: Annotated[Path | None, opt("Output directory (default data/featurized/<dataset>).")] = None,
     data_dir: DataDir = api.DATA_DIR,
     responses: Annotated[Path | None, opt("Custom response table.")] = None,
-    omics_file: Annotated[Repeat, opt("Custom omics NAME=PATH (repeatable).")] = [],  # noqa: B006
+    omics_file: Annotated[list[str], opt("Custom omics NAME=PATH (repeatable).")] = [],  # noqa: B006
     drugs: Annotated[Path | None, opt("Custom drug table (drug_id, smiles).")] = None,
     tissues: Annotated[Path | None, opt("Custom tissue table (cell_id, tissue).")] = None,
     cell_col: Annotated[str, opt("Cell id column of the response table.")] = "cell_id",
@@ -114,34 +106,32 @@ def featurize(
         )
     for item in written:
         say(f"[green]featurized[/] {escape(item.describe())}")
-    say(f"in {time.perf_counter() - start:.1f} s")
+    say(f"[green]done[/] in {time.perf_counter() - start:.1f} s")
 
 
 @app.command()
 def train(
     config: Annotated[Path | None, opt("TOML config with the sections model and train (see drp/core/config.py).")] = None,
     set_: Sets = [],  # noqa: B006
-    variant: Annotated[str | None, opt(f"Named model variant: {_listing(api.VARIANTS)}.")] = None,
+    variant: Annotated[str | None, opt(f"Named model variant: {', '.join(api.VARIANTS)}.")] = None,
     dataset: Annotated[str | None, opt("Featurized dataset name or path.")] = None,
-    split: Annotated[str | None, opt(f"Split: {_listing(api.SPLITS)} (default mixed).")] = None,
+    split: Annotated[str | None, opt(f"Split: {', '.join(api.SPLITS)} (default mixed).")] = None,
     fold: Annotated[int | None, opt("Test fold index.")] = None,
     seed: Annotated[int | None, opt("Seed for folds and training.")] = None,
     fold_seed: Annotated[int | None, opt("Draw the folds with this seed instead of --seed: runs with different --seed and one --fold-seed share their folds (a seed ensemble).")] = None,
     epochs: Annotated[int | None, opt("Maximum epochs.")] = None,
-    device: Annotated[str | None, opt(f"Device: {_listing(api.DEVICES)}.")] = None,
+    device: Annotated[str | None, opt(f"Device: {', '.join(api.DEVICES)}.")] = None,
     out: Annotated[Path | None, opt("Run directory (default runs/<variant>_<split>_f<fold>_s<seed>[_fs<fold seed>]).")] = None,
     resume: Annotated[bool, opt("Continue an interrupted run from last.pt.")] = False,
 ) -> None:
     """Train a model on one fold; writes a run directory with checkpoints and predictions."""
-    if variant:
-        _check_choice("--variant", variant, api.VARIANTS)
+    _check_choice("--variant", variant, api.VARIANTS)
     with user_errors():
         cfg, name = api.training_config(
             api.load_config(config, set_), variant=variant, dataset=dataset, split=split,
             fold=fold, seed=seed, epochs=epochs, device=device, fold_seed=fold_seed,
         )
-    tc = cfg.train
-    run_dir = out or api.default_run_dir(cfg, name)
+    run_dir, tc = out or api.default_run_dir(cfg, name), cfg.train
     with api.make_progress() as progress:
         task = progress.add_task(f"training {name} ({tc.split}, fold {tc.fold})", total=tc.epochs, info="")
 
@@ -159,7 +149,7 @@ def predict(
     run_dirs: Annotated[list[Path], typer.Argument(help="A run directory from `drp train`; several runs (or a folder of runs) predict as an ensemble: their mean, with ensemble_sd beside it. An ensemble's runs must share variant, split, dataset and drug prior, e.g. the seeds of one fold (`drp train --seed N --fold-seed 0`); a study's runs/ (every variant and split) is refused."),],
     pairs: Annotated[Path | None, opt("Table with cell_id, drug_id.")] = None,
     matrix: Annotated[bool, opt("Predict every cell x drug.")] = False,
-    smiles: Annotated[Repeat, opt("New drug NAME=SMILES (repeatable).")] = [],  # noqa: B006
+    smiles: Annotated[list[str], opt("New drug NAME=SMILES (repeatable).")] = [],  # noqa: B006
     smiles_file: Annotated[Path | None, opt("Table of new drugs: drug_id, smiles.")] = None,
     cells: Annotated[str | None, opt("Comma-separated cell ids for --smiles (default: all).")] = None,
     out: Annotated[Path, opt("Output .csv, .tsv or .parquet.")] = Path("predictions.csv"),
@@ -169,18 +159,14 @@ def predict(
 ) -> None:
     """Predict ln IC50 for pairs, the whole matrix, or new drugs given as SMILES."""
     _check_choice("--device", device, api.DEVICES)
-    named = dict(s.split("=", 1) for s in smiles if "=" in s)
-    if len(named) != len(smiles):
-        raise fail("--smiles expects NAME=SMILES")
     with user_errors():
         result = api.predict(
-            run_dirs, pairs=pairs, matrix=matrix, smiles=named, smiles_file=smiles_file,
+            run_dirs, pairs=pairs, matrix=matrix, smiles=smiles, smiles_file=smiles_file,
             cells=_ids(cells), device=device, dataset=dataset, interval=interval,
         )
-        if "n_models" in result.columns:
-            say(f"ensemble of {result['n_models'].iloc[0]} runs: mean prediction, sd in ensemble_sd")
         api.write_table(result, out)
-    say(f"[green]wrote[/] {len(result):,} predictions to {out}")
+    ensemble = f" (mean of {result['n_models'].iloc[0]} runs, sd in ensemble_sd)" if "n_models" in result else ""
+    say(f"[green]wrote[/] {len(result):,} predictions{ensemble} to {out}")
 
 
 @app.command()
@@ -211,11 +197,7 @@ def screen(
             ad_threshold=ad_threshold, chunk_size=chunk_size, device=device, interval=interval,
             on_chunk=on_chunk, command=_command(),
         )
-    say(
-        f"[green]screened[/] {r.n_scored:,} of {r.n_read:,} molecules ({len(r.invalid):,} "
-        f"invalid, see invalid.csv; {r.n_out_of_domain:,} out of domain) x "
-        f"{len(r.cell_ids):,} cells -> {r.out_dir / 'screen.html'}"
-    )
+    say(f"[green]screened[/] {escape(r.describe())}")
 
 
 @app.command()
@@ -225,7 +207,7 @@ def study(
     name: Annotated[str | None, opt("Study name (default <dataset>_<preset>).")] = None,
     out_root: Annotated[Path, opt("Where studies are written.")] = Path("studies"),
     config: Annotated[Path | None, opt("Base TOML config for every variant.")] = None,
-    set_: Annotated[Repeat, opt("Override, e.g. train.device=cuda (repeatable).", "--set")] = [],  # noqa: B006 # fmt: skip
+    set_: Annotated[list[str], opt("Override, e.g. train.device=cuda (repeatable).", "--set")] = [],  # noqa: B006 # fmt: skip
     executor: Annotated[str, opt("Where cells run: local (one after another here) or ray (one Ray task per cell; pip install -e '.[ray]').")] = "local",
     address: Annotated[str | None, opt("Ray cluster: auto (the running one) or ray://host:port; default: start a local Ray instance and stop it afterwards.")] = None,
     cpus_per_run: Annotated[float | None, opt("CPUs each Ray task declares and torch threads per run (default: this process's torch threads, as --executor local uses, so both give the same metrics; at most a node's CPUs).")] = None,
@@ -241,21 +223,21 @@ def study(
         result = api.study(
             preset, dataset, name=name, out_root=out_root, config=config, overrides=set_,
             executor=executor, address=address, cpus_per_run=cpus_per_run,
-            gpus_per_run=gpus_per_run, max_retries=max_retries, log=lambda m: say(escape(m)),
+            gpus_per_run=gpus_per_run, max_retries=max_retries, log=_log,
         )
     say(f"[green]study written to[/] {result}; now run `drp report {result}`")
 
 
 @app.command()
 def tune(
-    variant: Annotated[str | None, opt(f"Model variant to tune: {_listing(api.VARIANTS)}.")] = None,
-    split: Annotated[str | None, opt(f"Split kind to tune for: {_listing(api.SPLITS)} (default mixed).")] = None,
+    variant: Annotated[str | None, opt(f"Model variant to tune: {', '.join(api.VARIANTS)}.")] = None,
+    split: Annotated[str | None, opt(f"Split kind to tune for: {', '.join(api.SPLITS)} (default mixed).")] = None,
     fold: Annotated[int | None, opt("Fold whose training part is searched (default 0).")] = None,
     space: Annotated[Path | None, opt("Search-space TOML (default drp/configs/tune_space.toml).")] = None,
     samples: Annotated[int | None, opt("Trials (default the space file's num_samples).")] = None,
     dataset: Annotated[str | None, opt("Featurized dataset name or path (default gdsc2).")] = None,
     config: Annotated[Path | None, opt("Base TOML config of every trial.")] = None,
-    set_: Annotated[Repeat, opt("Override SECTION.KEY=VALUE (repeatable).", "--set")] = [],  # noqa: B006 # fmt: skip
+    set_: Annotated[list[str], opt("Override SECTION.KEY=VALUE (repeatable).", "--set")] = [],  # noqa: B006 # fmt: skip
     address: Annotated[str | None, opt("Ray cluster (auto or ray://host:port); default a local instance.")] = None,
     cpus_per_trial: Annotated[float, opt("CPUs each trial declares.")] = 1.0,
     gpus_per_trial: Annotated[float, opt("GPUs each trial declares.")] = 0.0,
@@ -263,21 +245,16 @@ def tune(
 ) -> None:
     """Search hyper-parameters with Ray Tune + ASHA on validation pairs only; writes best.toml
     (for `drp train --config` and `drp study --config`) and trials.csv."""
-    if split is not None:
-        _check_choice("--split", split, api.SPLITS)
-    if variant:
-        _check_choice("--variant", variant, api.VARIANTS)
+    _check_choice("--split", split, api.SPLITS)
+    _check_choice("--variant", variant, api.VARIANTS)
     with user_errors():
         r = api.tune(
             variant, split=split, fold=fold, space=space, samples=samples, dataset=dataset,
             config=config, overrides=set_, address=address, cpus_per_trial=cpus_per_trial,
             gpus_per_trial=gpus_per_trial, out=out, log=say, command=_command(),
         )
-    say(
-        f"[green]best[/] validation RMSE {r['best_val_rmse']:.4f} of {r['trials']} trials "
-        f"({r['trials_stopped_early']} stopped early by ASHA): "
-        f"{escape(str(r['best_params']))} -> {r['out'] / 'best.toml'}"
-    )
+    best = f"validation RMSE {r['best_val_rmse']:.4f} of {r['trials']} trials ({r['trials_stopped_early']} stopped early by ASHA)"
+    say(f"[green]best[/] {best}: {escape(str(r['best_params']))} -> {r['out'] / 'best.toml'}")
 
 
 @app.command()
@@ -296,13 +273,13 @@ def report(
 def evaluate(
     run_dirs: Annotated[list[Path] | None, typer.Argument(help="Training run directories (config.json + predictions_test.parquet).")] = None,
     baselines: Annotated[bool, opt("Also fit and score baselines on the same folds as the runs.", "--baselines")] = False,
-    names: Annotated[list[str] | None, opt(f"Baseline to run (repeatable): {_listing(api.BASELINES)}; default {_listing(api.DEFAULT_BASELINES)}.", "--baseline")] = None,
-    split: Annotated[str | None, opt(f"Split: {_listing(api.SPLITS)}, or {api.CROSS} (with --target). With runs, taken from them (a different value is an error); without runs, required.")] = None,
+    names: Annotated[list[str] | None, opt(f"Baseline to run (repeatable): {', '.join(api.BASELINES)}; default {', '.join(api.DEFAULT_BASELINES)}.", "--baseline")] = None,
+    split: Annotated[str | None, opt(f"Split: {', '.join(api.SPLITS)}, or {api.CROSS} (with --target). With runs, taken from them (a different value is an error); without runs, required.")] = None,
     target: Annotated[str | None, opt(f"Test dataset of a {api.CROSS} split (gdsc1, ccle, a path).")] = None,
     dataset: Annotated[str | None, opt("Training dataset (built-in name or path); with runs, taken from them (default gdsc2 without runs).")] = None,
     data_dir: DataDir = api.DATA_DIR,
     k: Annotated[int | None, opt("Number of outer folds (with runs: theirs; else 5).")] = None,
-    seed: Annotated[int | None, opt("Fold seed (with runs: theirs; else 0).")] = None,
+    fold_seed: Annotated[int | None, opt("Seed of the fold draw (with runs: theirs; else 0).", "--fold-seed", "--seed")] = None,
     cache_dir: Annotated[Path | None, opt("Fold cache without runs (default <dataset>/folds).")] = None,
     n_boot: Annotated[int, opt("Bootstrap resamples for 95% CIs of rmse and pearson (0: none); blind splits resample their held-out unit (cell, drug structure, drug cluster, tissue).")] = 0,
     ensemble: Annotated[bool, opt("Also score, per fold, the mean prediction of the runs that share model and fold: a seed ensemble (`drp train --seed N --fold-seed 0`) is a model like any other.", "--ensemble")] = False,
@@ -310,22 +287,14 @@ def evaluate(
 ) -> None:
     """Score run directories and baselines on identical folds; always writes metrics.csv (per
     fold), metrics_summary.csv (the printed table) and metrics.json, and says where."""
-    if split is not None:
-        _check_choice("--split", split, (*api.SPLITS, api.CROSS))
+    _check_choice("--split", split, (*api.SPLITS, api.CROSS))
     start = time.perf_counter()
     with user_errors():
         result = api.evaluation(
             list(run_dirs or []), (names or api.DEFAULT_BASELINES) if baselines else (),
-            split=split, target=target, dataset=dataset, data_dir=data_dir, k=k, seed=seed,
+            split=split, target=target, dataset=dataset, data_dir=data_dir, k=k, fold_seed=fold_seed,
             cache_dir=cache_dir, n_boot=n_boot, ensemble=ensemble, log=_log, command=_command(),
         )
         out = result.write(out)
     api.print_metrics(result)
-    files = {f: escape(str(out / f)) for f in ("metrics.csv", "metrics_summary.csv", "metrics.json")}
-    say(
-        f"[green]evaluated[/] {result.table['model'].nunique()} models in "
-        f"{time.perf_counter() - start:.1f} s: per fold in {files['metrics.csv']}, the table "
-        f"above in {files['metrics_summary.csv']}, both with provenance in {files['metrics.json']}"
-    )
-
-
+    say(f"[green]evaluated[/] in {time.perf_counter() - start:.1f} s {escape(result.describe(out))}")

@@ -18,7 +18,7 @@ import drp
 from drp.cli import app
 from drp.core.config import ModelConfig, RunConfig, TrainConfig
 from drp.core.device import autocast, model_device, resolve_device, same_device
-from drp.evaluation.scoring import train_run
+from drp.evaluation.runs import train_run
 from drp.models.graphs import GraphBank
 from drp.models.registry import VARIANTS, build_model, variant_config
 from drp.prediction.predictor import Predictor

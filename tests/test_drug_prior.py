@@ -170,9 +170,11 @@ def test_prior_round_trips_and_can_be_switched_off(tiny_dataset, tmp_path):
     prior.save(tmp_path / "off" / FILE)  # left by an earlier config: removed by this fit
     est = NeuralEstimator(off, "gat_edge", tmp_path / "off").fit(ds, train, val)
     assert est.prior_ is None and not (tmp_path / "off" / FILE).exists()
-    # a prior file left in a run whose config has it off is not used
-    prior.save(tmp_path / "off" / FILE)
+    # at prediction time the sidecar file, not the training config, applies the prior: a
+    # checkpoint and its files describe themselves
     assert NeuralEstimator.from_run(tmp_path / "off").prior_ is None
+    prior.save(tmp_path / "off" / FILE)
+    assert NeuralEstimator.from_run(tmp_path / "off").prior_.n_known == prior.n_known
     with pytest.raises(ValueError, match="drug_prior"):
         replace(off, train=replace(off.train, drug_prior="kernel")).validate()
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from drp.core.config import ModelConfig, RunConfig, TrainConfig
-from drp.evaluation.scoring import score_model, train_run
+from drp.evaluation.runs import train_run
+from drp.evaluation.scoring import score_model
 from drp.splits.folds import make_folds
 from drp.training.estimator import NeuralEstimator
 from drp.training.loop import FoldIndices

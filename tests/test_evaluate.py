@@ -9,6 +9,7 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from typer.testing import CliRunner
 
 from drp.cli import app
+from drp.evaluation.baselines import run_baselines
 from drp.evaluation.metrics import (
     aggregate_folds,
     bootstrap_ci,
@@ -17,7 +18,8 @@ from drp.evaluation.metrics import (
     metrics,
     noise_ceiling,
 )
-from drp.evaluation.scoring import evaluate_runs, run_baselines, write_metrics
+from drp.evaluation.runs import evaluate_runs
+from drp.evaluation.tables import write_metrics
 from drp.featurize.store import FeaturizedDataset
 from drp.splits.cache import load_or_make_folds
 
@@ -136,7 +138,7 @@ def test_censored_subset_and_aggregation(tmp_path):
 
 def test_run_baselines_and_runs_dirs(tiny_dataset, tmp_path):
     table = run_baselines(
-        tiny_dataset, "cell_blind", k=3, seed=0, cache_dir=tmp_path / "folds",
+        tiny_dataset, "cell_blind", k=3, fold_seed=0, cache_dir=tmp_path / "folds",
         names=["drug_mean", "mean_effects"], runs_dir=tmp_path / "runs",
     )  # fmt: skip
     assert len(table) == 6 and set(table.model) == {"drug_mean", "mean_effects"}
@@ -233,7 +235,9 @@ def test_cli_evaluate_refuses_mixed_settings(tiny_dataset, tmp_path):
     c = _fake_run(tmp_path / "c", ds, data, split="drug_blind", seed=1)
     cases = [
         ([str(a), str(b), "--baselines"], "the runs disagree on split"),
-        ([str(a), str(c), "--baselines"], "the runs disagree on seed"),
+        ([str(a), str(c), "--baselines"], "the runs disagree on fold_seed"),
+        ([str(a), "--baselines", "--fold-seed", "3"], "--fold-seed 3 contradicts"),
+        ([str(a), "--baselines", "--seed", "3"], "--fold-seed 3 contradicts"),
         ([str(a), "--baselines", "--split", "mixed"], "--split mixed contradicts"),
         ([str(a), "--baselines", "--k", "5"], "--k 5 contradicts"),
         ([str(a), "--split", "cell_blind"], "--split cell_blind contradicts"),
@@ -353,7 +357,7 @@ def test_cli_evaluate_cross_dataset_reports_subsets(tiny_dataset, tmp_path):
 
 def test_cli_evaluate_trained_run_cross_dataset_and_on_its_own_fold(tiny_dataset, tmp_path):
     from drp.core.config import ModelConfig, RunConfig, TrainConfig
-    from drp.evaluation.scoring import train_run
+    from drp.evaluation.runs import train_run
 
     data, target_dir = _cross_fixture(tiny_dataset, tmp_path)
     expected = _expected_subsets(data, target_dir)
@@ -459,7 +463,7 @@ def test_metrics_table_in_a_file_keeps_every_digit(width):
 
     from rich.console import Console
 
-    from drp.evaluation.scoring import print_metrics_table
+    from drp.report.console import print_metrics_table
 
     buffer = io.StringIO()
     print_metrics_table(_summary(), Console(file=buffer, width=width))
@@ -475,7 +479,7 @@ def test_metrics_table_in_a_narrow_terminal_folds_instead_of_cutting():
 
     from rich.console import Console
 
-    from drp.evaluation.scoring import print_metrics_table
+    from drp.report.console import print_metrics_table
 
     buffer = io.StringIO()
     terminal = Console(file=buffer, width=60, force_terminal=True, color_system=None)

@@ -57,7 +57,8 @@ def test_a_trained_run_is_calibrated_on_its_validation_pairs(run):  # noqa: F811
 
 
 def test_evaluate_reports_coverage_and_width_of_a_calibrated_run(run):  # noqa: F811
-    from drp.evaluation.scoring import evaluate_runs, summarise
+    from drp.evaluation.runs import evaluate_runs
+    from drp.evaluation.tables import summarise
     from drp.training.intervals import interval_metrics
 
     rows = evaluate_runs([run.path])

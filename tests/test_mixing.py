@@ -103,7 +103,7 @@ def test_a_study_json_of_an_older_drp_is_compared_on_what_it_records():
     now = first | {"config": {"train": {"lr": 0.1}}, "dataset": {"manifest_sha256": "x"}}
     with pytest.raises(StudyMismatch, match="dataset"):
         check_same_study(Path("s"), first, now)  # the checksum is computed from the files
-    from drp.evaluation.scoring import manifest_checksum
+    from drp.evaluation.ensembles import manifest_checksum
 
     now["dataset"]["manifest_sha256"] = manifest_checksum(files)
     check_same_study(Path("s"), first, now)  # config unrecorded there: not compared
@@ -272,7 +272,7 @@ def test_a_study_resumes_with_its_dataset_and_folds_elsewhere(stores, tmp_path):
 
 
 def test_runs_of_one_variant_name_with_other_model_settings_are_not_one_ensemble():
-    from drp.evaluation.scoring import ensemble_mismatch
+    from drp.evaluation.ensembles import ensemble_mismatch
 
     base = {"model": {"name": "gat_edge", "hidden": 128}, "split": "mixed", "train": {}}
     wider = {"model": {"name": "gat_edge", "hidden": 64}, "split": "mixed", "train": {}}

@@ -18,7 +18,7 @@ from benchmarks.applicability import (
 )
 from drp.cli import app
 from drp.core.config import ModelConfig, RunConfig, TrainConfig
-from drp.evaluation.scoring import train_run
+from drp.evaluation.runs import train_run
 from drp.featurize.molecules import morgan_fingerprint, standardise
 from drp.featurize.similarity import tanimoto_cross
 from drp.prediction.domain import AD_THRESHOLD, training_drugs

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from drp.cli import app
 from drp.core.config import ModelConfig, RunConfig, TrainConfig, load_config
 from drp.core.device import native_bf16
-from drp.evaluation.scoring import train_run
+from drp.evaluation.runs import train_run
 from drp.prediction.predictor import Predictor, load_model
 from drp.training.batching import predict_indices
 from drp.training.loop import FoldIndices, Trainer

@@ -22,15 +22,15 @@ two racing takers cannot both win, and a taker never removes a claim it did not 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from drp.core.files import exclusive_lock
 
 CLAIMS = "claims"
 STALE_AFTER = 900.0
@@ -120,18 +120,6 @@ def is_stale(
         return True
 
 
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """An exclusive lock on ``folder/.lock`` (created with the umask's permissions: a study
-    directory shared by several users needs a group-writable umask, e.g. 002)."""
-    with open(folder / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 @dataclass
 class Claim:
     """A held claim on one grid cell (see the module docstring)."""
@@ -160,7 +148,7 @@ class Claim:
         created = cls._create(path, record)
         if created is not None:
             return created
-        with _locked(path.parent):
+        with exclusive_lock(path.parent / ".lock"):
             held = _read(path)
             if held is not None and not is_stale(held, path, stale_after, task):
                 return None
@@ -202,7 +190,7 @@ class Claim:
 
     def release(self) -> None:
         """Remove the claim if it is still this one's (not taken over meanwhile)."""
-        with _locked(self.path.parent):
+        with exclusive_lock(self.path.parent / ".lock"):
             held = _read(self.path)
             if held is not None and held.get("token") == self.token:
                 self.path.unlink(missing_ok=True)
@@ -214,7 +202,7 @@ def clear_stale(study: Path, run: str, stale_after: float = STALE_AFTER) -> None
     path = claim_path(study, run)
     if not path.exists():
         return
-    with _locked(path.parent):
+    with exclusive_lock(path.parent / ".lock"):
         held = _read(path)
         if held is not None and is_stale(held, path, stale_after):
             path.unlink(missing_ok=True)

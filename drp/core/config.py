@@ -55,7 +55,7 @@ class TrainConfig:
     prior_auxiliary: str = "gdsc1"  # featurized dataset name beside `dataset`, a path, or ""
 
     @property
-    def folds_seed(self) -> int:
+    def effective_fold_seed(self) -> int:
         """The seed the folds are drawn with: ``fold_seed``, or ``seed`` when it is -1."""
         return self.seed if self.fold_seed < 0 else self.fold_seed
 

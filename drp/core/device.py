@@ -8,16 +8,17 @@ interpretation run in float32 everywhere.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import platform
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from drp.core.files import exclusive_lock
 
 __all__ = [
     "autocast",
@@ -120,7 +121,7 @@ def choose_bf16(
     path = _probe_cache()
     key = _machine_key() + (f" | {workload}" if workload else "")
     # under a lock, so runs started together share one verdict rather than each probing
-    with _cache_lock(path):
+    with exclusive_lock(path.with_suffix(".lock"), required=False):
         cached = _read_json(path)
         if key in cached:
             record = dict(cached[key]) | {"cached": True}
@@ -143,23 +144,6 @@ def choose_bf16(
 def _probe_cache() -> Path:
     root = os.environ.get("DRP_CACHE_DIR") or Path.home() / ".cache" / "drp"
     return Path(root) / "precision_probe.json"
-
-
-@contextmanager
-def _cache_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock beside the probe cache (none where it cannot be created)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 (held for the block)
-    except OSError:
-        yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _machine_key() -> str:

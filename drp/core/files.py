@@ -7,9 +7,11 @@ never a torn one, and two writers never share a temporary file.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -37,3 +39,24 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """:func:`atomic_write` of a text file."""
     atomic_write(path, lambda p: p.write_text(text))
+
+
+@contextmanager
+def exclusive_lock(path: Path, required: bool = True) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing, with the umask's
+    permissions: a directory shared by several users needs a group-writable umask, e.g. 002)
+    for the block. With ``required=False`` a lock file that cannot be created means no lock."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 (held for the block)
+    except OSError:
+        if required:
+            raise
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -105,3 +105,14 @@ def read_table(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise TableError(f"{path}: table has no rows")
     return frame
+
+
+def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
+    """Write a prediction table as ``.parquet``, ``.tsv`` or (any other suffix) ``.csv``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False, sep="\t" if out.suffix == ".tsv" else ",")
+    return out

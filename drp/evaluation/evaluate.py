@@ -38,7 +38,7 @@ class Evaluation:
     @property
     def summary(self) -> pd.DataFrame:
         """Mean and sd over folds per model and subset (``metrics_summary.csv``)."""
-        from drp.evaluation.scoring import summarise
+        from drp.evaluation.tables import summarise
 
         return summarise(self.table)
 
@@ -51,10 +51,18 @@ class Evaluation:
         """``reports/evaluate/<dataset>_<split>``."""
         return Path("reports") / "evaluate" / f"{self.dataset.name}_{self.split_name}"
 
+    def describe(self, out: Path) -> str:
+        """Where :meth:`write` put the tables (``out``), in one line."""
+        return (
+            f"{self.table['model'].nunique()} models: per fold in {out / 'metrics.csv'}, the "
+            f"table in {out / 'metrics_summary.csv'}, both with provenance in "
+            f"{out / 'metrics.json'}"
+        )
+
     def write(self, out: str | Path | None = None) -> Path:
         """``metrics.csv``, ``metrics_summary.csv`` and ``metrics.json`` in ``out`` (default
         :meth:`default_out`); returns the directory."""
-        from drp.evaluation.scoring import write_metrics
+        from drp.evaluation.tables import write_metrics
 
         path = Path(out) if out is not None else self.default_out()
         write_metrics(self.table, path, extra=self.provenance)
@@ -70,7 +78,7 @@ def evaluation(
     dataset: str | Path | None = None,
     data_dir: Path = DATA_DIR,
     k: int | None = None,
-    seed: int | None = None,
+    fold_seed: int | None = None,
     cache_dir: Path | None = None,
     n_boot: int = 0,
     ensemble: bool = False,
@@ -87,7 +95,7 @@ def evaluation(
         target: the test dataset of a cross-dataset split (``gdsc1``, ``ccle``, a path).
         dataset: training dataset (default the runs', else ``gdsc2``).
         data_dir: where raw and processed data live.
-        k, seed: folds and fold seed without runs (default 5 and 0); with runs, theirs.
+        k, fold_seed: folds and their seed without runs (default 5 and 0); with runs, theirs.
         cache_dir: fold cache without runs (default ``<dataset>/folds``).
         n_boot: bootstrap resamples for 95% CIs over the split's unit (0: none).
         ensemble: also score, per fold, the mean prediction of the runs that share model and
@@ -101,14 +109,10 @@ def evaluation(
     """
     import pandas as pd
 
-    from drp.evaluation.scoring import (
-        check_baselines,
-        evaluate_cross_dataset,
-        evaluate_runs,
-        evaluate_with_baselines,
-        run_baselines,
-        runs_setting,
-    )
+    from drp.evaluation.baselines import check_baselines, run_baselines
+    from drp.evaluation.cross_dataset import evaluate_cross_dataset
+    from drp.evaluation.run_dirs import runs_setting
+    from drp.evaluation.runs import evaluate_runs, evaluate_with_baselines
     from drp.featurize.store import FeaturizedDataset
 
     run_dirs = [Path(r) for r in runs]
@@ -142,7 +146,7 @@ def evaluation(
         ds = FeaturizedDataset.load(path)
         ceiling_ds = FeaturizedDataset.load(dataset_path(target, data_dir))
         table, cross = evaluate_cross_dataset(
-            ds, ceiling_ds, run_dirs, names, seed=seed, n_boot=n_boot, log=log, dataset=path
+            ds, ceiling_ds, run_dirs, names, seed=fold_seed, n_boot=n_boot, log=log, dataset=path
         )
         split_name = f"{CROSS}_{Path(str(target)).name}"
         extra["cross_dataset"] = {
@@ -158,7 +162,7 @@ def evaluation(
             names,
             split=split,
             k=k,
-            seed=seed,
+            fold_seed=fold_seed,
             dataset=given,
             n_boot=n_boot,
             ensemble=ensemble,
@@ -167,8 +171,8 @@ def evaluation(
         path, split_name = setting.dataset, setting.split
         ds = FeaturizedDataset.load(path)
     elif run_dirs:
-        if split is not None or k is not None or seed is not None or given is not None:
-            runs_setting(run_dirs, split=split, k=k, seed=seed, dataset=given)
+        if split is not None or k is not None or fold_seed is not None or given is not None:
+            runs_setting(run_dirs, split=split, k=k, fold_seed=fold_seed, dataset=given)
         table = evaluate_runs(run_dirs, n_boot=n_boot, ensemble=ensemble)
         path = runs_setting(run_dirs[:1]).dataset
         split_name = "_".join(sorted(set(table["split"].astype(str))))
@@ -180,7 +184,7 @@ def evaluation(
             ds,
             split,
             k or 5,
-            seed or 0,
+            fold_seed or 0,
             cache_dir or path / "folds",
             names,
             n_boot=n_boot,

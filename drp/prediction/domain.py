@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drp.core.choices import SPLITS
-from drp.evaluation.scoring import fold_seed
+from drp.evaluation.run_dirs import run_fold_seed
 from drp.featurize.store import FeaturizedDataset
 from drp.splits.cache import fold_cache_path, load_or_make_folds
 
@@ -60,7 +60,7 @@ def training_drugs(run_dir: Path, ds: FeaturizedDataset) -> TrainingDrugs:
         )
     config = json.loads(path.read_text())
     split, k, fold = (config.get(key) for key in ("split", "k", "fold"))
-    seed = fold_seed(config)
+    seed = run_fold_seed(config)
     if split not in SPLITS or None in (k, seed, fold):
         return TrainingDrugs(
             everything,

@@ -187,7 +187,7 @@ class Ensemble:
         matrix: bool = False,
     ) -> pd.DataFrame:
         """Like :meth:`Run.predict`, plus ``ensemble_sd`` and ``n_models``."""
-        from drp.evaluation.scoring import combine_members
+        from drp.evaluation.ensembles import combine_members
         from drp.training.intervals import add_interval
 
         out = combine_members([r._predict(cells, drugs, smiles, pairs, matrix) for r in self.runs])
@@ -207,14 +207,14 @@ def load_ensemble(
     fold: ``drp train --seed N --fold-seed 0``).
 
     The members must agree on variant (model name), split kind, dataset and drug prior
-    (:func:`drp.evaluation.scoring.member_setting`): averaging, say, a study's ``runs/`` (every variant
+    (:func:`drp.evaluation.ensembles.member_setting`): averaging, say, a study's ``runs/`` (every variant
     and split) would blend models that answer different questions.
 
     Raises:
         drp.prediction.predictor.PredictionError: a path holds no finished run, or the runs differ in one of
             those fields (the message names each field, its values and the runs with each).
     """
-    from drp.evaluation.scoring import ensemble_mismatch
+    from drp.evaluation.ensembles import ensemble_mismatch
     from drp.prediction.predictor import PredictionError
 
     paths: list[Path] = []

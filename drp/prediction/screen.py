@@ -118,6 +118,14 @@ class ScreenResult:
     def n_out_of_domain(self) -> int:
         return int(self.compounds["out_of_domain"].sum())
 
+    def describe(self) -> str:
+        """One line: molecules scored, invalid and out of domain, cells, and the summary."""
+        return (
+            f"{self.n_scored:,} of {self.n_read:,} molecules ({len(self.invalid):,} invalid, see "
+            f"invalid.csv; {self.n_out_of_domain:,} out of domain) x {len(self.cell_ids):,} "
+            f"cells -> {self.out_dir / 'screen.html'}"
+        )
+
 
 def _featurize_chunk(records: Sequence[Record], invalid: list[tuple[str, str, str]]):
     """Standardised graphs, fingerprints [n, bits], names, input and standardised SMILES and

@@ -21,7 +21,7 @@ def folds_dir(config: RunConfig) -> Path:
 def fold_for(ds: FeaturizedDataset, config: RunConfig) -> Fold:
     """The configured fold, from the on-disk fold cache shared by every model and baseline."""
     tc = config.train
-    folds = load_or_make_folds(ds, tc.split, tc.k, tc.folds_seed, folds_dir(config))
+    folds = load_or_make_folds(ds, tc.split, tc.k, tc.effective_fold_seed, folds_dir(config))
     if not 0 <= tc.fold < len(folds):
         raise ValueError(f"fold {tc.fold} out of range for k={len(folds)}")
     return folds[tc.fold]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import platform
 import sys
@@ -15,11 +14,11 @@ from pathlib import Path
 import torch
 
 from drp.core.config import RunConfig
-from drp.core.files import atomic_write_text
+from drp.core.files import atomic_write_text, exclusive_lock
 from drp.core.provenance import git_commit, hardware
 from drp.data.validation import summarise_drops
+from drp.evaluation.ensembles import manifest_checksum
 from drp.evaluation.metrics import noise_ceiling
-from drp.evaluation.scoring import manifest_checksum
 from drp.featurize.store import FeaturizedDataset
 from drp.models.registry import DEFAULT_VARIANT
 from drp.study.presets import Preset
@@ -92,12 +91,8 @@ def check_same_study(study: Path, first: dict, now: dict) -> None:
 @contextmanager
 def collect_lock(study: Path, name: str = ".collect.lock") -> Iterator[None]:
     """One collector at a time per study directory (an exclusive ``flock`` on ``name``)."""
-    with open(Path(study) / name, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive_lock(Path(study) / name):
+        yield
 
 
 def write_study_json(

@@ -346,6 +346,7 @@ class NeuralEstimator:
         est.omics_features_ = state.get("omics_features")
         est.device_ = device
         est.summary_ = {k: state[k] for k in ("best_epoch", "best_rmse") if k in state}
-        if config.train.drug_prior == "similarity" and (run_dir / PRIOR_FILE).exists():
+        # the sidecar file applies the prior: a checkpoint and its files describe themselves
+        if (run_dir / PRIOR_FILE).exists():
             est.prior_ = DrugEffectPrior.load(run_dir / PRIOR_FILE)
         return est

@@ -79,5 +79,5 @@ def default_run_dir(config: RunConfig, name: str) -> Path:
     """``runs/<name>_<split>_f<fold>_s<seed>``, with ``_fs<fold_seed>`` when the folds were
     drawn with another seed than the training's."""
     tc = config.train
-    draw = "" if tc.folds_seed == tc.seed else f"_fs{tc.folds_seed}"
+    draw = "" if tc.effective_fold_seed == tc.seed else f"_fs{tc.effective_fold_seed}"
     return Path("runs") / f"{name}_{tc.split}_f{tc.fold}_s{tc.seed}{draw}"

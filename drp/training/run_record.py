@@ -37,7 +37,7 @@ def write_run_config(
         "split": tc.split,
         "fold": tc.fold,
         "seed": tc.seed,
-        "fold_seed": tc.folds_seed,
+        "fold_seed": tc.effective_fold_seed,
         "k": tc.k,
         "data_files": ds.manifest.get("files", {}),
         "counts": counts,

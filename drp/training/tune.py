@@ -163,9 +163,9 @@ def run_trial(params: dict[str, Any], context: dict[str, Any]) -> None:
     cfg = tuned_config(RunConfig.from_dict(context["base"]), params)
     tc = cfg.train
     ds = FeaturizedDataset.load(Path(tc.dataset))
-    fold = load_or_make_folds(ds, tc.split, tc.k, tc.folds_seed, Path(context["folds_dir"]))[
-        tc.fold
-    ]
+    fold = load_or_make_folds(
+        ds, tc.split, tc.k, tc.effective_fold_seed, Path(context["folds_dir"])
+    )[tc.fold]
     blind = blind_test(ds, fold)
     run_dir = Path(tempfile.mkdtemp(prefix="drp-trial-"))
     try:
@@ -277,7 +277,7 @@ def tune_search(
         "variant": variant,
         "split": base.train.split,
         "fold": base.train.fold,
-        "fold_seed": base.train.folds_seed,
+        "fold_seed": base.train.effective_fold_seed,
         "best_val_rmse": float(top["val_rmse"]),
         "best_params": params,
         "trials": len(trials),

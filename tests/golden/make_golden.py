@@ -72,7 +72,7 @@ def golden_predictions(run: Run, how: str = "matrix") -> pd.DataFrame:
 def main() -> None:
     """Train the tiny run in a temporary directory and write ``tests/golden/``."""
     import drp
-    from drp.evaluation.scoring import train_run
+    from drp.evaluation.runs import train_run
     from drp.training.loop import FoldIndices
     from tests.conftest import make_dataset, write_fixture_tables
 
