@@ -1,4 +1,4 @@
-"""Regenerate the golden run that ``tests/test_golden.py`` checks.
+"""Regenerate the golden run that ``tests/training/test_golden.py`` checks.
 
 Trains a tiny default-architecture model (hybrid drug input, edge-aware GAT, attention pooling)
 for 3 epochs on the network-free fixture of ``tests/conftest.py``, deterministically on the CPU

@@ -239,7 +239,7 @@ def test_bf16_precision_is_applied_to_training_steps(tiny_dataset, tmp_path):
         _config(tmp_path, precision="bf16", **cpu), tmp_path / "c", ds=tiny_dataset, fold=fold
     )
     # auto is float32 on CPUs without bf16 instructions; with them, what the probe measured
-    # faster (tests/test_precision_probe.py) and exactly that precision's run
+    # faster (tests/core/test_precision_probe.py) and exactly that precision's run
     if not native_bf16("cpu"):
         assert auto["precision"] == "fp32"
         assert auto["precision_choice"]["chosen_by"] == "no bf16 instructions"

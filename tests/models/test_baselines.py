@@ -84,7 +84,7 @@ def test_ridge_block_gram_matches_sklearn_on_the_explicit_design(tiny_dataset):
 def test_baselines_look_features_up_by_id(tiny_dataset, name):
     """Predicting from another dataset object holding the same cells and drugs in another row
     order (omics columns permuted) gives the same predictions."""
-    from tests.test_estimator import shuffled_copy
+    from tests.training.test_estimator import shuffled_copy
 
     fold = make_folds(tiny_dataset.pairs, "mixed", k=3, fold_seed=0)[0]
     train, val, test = fold.frames(tiny_dataset.pairs)

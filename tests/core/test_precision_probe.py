@@ -9,7 +9,7 @@ import pytest
 import drp.core.device
 from drp.core.device import choose_bf16
 from drp.evaluation.runs import train_run
-from tests.test_train import _config, _fold
+from tests.training.test_train import _config, _fold
 
 
 @pytest.fixture()

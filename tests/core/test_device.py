@@ -30,7 +30,7 @@ from drp.study.runner import run_study
 from drp.training.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.training.estimator import NeuralEstimator
 from drp.training.loop import FoldIndices
-from tests.test_study import check_faithfulness_values
+from tests.study.test_study import check_faithfulness_values
 
 runner = CliRunner()
 DEVICES = [

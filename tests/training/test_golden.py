@@ -67,7 +67,7 @@ def test_a_fresh_process_reproduces_the_golden_predictions(golden, tiny_dataset,
         f"run = drp.load_run(RUN, dataset={str(tmp_path / 'ds')!r}); "
         f"golden_predictions(run).to_csv({str(out)!r}, index=False, float_format='%.17g')"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", script], cwd=root, check=True, timeout=300)
     again = pd.read_csv(out)
     known = golden[golden.how == "matrix"].reset_index(drop=True)

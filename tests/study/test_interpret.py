@@ -15,7 +15,7 @@ from drp.study.interpretation import (
     uniform_pooling,
 )
 from drp.training.batching import EntityTensors, OmicsScaler
-from tests.test_models import FPS, GRAPHS, SMILES, _model
+from tests.models.test_models import FPS, GRAPHS, SMILES, _model
 
 ASPIRIN = smiles_to_graph(SMILES["aspirin"])  # CC(=O)Oc1ccccc1C(=O)O: 9 C, 4 O
 

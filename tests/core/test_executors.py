@@ -23,7 +23,7 @@ from drp.study.presets import Preset
 from drp.study.runner import run_study
 from tests.conftest import make_dataset, write_fixture_tables
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def worker_code(store: Path, studies: Path, epochs: int, name: str = "s") -> str
     return (
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "from pathlib import Path\n"
-        "from tests.test_executors import base, preset\n"
+        "from tests.core.test_executors import base, preset\n"
         "from drp.core.executors import LocalExecutor\n"
         "from drp.study.runner import run_study\n"
         f"run_study({name!r}, preset({epochs}), Path({str(store)!r}), Path({str(studies)!r}), "

@@ -19,7 +19,7 @@ from drp.training.intervals import (
     drug_level_scores,
     write_calibration,
 )
-from tests.test_screen import LIBRARY, _csv, predictor, run  # noqa: F401 (module fixtures)
+from tests.prediction.test_screen import LIBRARY, _csv, predictor, run  # noqa: F401 (module fixtures)
 
 
 def test_drug_level_scores_cross_every_level_error_with_every_within_drug_residual():
