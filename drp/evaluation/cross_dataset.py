@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from drp.evaluation.baselines import check_baselines
+from drp.evaluation.baseline_runs import check_baselines
 from drp.evaluation.metrics import MIN_GROUP
 from drp.evaluation.run_dirs import (
     check_runs_on_folds,

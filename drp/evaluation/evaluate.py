@@ -109,7 +109,7 @@ def evaluation(
     """
     import pandas as pd
 
-    from drp.evaluation.baselines import check_baselines, run_baselines
+    from drp.evaluation.baseline_runs import check_baselines, run_baselines
     from drp.evaluation.cross_dataset import evaluate_cross_dataset
     from drp.evaluation.run_dirs import runs_setting
     from drp.evaluation.runs import evaluate_runs, evaluate_with_baselines

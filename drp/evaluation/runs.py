@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from drp.evaluation.baselines import check_baselines, run_baselines
+from drp.evaluation.baseline_runs import check_baselines, run_baselines
 from drp.evaluation.ensembles import combine_members, member_setting
 from drp.evaluation.metrics import MIN_GROUP
 from drp.evaluation.run_dirs import (

@@ -9,7 +9,7 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from typer.testing import CliRunner
 
 from drp.cli import app
-from drp.evaluation.baselines import run_baselines
+from drp.evaluation.baseline_runs import run_baselines
 from drp.evaluation.metrics import (
     aggregate_folds,
     bootstrap_ci,
