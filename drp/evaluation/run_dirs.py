@@ -18,7 +18,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
-    from drp.splits.folds import Fold
+    from drp.splits.fold import Fold
 
 
 def read_run_config(run_dir: Path) -> dict:
@@ -169,6 +169,6 @@ def check_runs_on_folds(run_dirs: Sequence[Path], folds: Sequence[Fold], ds: Fea
         if not same:
             raise ValueError(
                 f"{run}: its {len(got):,} test pairs are not the {len(want):,} of "
-                f"{fold.split} fold {fold.index} (seed {fold.seed}) in the fold cache; the "
+                f"{fold.split} fold {fold.index} (seed {fold.fold_seed}) in the fold cache; the "
                 "dataset or the folds changed since it was trained"
             )

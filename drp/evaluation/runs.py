@@ -28,7 +28,7 @@ from drp.training.intervals import interval_metrics
 if TYPE_CHECKING:
     from drp.core.config import RunConfig
     from drp.featurize.store import FeaturizedDataset
-    from drp.splits.folds import Fold
+    from drp.splits.fold import Fold
     from drp.training.loop import FoldIndices
 
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
 
 
-def _cell_features(
+def cell_features(
     ds: FeaturizedDataset, train_cells: np.ndarray, n_genes: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Standardised top-variance expression: ([n_cells, n_genes] float64, gene indices).
@@ -35,7 +35,7 @@ def _cell_features(
     return np.nan_to_num((x[:, genes] - mean) / sd, nan=0.0), genes
 
 
-def _feature_names(ds: FeaturizedDataset) -> list[str]:
+def feature_names(ds: FeaturizedDataset) -> list[str]:
     """``<omics>:<feature>`` of every column of ``ds.omics_matrix()``, in its order."""
     return [f"{name}:{col}" for name, frame in ds.omics.items() for col in frame.columns]
 
@@ -43,7 +43,7 @@ def _feature_names(ds: FeaturizedDataset) -> list[str]:
 class ExpressionFeatures:
     """Cell features fitted on the training cells of one dataset, applied to any dataset.
 
-    :func:`_cell_features` (gene selection, standardisation, imputation) is fitted on the
+    :func:`cell_features` (gene selection, standardisation, imputation) is fitted on the
     training cells; :meth:`transform` gives the same features for the cells of another dataset,
     whose omics columns are aligned to the training ones by name (absent features are NaN and
     end at the training mean, 0). Shapes: ``transform(ds)`` -> [len(ds.cells), n_genes].
@@ -51,22 +51,22 @@ class ExpressionFeatures:
 
     def __init__(self, ds: FeaturizedDataset, train_cells: np.ndarray, n_genes: int) -> None:
         self.n_genes = n_genes
-        self.features_ = _feature_names(ds)
+        self.features_ = feature_names(ds)
         self.reference_ = ds.omics_matrix()[np.unique(train_cells)]  # raw training rows
-        self.x_, self.genes_ = _cell_features(ds, np.unique(train_cells), n_genes)
+        self.x_, self.genes_ = cell_features(ds, np.unique(train_cells), n_genes)
         self.fit_ds_ = ds
 
     def transform(self, ds: FeaturizedDataset) -> np.ndarray:
         if ds is self.fit_ds_:
             return self.x_
-        raw = pd.DataFrame(ds.omics_matrix(), columns=_feature_names(ds))
+        raw = pd.DataFrame(ds.omics_matrix(), columns=feature_names(ds))
         shared = len(set(raw.columns) & set(self.features_))
         if shared == 0:
             raise ValueError(
                 f"dataset {ds.name!r} shares no omics feature with the training dataset"
             )
         aligned = raw.loc[:, ~raw.columns.duplicated()].reindex(columns=self.features_)
-        # The training rows first: _cell_features refits exactly the same genes and scaling
+        # The training rows first: cell_features refits exactly the same genes and scaling
         # on them and applies it to the new dataset's rows.
         n_ref = len(self.reference_)
         combined = np.vstack([self.reference_, aligned.to_numpy(np.float32)])
@@ -76,5 +76,5 @@ class ExpressionFeatures:
             cells=pd.DataFrame({"cell_id": ids, "tissue": np.nan}),
             omics={"combined": pd.DataFrame(combined, columns=self.features_)},
         )
-        x, _ = _cell_features(view, np.arange(n_ref), self.n_genes)
+        x, _ = cell_features(view, np.arange(n_ref), self.n_genes)
         return np.nan_to_num(x[n_ref:], nan=0.0)

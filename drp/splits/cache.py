@@ -17,7 +17,8 @@ import pandas as pd
 
 from drp.core.files import temp_write
 from drp.splits.entities import Entities, split_key
-from drp.splits.folds import Fold, make_folds
+from drp.splits.fold import Fold
+from drp.splits.folds import make_folds
 from drp.splits.leakage import check_fold
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def folds_from_frame(
                 val=np.flatnonzero(role == "val"),
                 test=np.flatnonzero(role == "test"),
                 split=split,
-                seed=fold_seed,
+                fold_seed=fold_seed,
                 excluded=np.flatnonzero(role == "excluded"),
             )
         )

@@ -11,7 +11,7 @@ import pandas as pd
 
 from drp.featurize.similarity import drug_identity
 from drp.splits.entities import REFEATURIZE, Entities
-from drp.splits.folds import Fold
+from drp.splits.fold import Fold
 from drp.splits.leakage import check_fold
 
 if TYPE_CHECKING:

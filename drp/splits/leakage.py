@@ -7,15 +7,11 @@ is read from the cache (:func:`drp.splits.cache.load_or_make_folds`), on the key
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from drp.splits.entities import Entities
-
-if TYPE_CHECKING:
-    from drp.splits.folds import Fold
+from drp.splits.fold import Fold
 
 LEAKAGE_KEYS = {
     "cell_blind": ("cell_id",),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from drp.core.config import RunConfig
 from drp.splits.cache import load_or_make_folds
-from drp.splits.folds import Fold
+from drp.splits.fold import Fold
 
 if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset

@@ -9,7 +9,7 @@ from pathlib import Path
 from drp.core.config import RunConfig
 from drp.featurize.store import FeaturizedDataset
 from drp.splits.cache import load_or_make_folds
-from drp.splits.folds import Fold
+from drp.splits.fold import Fold
 from drp.study.evidence import is_finished
 from drp.study.presets import Preset
 

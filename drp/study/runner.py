@@ -29,7 +29,7 @@ from drp.evaluation.scoring import fit_predict
 from drp.featurize.store import FeaturizedDataset
 from drp.models.baselines import BASELINES
 from drp.models.registry import DEFAULT_VARIANT, variant_config
-from drp.splits.folds import Fold
+from drp.splits.fold import Fold
 from drp.study.answers import answer_table, per_drug_mixed_model
 from drp.study.attention import FAITHFULNESS_SPLITS, write_attention
 from drp.study.cells import BASELINES_CELL, CellSpec, StudyFolds, is_done, run_name, study_cells

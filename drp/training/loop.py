@@ -34,7 +34,7 @@ from drp.core.files import atomic_write, atomic_write_text
 from drp.featurize.store import FeaturizedDataset
 from drp.models.model import PairBatch, check_architecture
 from drp.models.registry import build_model
-from drp.splits.folds import Fold
+from drp.splits.fold import Fold
 from drp.training.batching import EntityTensors, OmicsScaler, predict_indices
 from drp.training.intervals import write_calibration
 

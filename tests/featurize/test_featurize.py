@@ -14,7 +14,7 @@ from drp.data.validation import (
 )
 from drp.featurize.pipeline import build_dataset, custom_tables
 from drp.featurize.store import FeaturizedDataset, StoreError
-from drp.models.expression import _cell_features
+from drp.models.expression import cell_features
 from drp.training.batching import OmicsScaler
 from tests.conftest import N_CELLS, N_GENES, SMILES, make_dataset
 
@@ -211,7 +211,7 @@ def test_baseline_cell_features_impute_with_training_means(tiny_dataset):
     frame.iloc[0, 0] = np.nan
     ds.omics = {"expression": frame}
     train = np.arange(1, len(frame))  # cell 0 is not a training cell
-    x, genes = _cell_features(ds, train, n_genes=N_GENES)
+    x, genes = cell_features(ds, train, n_genes=N_GENES)
     assert not np.isnan(x).any() and len(genes) == N_GENES
     assert x[0, 0] == 0.0  # imputed: training mean, 0 after standardisation
     assert np.allclose(x[train].mean(axis=0), 0.0, atol=1e-12)

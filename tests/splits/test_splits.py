@@ -10,7 +10,8 @@ from drp.splits.bootstrap import bootstrap_groups
 from drp.splits.cache import FOLD_FORMAT, FoldCacheError, load_or_make_folds
 from drp.splits.cross_dataset import CROSS_SUBSETS, cross_dataset_split, match_drugs
 from drp.splits.entities import Entities
-from drp.splits.folds import Fold, make_folds
+from drp.splits.fold import Fold
+from drp.splits.folds import make_folds
 from drp.splits.leakage import LeakageError, check_fold
 from tests.conftest import make_dataset, write_fixture_tables
 
