@@ -45,17 +45,19 @@ SECTION = "## New drugs"
 DATASET = ROOT / "data" / "featurized" / "gdsc2"
 
 
-def neural(name: str, overrides: list[str], fold: int, seed: int) -> NeuralEstimator:
+def neural(
+    name: str, overrides: list[str], fold: int, seed: int, dataset: Path = DATASET
+) -> NeuralEstimator:
     """The variant ``name`` configured as `drp train --split drug_blind` plus ``overrides``."""
     base = load_config(None, overrides)
-    train = replace(base.train, dataset=str(DATASET), split="drug_blind", fold=fold, seed=seed)
+    train = replace(base.train, dataset=str(dataset), split="drug_blind", fold=fold, seed=seed)
     config = RunConfig(variant_config(name, base.model), train).validate()
     return NeuralEstimator(config, name)
 
 
 def run(args: argparse.Namespace) -> pd.DataFrame:
-    ds = FeaturizedDataset.load(DATASET)
-    folds = load_or_make_folds(ds, "drug_blind", 5, args.seed, DATASET / "folds")
+    ds = FeaturizedDataset.load(args.dataset)
+    folds = load_or_make_folds(ds, "drug_blind", 5, args.seed, args.dataset / "folds")
     rows = []
     for f in args.folds:
         train, val, test = folds[f].frames(ds.pairs)
@@ -63,7 +65,9 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         # an ensemble averages the predictions of models trained with seeds seed .. seed + n - 1
         # on the same fold
         models |= {
-            name: [neural(name, args.set, f, args.seed + i) for i in range(args.ensemble)]
+            name: [
+                neural(name, args.set, f, args.seed + i, args.dataset) for i in range(args.ensemble)
+            ]
             for name in args.models
         }
         for name, members in models.items():
@@ -141,6 +145,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="SECTION.KEY=VALUE")
     parser.add_argument("--label", default="defaults")
     parser.add_argument(
+        "--dataset", type=Path, default=DATASET, help="featurized dataset (default GDSC2's)"
+    )
+    parser.add_argument(
         "--ensemble", type=int, default=1, help="average N training seeds per neural model"
     )
     parser.add_argument(
@@ -159,7 +166,7 @@ def main() -> None:
         args.baselines = ["cell_mean", *args.baselines]  # the reference every row is beaten on
     args.commit = commit()  # of the code that trains, kept in the table for --from-csv
     config = load_config(None, args.set)
-    config = replace(config, train=replace(config.train, dataset=str(DATASET)))
+    config = replace(config, train=replace(config.train, dataset=str(args.dataset)))
     aux = auxiliary_path(config) if config.train.drug_prior == "similarity" else None
     if aux is not None and not (aux / "manifest.json").exists():
         sys.exit(f"the new-drug prior learns from {aux}: run `drp featurize --dataset {aux.name}`")

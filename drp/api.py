@@ -20,7 +20,7 @@ from drp.core.choices import CROSS, SPLITS
 from drp.core.config import DEVICES, RunConfig, load_config
 from drp.core.executors import EXECUTORS
 from drp.core.paths import DATA_DIR, dataset_path
-from drp.core.progress import console, make_progress, results_console, track
+from drp.core.progress import console, make_progress, on_epochs, on_steps, results_console, track
 from drp.data.tables import write_table
 from drp.evaluation.evaluate import Evaluation, evaluation
 from drp.models.baselines import BASELINES, DEFAULT_BASELINES
@@ -61,6 +61,8 @@ __all__ = [
     "load_ensemble",
     "load_run",
     "make_progress",
+    "on_epochs",
+    "on_steps",
     "predict",
     "print_metrics",
     "report",

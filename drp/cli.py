@@ -18,15 +18,12 @@ from drp import __version__, api
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Drug-response prediction on GDSC with edge-aware graph attention.")
 say = api.console.print
+COMMAND = " ".join(["drp", *sys.argv[1:]])  # what provenance records
 
 
 def opt(help_: str, *names: str) -> Any:
     """A keyword option with its help text (``names``: explicit flags, e.g. ``--set``)."""
     return typer.Option(*names, help=help_)
-
-
-def _command() -> str:
-    return " ".join(["drp", *sys.argv[1:]])
 
 
 def _version(value: bool) -> None:
@@ -93,16 +90,24 @@ def featurize(
     response_col: Annotated[str, opt("Response column.")] = "ln_ic50",
     unit: Annotated[str, opt("Response unit: ln_ic50 (ln µM), ic50_um, ic50_nm, ic50_mm, ic50_m.")] = "ln_ic50",
     name: Annotated[str, opt("Name of a custom dataset.")] = "custom",
+    gdsc_release: Annotated[Path | None, opt("GDSC release files (GDSC1/2_fitted_dose_response, screened_compounds, Cell_Lines_Details; CSV or XLSX): responses keyed by Sanger model and DRUG_ID.")] = None,
+    depmap: Annotated[Path | None, opt("DepMap release folder (Model.csv, expression, mutations, copy number): omics keyed through Model.csv.")] = None,
+    prism: Annotated[Path | None, opt("PRISM Repurposing secondary folder (dose-response curve parameters, treatment info).")] = None,
+    ctrp: Annotated[Path | None, opt("CTRPv2 folder (v20.data.curves_post_qc.txt and the v20.meta files): ln EC50 responses.")] = None,
+    drug_structures: Annotated[Path | None, opt("Table of drug_id and/or drug_name with smiles, for drugs the sources give no structure.")] = None,
+    outside_range: Annotated[str, opt("IC50s outside the screened range: keep (as measured), clip (to the bound) or drop.")] = "keep",
     auxiliary: Annotated[bool, opt("With a built-in dataset, also featurize GDSC1 beside it: the auxiliary screen of the default new-drug prior (train.prior_auxiliary), from the same verified archive.")] = True,
 ) -> None:
-    """Fetch (built-in), validate and featurize drugs, cell lines and responses."""
+    """Fetch (built-in) or read (custom, official release files), validate and featurize drugs,
+    cell lines and responses."""
     start = time.perf_counter()
     with user_errors():
         written = api.featurize(
             dataset, omics=omics, out=out, data_dir=data_dir, responses=responses,
             omics_files=omics_file, drugs=drugs, tissues=tissues, cell_col=cell_col,
             drug_col=drug_col, response_col=response_col, unit=unit, name=name,
-            auxiliary=auxiliary, log=_log, progress=api.track,
+            auxiliary=auxiliary, gdsc_release=gdsc_release, depmap=depmap, prism=prism, ctrp=ctrp,
+            drug_structures=drug_structures, outside_range=outside_range, log=_log, progress=api.track,
         )
     for item in written:
         say(f"[green]featurized[/] {escape(item.describe())}")
@@ -132,15 +137,9 @@ def train(
             fold=fold, seed=seed, epochs=epochs, device=device, fold_seed=fold_seed,
         )
     run_dir, tc = out or api.default_run_dir(cfg, name), cfg.train
-    with api.make_progress() as progress:
-        task = progress.add_task(f"training {name} ({tc.split}, fold {tc.fold})", total=tc.epochs, info="")
-
-        def on_epoch(row: dict) -> None:
-            info = f"loss {row['train_loss']:.3f}  val RMSE {row['val_rmse']:.3f}"
-            progress.update(task, completed=row["epoch"], info=info)
-
-        with user_errors():
-            run = api.train(cfg, run_dir, resume=resume, on_epoch=on_epoch, command=" ".join(sys.argv), name=name)
+    with api.make_progress() as progress, user_errors():
+        on_epoch = api.on_epochs(progress, f"training {name} ({tc.split}, fold {tc.fold})", tc.epochs)
+        run = api.train(cfg, run_dir, resume=resume, on_epoch=on_epoch, command=COMMAND, name=name)
     say(f"[green]done[/]: {escape(run.describe())}")
 
 
@@ -186,16 +185,11 @@ def screen(
     domain, and a screen.md/screen.html summary."""
     _check_choice("--device", device, api.DEVICES)
     with user_errors(), api.make_progress() as progress:
-        task: list = []  # the bar starts with the first chunk: a bad library fails before it
-
-        def on_chunk(done: int, total: int) -> None:
-            task[:] = task or [progress.add_task(f"screening {library.name}", total=total, info="")]
-            progress.update(task[0], completed=done, total=total)
-
+        on_chunk = api.on_steps(progress, f"screening {library.name}")
         r = api.screen(
             run_dir, library, out=out, cells=_ids(cells), tissue=tissue, top=top,
             ad_threshold=ad_threshold, chunk_size=chunk_size, device=device, interval=interval,
-            on_chunk=on_chunk, command=_command(),
+            on_chunk=on_chunk, command=COMMAND,
         )
     say(f"[green]screened[/] {escape(r.describe())}")
 
@@ -251,7 +245,7 @@ def tune(
         r = api.tune(
             variant, split=split, fold=fold, space=space, samples=samples, dataset=dataset,
             config=config, overrides=set_, address=address, cpus_per_trial=cpus_per_trial,
-            gpus_per_trial=gpus_per_trial, out=out, log=say, command=_command(),
+            gpus_per_trial=gpus_per_trial, out=out, log=say, command=COMMAND,
         )
     best = f"validation RMSE {r['best_val_rmse']:.4f} of {r['trials']} trials ({r['trials_stopped_early']} stopped early by ASHA)"
     say(f"[green]best[/] {best}: {escape(str(r['best_params']))} -> {r['out'] / 'best.toml'}")
@@ -293,7 +287,7 @@ def evaluate(
         result = api.evaluation(
             list(run_dirs or []), (names or api.DEFAULT_BASELINES) if baselines else (),
             split=split, target=target, dataset=dataset, data_dir=data_dir, k=k, fold_seed=fold_seed,
-            cache_dir=cache_dir, n_boot=n_boot, ensemble=ensemble, log=_log, command=_command(),
+            cache_dir=cache_dir, n_boot=n_boot, ensemble=ensemble, log=_log, command=COMMAND,
         )
         out = result.write(out)
     api.print_metrics(result)

@@ -48,3 +48,18 @@ def test_featurize_semicolon_tables_and_rdkit_reasons(fixture_tables, tmp_path):
     assert reasons["pentavalent"] == (
         "invalid SMILES: Explicit valence for atom # 1 N, 4, is greater than permitted"
     )
+
+
+def test_featurizing_again_clears_the_old_fold_cache(fixture_tables, tmp_path):
+    from drp.splits.cache import load_or_make_folds
+
+    out = tmp_path / "feat"
+    assert featurize_custom(fixture_tables, str(out)).exit_code == 0
+    first = load_or_make_folds(FeaturizedDataset.load(out), "drug_blind", 3, 0, out / "folds")
+    assert list((out / "folds").glob("*.parquet"))
+    responses = pd.read_csv(fixture_tables["responses"])
+    responses.iloc[:-3].to_csv(fixture_tables["responses"], index=False)  # other pairs now
+    assert featurize_custom(fixture_tables, str(out)).exit_code == 0
+    assert not (out / "folds").exists()  # the stale cache is gone, not a FoldCacheError later
+    again = load_or_make_folds(FeaturizedDataset.load(out), "drug_blind", 3, 0, out / "folds")
+    assert sum(len(f.test) for f in again) < sum(len(f.test) for f in first)

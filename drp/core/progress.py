@@ -9,7 +9,7 @@ pipe, CI), progress is plain text lines and tables print at their natural width 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -183,3 +183,30 @@ def track(items: Iterable[T], description: str) -> Iterator[T]:
         for item in items:
             yield item
             progress.advance(task)
+
+
+def on_steps(progress: Progress | PlainProgress, description: str) -> Callable[[int, int], None]:
+    """A ``(done, total)`` callback whose bar starts at the first call, so an input error
+    raised before any work prints no empty bar."""
+    task: list = []
+
+    def update(done: int, total: int) -> None:
+        if not task:
+            task.append(progress.add_task(description, total=total, info=""))
+        progress.update(task[0], completed=done, total=total)
+
+    return update
+
+
+def on_epochs(
+    progress: Progress | PlainProgress, description: str, epochs: int
+) -> Callable[[dict], None]:
+    """An ``on_epoch(row)`` callback: the bar advances to ``row["epoch"]`` and shows the
+    training loss and validation RMSE."""
+    task = progress.add_task(description, total=epochs, info="")
+
+    def update(row: dict) -> None:
+        info = f"loss {row['train_loss']:.3f}  val RMSE {row['val_rmse']:.3f}"
+        progress.update(task, completed=row["epoch"], info=info)
+
+    return update

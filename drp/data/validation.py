@@ -20,6 +20,7 @@ from drp.data.ids import (
     resolve_cell_names,
     spelling_key,
 )
+from drp.data.screened_range import RANGE_COLUMNS
 from drp.data.tables import TableError
 
 
@@ -79,8 +80,15 @@ def responses_from_frame(
     """Validate a response table: ``cell_id, drug_id, cell_name, ln_ic50`` (natural log of µM).
 
     ``cell_name`` is the name as written; ``cell_id`` is its normalised form until
-    :func:`resolve_cell_tables` replaces it by the stable id. Rows with missing ids or a NaN/inf/non-positive response are dropped and counted.
-    Replicates are kept: see :func:`average_replicates`.
+    :func:`resolve_cell_tables` replaces it by the stable id. Rows with missing ids or a
+    NaN/inf/non-positive response are dropped and counted. Replicates are kept: see
+    :func:`average_replicates`.
+
+    The screened range, ``min_conc_um`` and ``max_conc_um`` (µM, whatever ``unit`` the IC50 is
+    in), is passed through when the table has it: both columns or neither, blank where unknown.
+    A bad value (text, inf, <= 0, or a minimum above the maximum) raises TableError naming the
+    file, the column and the rows, rather than being dropped: a range is written by a reader
+    or an export, so one bad value means a misread column or unit, not one failed measurement.
     """
     require_columns(frame, [cell_col, drug_col, response_col], source)
     if unit not in IC50_UNITS:
@@ -112,17 +120,68 @@ def responses_from_frame(
         keep &= ~nonpositive
         values = np.log(np.where(keep, values, 1.0) * scale)
     out["ln_ic50"] = values
+    if any(c in frame.columns for c in RANGE_COLUMNS):
+        require_columns(frame, list(RANGE_COLUMNS), source)
+        for column in RANGE_COLUMNS:
+            out[column] = _concentrations(frame[column], keep, source, column)
+        reversed_ = (out["min_conc_um"] > out["max_conc_um"]).to_numpy() & keep
+        if reversed_.any():
+            rows = np.flatnonzero(reversed_)[:5].tolist()
+            raise TableError(
+                f"{source}: min_conc_um above max_conc_um in row(s) {rows} (0-based data rows)"
+            )
     return out[keep].reset_index(drop=True)
+
+
+def _concentrations(raw: pd.Series, keep: np.ndarray, source: str, column: str) -> np.ndarray:
+    """[n] positive finite concentrations (NaN where blank); bad kept rows raise TableError."""
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    blank = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
+    bad = keep & ~blank & ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        examples = raw.iloc[rows].tolist()
+        raise TableError(
+            f"{source}: column {column!r} must hold positive concentrations in µM (blank where "
+            f"unknown); bad value(s) {examples} in row(s) {rows} (0-based data rows)"
+        )
+    return np.where(blank, np.nan, values)
 
 
 def average_replicates(responses: pd.DataFrame) -> pd.DataFrame:
     """Average repeated (cell, drug) measurements.
 
-    Returns one row per pair: ``cell_id, drug_id, ln_ic50, n_replicates, ln_ic50_sd``.
+    Returns one row per pair: ``cell_id, drug_id, ln_ic50, n_replicates, ln_ic50_sd``, plus,
+    when the measurements carry them:
+
+    * ``min_conc_um``, ``max_conc_um``: the union of the replicates' screened ranges (min of
+      minima, max of maxima; NaN where no replicate has that bound), i.e. every concentration
+      the pair was screened at. Each measurement was already judged against its own range.
+    * ``outside_range`` (nullable bool): True if any replicate lies outside its own range (the
+      pair's mean then rests on an extrapolation), False if every replicate is known to lie
+      inside, NA otherwise (no range, or unknown replicates and none outside).
     """
-    grouped = responses.groupby(["cell_id", "drug_id"], sort=True)["ln_ic50"]
-    pairs = grouped.agg(ln_ic50="mean", n_replicates="size", ln_ic50_sd="std").reset_index()
+    keys = ["cell_id", "drug_id"]
+    grouped = responses.groupby(keys, sort=True)
+    pairs = (
+        grouped["ln_ic50"].agg(ln_ic50="mean", n_replicates="size", ln_ic50_sd="std").reset_index()
+    )
     pairs["ln_ic50_sd"] = pairs["ln_ic50_sd"].fillna(0.0)
+    if set(RANGE_COLUMNS) <= set(responses.columns):
+        pairs["min_conc_um"] = grouped["min_conc_um"].min().to_numpy(np.float64)
+        pairs["max_conc_um"] = grouped["max_conc_um"].max().to_numpy(np.float64)
+    if "outside_range" in responses.columns:
+        flag = responses["outside_range"].astype("boolean")
+        frame = responses[keys].assign(
+            out=flag.eq(True).fillna(False).to_numpy(bool),
+            inside=flag.eq(False).fillna(False).to_numpy(bool),
+        )
+        by_pair = frame.groupby(keys, sort=True)
+        any_out = by_pair["out"].any().to_numpy(bool)
+        all_in = by_pair["inside"].all().to_numpy(bool)
+        pairs["outside_range"] = pd.array(
+            np.where(any_out, True, np.where(all_in, False, pd.NA)), dtype="boolean"
+        )
     return pairs
 
 

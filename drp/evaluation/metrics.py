@@ -289,10 +289,11 @@ def evaluate_predictions(
     ci_unit: str = "pair",
 ) -> pd.DataFrame:
     """Metric rows of one prediction frame: subset ``all``, plus ``uncensored`` when the frame
-    has a ``censored`` column with any True (CCLE's 8 µM cap).
+    has a ``censored`` column with any True (CCLE's 8 µM cap), plus ``in_range`` when it has an
+    ``outside_range`` column that knows some pair's range (:func:`subset_masks`).
 
     Args:
-        frame: ``cell_id, drug_id, y_true, y_pred[, censored]``.
+        frame: ``cell_id, drug_id, y_true, y_pred[, censored, outside_range]``.
         labels: columns prepended to every row (model, kind, split, fold, ...).
         n_boot: if > 0, add ``<metric>_lo`` / ``<metric>_hi`` bootstrap 95% CIs for
             ``ci_metrics``.
@@ -309,11 +310,8 @@ def evaluate_predictions(
         groups = np.asarray(groups, dtype=object)
         if len(groups) != len(frame):
             raise ValueError(f"groups has {len(groups)} labels for {len(frame)} prediction rows")
-    subsets = {"all": np.ones(len(frame), bool)}
-    if "censored" in frame and frame["censored"].astype(bool).any():
-        subsets["uncensored"] = ~frame["censored"].astype(bool).to_numpy()
     rows = []
-    for subset, mask in subsets.items():
+    for subset, mask in subset_masks(frame).items():
         sub = frame[mask]
         sub_groups = None if groups is None else groups[mask]
         n_units = len(sub) if sub_groups is None else pd.Series(sub_groups).nunique(dropna=False)
@@ -326,6 +324,28 @@ def evaluate_predictions(
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def subset_masks(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """[n] bool masks of the subsets a prediction frame is scored on.
+
+    * ``all``: every pair.
+    * ``uncensored``: pairs not at CCLE's 8 µM cap, when some are (``censored``).
+    * ``in_range``: pairs whose IC50 is known to lie within the screened range
+      (``outside_range`` False; unknown ranges are left out), whenever the frame knows the
+      range of any pair, even if every pair is inside: so every fold of a dataset with ranges
+      has the row and its mean over folds covers them all. A subset of its own rather than
+      folded into ``uncensored``: a cap and a measured range are different evidence, and a
+      table row should say which it rests on.
+    """
+    masks = {"all": np.ones(len(frame), bool)}
+    if "censored" in frame and frame["censored"].astype(bool).any():
+        masks["uncensored"] = ~frame["censored"].astype(bool).to_numpy()
+    if "outside_range" in frame:
+        flag = frame["outside_range"].astype("boolean")
+        if flag.notna().any():
+            masks["in_range"] = flag.eq(False).fillna(False).to_numpy(bool)
+    return masks
 
 
 def aggregate_folds(

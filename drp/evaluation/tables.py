@@ -48,9 +48,11 @@ def write_metrics(table: pd.DataFrame, out_dir: Path, extra: dict | None = None)
 
 
 def prediction_frame(pairs: pd.DataFrame, y_pred: np.ndarray) -> pd.DataFrame:
-    """``cell_id, drug_id, y_true, y_pred`` from pairs with ``ln_ic50``, plus ``censored``,
-    ``subset`` and ``drug_id_other`` where ``pairs`` has them (cross-dataset tests)."""
-    extra = [c for c in ("censored", "subset", "drug_id_other") if c in pairs]
+    """``cell_id, drug_id, y_true, y_pred`` from pairs with ``ln_ic50``, plus ``censored``
+    (CCLE's cap), ``outside_range`` (the IC50 lies outside the screened range; NA where the
+    range is unknown), ``subset`` and ``drug_id_other`` where ``pairs`` has them (the last two:
+    cross-dataset tests)."""
+    extra = [c for c in ("censored", "outside_range", "subset", "drug_id_other") if c in pairs]
     out = pairs[["cell_id", "drug_id", *extra]].reset_index(drop=True).copy()
     out.insert(2, "y_true", pairs["ln_ic50"].to_numpy(np.float64))
     out.insert(3, "y_pred", np.asarray(y_pred, np.float64))

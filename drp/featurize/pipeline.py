@@ -11,8 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from drp.data.drug_structures import recover_structures, recovered_records
 from drp.data.gdsc import DATASETS, PROCESSED_FORMAT
 from drp.data.ids import CELL_ID_RULE
+from drp.data.screened_range import (
+    DEFAULT_OUTSIDE_RANGE,
+    apply_outside_range,
+    check_outside_range_policy,
+)
 from drp.data.sources import sha256_file
 from drp.data.tables import TableError, read_table
 from drp.data.validation import (
@@ -114,8 +120,23 @@ def featurize_drugs(
     return table, graphs, matrix
 
 
-def build_dataset(raw: RawTables, progress: Progress = _no_progress) -> FeaturizedDataset:
-    """Align responses, omics and drugs; every unmatched id is dropped and counted."""
+def build_dataset(
+    raw: RawTables,
+    progress: Progress = _no_progress,
+    outside_range: str = DEFAULT_OUTSIDE_RANGE,
+) -> FeaturizedDataset:
+    """Align responses, omics and drugs; every unmatched id is dropped and counted.
+
+    When the responses carry a screened range (``min_conc_um``, ``max_conc_um``), each aligned
+    measurement is flagged against it and ``outside_range`` (``keep`` | ``clip`` | ``drop``,
+    :func:`drp.data.validation.apply_outside_range`) says what happens to those outside; pairs
+    then carry the range and the flag (:func:`drp.data.validation.average_replicates`) and
+    ``manifest["screened_range"]`` records the policy and counts. The default ``keep`` trains
+    and scores on the extrapolated value as measured: it is what GDSC's published ln IC50
+    values are used as in the literature, and it changes no number of a dataset featurized
+    before ranges were read.
+    """
+    check_outside_range_policy(outside_range)
     drops = raw.drops
     if not raw.omics:
         raise TableError("no omics selected")
@@ -157,7 +178,12 @@ def build_dataset(raw: RawTables, progress: Progress = _no_progress) -> Featuriz
             "no (cell, drug) pair has both omics and a valid SMILES: check that "
             "the id columns of the response, omics and drug tables match"
         )
+    kept, screened_range = apply_outside_range(kept, outside_range, drops, source)
+    if kept.empty:
+        raise TableError(f"{source}: every measurement lies outside its screened range (drop)")
     pairs = average_replicates(kept)
+    flagged = pairs["outside_range"].eq(True).sum() if "outside_range" in pairs else 0
+    screened_range["pairs_outside"] = int(flagged)
     if "censored" in kept.columns:
         censored = kept.groupby(["cell_id", "drug_id"], sort=True)["censored"].all()
         pairs["censored"] = censored.to_numpy()
@@ -210,11 +236,15 @@ def build_dataset(raw: RawTables, progress: Progress = _no_progress) -> Featuriz
             "threshold": CLUSTER_SIMILARITY,
             "unit": "distinct drug identity (InChIKey connectivity: one skeleton, one cluster)",
         },
-        "cell_identity": {"rule": CELL_ID_RULE, "collisions": raw.cell_collisions},
+        "cell_identity": {
+            "rule": raw.sources.get("cell_id_rule", CELL_ID_RULE),
+            "collisions": raw.cell_collisions,
+        },
         "omics_missing": {
             "max_fraction_per_cell": MAX_MISSING_OMICS_FRACTION,
             "imputation": "training-cell mean of each feature, at fit time",
         },
+        "screened_range": screened_range,
         "drops_summary": drops.summary().to_dict(orient="records"),
     }
     return FeaturizedDataset(
@@ -255,8 +285,15 @@ def _cell_table(
     return cells
 
 
-def gdsc_tables(processed: Path, dataset: str, omics: list[str]) -> RawTables:
-    """Read the processed built-in release (see :mod:`drp.data.gdsc`) as RawTables."""
+def gdsc_tables(
+    processed: Path, dataset: str, omics: list[str], drug_structures: Path | None = None
+) -> RawTables:
+    """Read the processed built-in release (see :mod:`drp.data.gdsc`) as RawTables.
+
+    Response drugs without a structure get one from ``drug_structures`` (a user table) or the
+    shipped table (:func:`drp.data.drug_structures.recover_structures`); what was recovered is
+    in ``sources["recovered_structures"]``.
+    """
     if dataset not in DATASETS:
         raise TableError(f"unknown built-in dataset {dataset!r}; choose from {list(DATASETS)}")
     manifest = json.loads((processed / "manifest.json").read_text())
@@ -274,12 +311,16 @@ def gdsc_tables(processed: Path, dataset: str, omics: list[str]) -> RawTables:
     responses, frames, tissues, collisions = resolve_cell_tables(
         responses, frames, tissues, drops, f"responses_{dataset}"
     )
+    drugs, recovered = recover_structures(drugs, responses.drug_id.unique(), drug_structures)
     sources = {
         "built_in": dataset,
         "responses_name": f"responses_{dataset}",
         "archives": manifest["sources"],
         "processed_files": {k: v["sha256"] for k, v in manifest["files"].items()},
+        "recovered_structures": recovered_records(recovered),
     }
+    if drug_structures is not None:
+        sources["drug_structures_file"] = {str(drug_structures): sha256_file(drug_structures)}
     return RawTables(dataset, responses, frames, drugs, tissues, sources, drops, collisions)
 
 
@@ -296,8 +337,13 @@ def custom_tables(
     smiles_col: str = "smiles",
     drug_table_id_col: str = "drug_id",
     tissues_path: Path | None = None,
+    drug_structures: Path | None = None,
 ) -> RawTables:
-    """Read and validate user tables; problems raise TableError naming file and column."""
+    """Read and validate user tables; problems raise TableError naming file and column.
+
+    Response drugs the drug table lacks get a structure from ``drug_structures`` or the
+    shipped table, as in :func:`gdsc_tables`.
+    """
     drops = DropLog()
     responses = responses_from_frame(
         read_table(responses_path),
@@ -321,10 +367,13 @@ def custom_tables(
     responses, omics, tissues, collisions = resolve_cell_tables(
         responses, omics, tissues, drops, str(responses_path)
     )
+    drugs, recovered = recover_structures(drugs, responses.drug_id.unique(), drug_structures)
     files = [responses_path, drugs_path, *omics_paths.values()]
+    files += [drug_structures] if drug_structures is not None else []
     sources = {
         "custom": True,
         "responses_name": str(responses_path),
         "files": {str(p): sha256_file(Path(p)) for p in files},
+        "recovered_structures": recovered_records(recovered),
     }
     return RawTables(name, responses, omics, drugs, tissues, sources, drops, collisions)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from drp.data.drug_structures import unresolved_notes
 from drp.data.validation import summarise_drops
 from drp.featurize.store import FeaturizedDataset
 
@@ -27,8 +28,10 @@ def write_featurization_report(ds: FeaturizedDataset, root: Path) -> Path:
         "",
         f"Molecule standardisation: {ds.manifest['standardisation']}.",
         "",
+        *_screened_range_lines(ds),
         *_cell_identity_lines(ds),
         *_structure_lines(ds),
+        *_missing_structure_lines(ds),
         "## Dropped items",
         "",
     ]
@@ -45,6 +48,42 @@ def write_featurization_report(ds: FeaturizedDataset, root: Path) -> Path:
     path = Path(root) / "featurization_report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+POLICY_TEXT = {
+    "keep": "kept as measured (extrapolated values are trained and scored on)",
+    "clip": "clipped to the ln of the nearer screened bound",
+    "drop": "dropped (counted in the table of dropped items)",
+}
+
+
+def _screened_range_lines(ds: FeaturizedDataset) -> list[str]:
+    """The policy for IC50 values outside the screened range, and how many there were."""
+    info = ds.manifest.get("screened_range")
+    if not info:
+        return []
+    lines = ["## Screened range", ""]
+    if not info.get("ranges"):
+        return [
+            *lines,
+            f"No screened range in this source: values outside it cannot be recognised "
+            f"(policy `{info['policy']}` changes nothing).",
+            "",
+        ]
+    known = int(info["known"])
+
+    def share(n: int) -> str:
+        return f"{n} ({n / known:.1%})" if known else str(n)
+
+    return [
+        *lines,
+        f"Policy `{info['policy']}`: measurements outside their screened range are "
+        f"{POLICY_TEXT[info['policy']]}. Of {info['measurements']} measurements, {known} have a "
+        f"known range; {share(int(info['below']))} lie below the lowest screened concentration "
+        f"and {share(int(info['above']))} above the highest. {info.get('pairs_outside', 0)} "
+        "pairs are flagged `outside_range`.",
+        "",
+    ]
 
 
 def _cell_identity_lines(ds: FeaturizedDataset) -> list[str]:
@@ -108,3 +147,51 @@ def structure_groups(drugs: pd.DataFrame) -> pd.Series:
     """``structure_key -> sorted drug ids`` for keys shared by several ids."""
     groups = drugs.groupby("structure_key")["drug_id"].agg(sorted)
     return groups[groups.map(len) > 1]
+
+
+#: Drop reasons (stage ``responses``) that mean a drug had no usable structure.
+NO_STRUCTURE_REASONS = ("drug id not in the drug table", "invalid SMILES (drug dropped)")
+RECOVERED_HOW = {
+    "alias": "alias of {alias_of}",
+    "structure": "shipped structure",
+    "user": "user table",
+}
+
+
+def _missing_structure_lines(ds: FeaturizedDataset) -> list[str]:
+    """Response drugs given a structure from another table, and those still without one."""
+    recovered = ds.manifest.get("sources", {}).get("recovered_structures") or []
+    drops = ds.drops
+    missing = drops[(drops.stage == "responses") & drops.reason.isin(NO_STRUCTURE_REASONS)]
+    if not recovered and missing.empty:
+        return []
+    lines = ["## Drugs missing from the drug table", ""]
+    if recovered:
+        lines += [
+            f"{len(recovered)} response drug(s) had no structure in the drug table and were "
+            "given one (`drp.data.drug_structures`):",
+            "",
+            "| drug | how | source |",
+            "|---|---|---|",
+        ]
+        for row in recovered:
+            how = RECOVERED_HOW.get(row["how"], row["how"]).format(**row)
+            lines.append(f"| {row['drug_id']} | {how} | {row['source']} |")
+        lines.append("")
+    if missing.empty:
+        return [*lines, "Every measured drug has a structure.", ""]
+    missing = missing.assign(item=missing["item"].astype(str)).sort_values(
+        ["rows", "item"], ascending=[False, True]
+    )
+    notes = unresolved_notes()
+    lines += [
+        f"{len(missing)} drug(s) still have no structure; their {int(missing.rows.sum())} "
+        "response rows (of cells with omics) are dropped:",
+        "",
+        "| drug | response rows | reason |",
+        "|---|---|---|",
+    ]
+    for row in missing.itertuples():
+        reason = f"{row.reason}. {notes[row.item]}" if row.item in notes else row.reason
+        lines.append(f"| {row.item} | {row.rows} | {reason} |")
+    return [*lines, ""]

@@ -102,12 +102,37 @@ def _stats_text(y: np.ndarray, yhat: np.ndarray) -> str:
     return f"n = {len(y):,}\nRMSE = {rmse:.3f}\nr = {r:.3f}"
 
 
+def outside_range_basis(pairs: pd.DataFrame) -> str | None:
+    """What marks a pair's IC50 as outside the screened range in this frame: ``range`` (an
+    ``outside_range`` flag, known for some pairs), ``cap`` (``censored``: CCLE's 8 µM cap, set
+    for some pairs), or None (neither: the dataset cannot tell, so shares read "n/a")."""
+    if "outside_range" in pairs and pairs["outside_range"].notna().any():
+        return "range"
+    if "censored" in pairs and pairs["censored"].astype(bool).any():
+        return "cap"
+    return None
+
+
+def outside_range_flags(pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """[n] pairs flagged outside the screened range and [n] pairs that could be judged, on the
+    basis :func:`outside_range_basis` names (none judged when it is None)."""
+    basis = outside_range_basis(pairs)
+    if basis == "range":
+        flag = pairs["outside_range"].astype("boolean")
+        return flag.eq(True).fillna(False).to_numpy(bool), flag.notna().to_numpy(bool)
+    if basis == "cap":
+        return pairs["censored"].to_numpy(bool), np.ones(len(pairs), bool)
+    return np.zeros(len(pairs), bool), np.zeros(len(pairs), bool)
+
+
 def pred_vs_obs(predictions: pd.DataFrame, variant: str, splits: list[str]) -> Figure:
     """Hexbin density of predicted against observed ln IC50, one panel per split; pairs whose
-    measured IC50 lies outside the screened concentration range (``censored``) are overlaid.
+    measured IC50 lies outside the screened concentration range are overlaid
+    (:func:`outside_range_flags`: ``outside_range`` where known, else CCLE's ``censored``).
 
     Args:
-        predictions: sampled test predictions with ``split, y_true, y_pred`` (+ ``censored``).
+        predictions: sampled test predictions with ``split, y_true, y_pred``
+            (+ ``outside_range``, ``censored``).
     """
     shown = [s for s in splits if s in set(predictions.get("split", []))]
     fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(3.9 * max(1, len(shown)), 3.9))
@@ -122,10 +147,11 @@ def pred_vs_obs(predictions: pd.DataFrame, variant: str, splits: list[str]) -> F
         pad = 0.03 * (hi - lo or 1.0)
         lim = (lo - pad, hi + pad)
         hb = ax.hexbin(y, yhat, gridsize=40, bins="log", cmap="viridis", mincnt=1, extent=lim * 2)
-        censored = p["censored"].to_numpy(bool) if "censored" in p else np.zeros(len(p), bool)
-        if censored.any():
-            ax.scatter(y[censored], yhat[censored], s=3, marker="x", lw=0.5, color="#ff7f0e",
-                       label=f"outside screened range ({censored.mean():.0%})")  # fmt: skip
+        outside, judged = outside_range_flags(p)
+        if outside.any():
+            share = outside.sum() / judged.sum()
+            ax.scatter(y[outside], yhat[outside], s=3, marker="x", lw=0.5, color="#ff7f0e",
+                       label=f"outside screened range ({share:.0%})")  # fmt: skip
             ax.legend(loc="lower right", fontsize=7, markerscale=3)
         ax.plot(lim, lim, color="red", lw=0.8, ls="--")
         ax.set_xlim(lim)

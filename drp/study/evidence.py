@@ -39,18 +39,28 @@ def is_finished(study: Path, run: str) -> bool:
     return cell_path(study, run).is_file()
 
 
-def group_table(pred: pd.DataFrame, censored: pd.Series | None = None) -> pd.DataFrame:
+def group_table(
+    pred: pd.DataFrame,
+    censored: pd.Series | None = None,
+    outside_range: pd.Series | None = None,
+) -> pd.DataFrame:
     """Per-drug and per-cell metrics of one prediction frame.
 
     Args:
         pred: [n] rows with ``cell_id, drug_id, y_true, y_pred``.
-        censored: [n] bool, aligned with ``pred``: the pair's IC50 lies outside the screened
-            concentration range (the value is an extrapolation of the fitted curve).
+        censored: [n] bool, aligned with ``pred``: the pair's IC50 is at CCLE's 8 µM cap.
+        outside_range: [n] nullable bool, aligned with ``pred``: the pair's IC50 lies outside
+            its screened concentration range (NA where unknown); adds the counts
+            ``outside_range`` and ``range_known`` per group.
     """
     frame = pred.assign(
         se=(pred["y_true"] - pred["y_pred"]) ** 2,
         censored=False if censored is None else np.asarray(censored, dtype=bool),
     )
+    if outside_range is not None:
+        flag = pd.Series(pd.array(np.asarray(outside_range, dtype=object), dtype="boolean"))
+        frame["outside_range"] = flag.eq(True).fillna(False).to_numpy(bool)
+        frame["range_known"] = flag.notna().to_numpy(bool)
     tables = []
     for kind, key in (("drug", "drug_id"), ("cell", "cell_id")):
         codes, ids = pd.factorize(frame[key], sort=True)
@@ -66,6 +76,9 @@ def group_table(pred: pd.DataFrame, censored: pd.Series | None = None) -> pd.Dat
                 "censored": g["censored"].sum().to_numpy(),
             }
         )
+        if outside_range is not None:
+            table["outside_range"] = g["outside_range"].sum().to_numpy()
+            table["range_known"] = g["range_known"].sum().to_numpy()
         table["pearson"] = _per_group_r(codes, frame, len(ids))
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
@@ -98,12 +111,13 @@ def write_cell(
     history: pd.DataFrame | None = None,
     censored: pd.Series | None = None,
     sample: bool = False,
+    outside_range: pd.Series | None = None,
     seed: int = 0,
 ) -> Path:
     """Write one finished cell's compact record (groups and sample first, the json last)."""
     folder = Path(study) / CELLS
     folder.mkdir(parents=True, exist_ok=True)
-    groups = group_table(pred, censored)
+    groups = group_table(pred, censored, outside_range)
     atomic_write(folder / f"{run}.groups.parquet", lambda p: groups.to_parquet(p, index=False))
     if sample:
         rows = pred.sample(min(SAMPLE_ROWS, len(pred)), random_state=seed).sort_index()
@@ -209,8 +223,8 @@ def read_samples(study: Path) -> pd.DataFrame:
 
 def consolidate(study: Path, censored: pd.DataFrame | None = None) -> None:
     """Write ``groups.parquet`` and ``predictions.parquet`` (compact, zstd) from every finished
-    cell; ``censored`` (``cell_id, drug_id, censored``) flags the sampled pairs whose IC50 lies
-    outside the screened range."""
+    cell; ``censored`` (``cell_id, drug_id`` and ``censored`` and/or ``outside_range``) flags
+    the sampled pairs at CCLE's cap and those outside their screened range (NA: unknown)."""
     study = Path(study)
     groups = read_groups(study)
     if not groups.empty:
@@ -224,10 +238,12 @@ def consolidate(study: Path, censored: pd.DataFrame | None = None) -> None:
     samples = read_samples(study)
     if not samples.empty:
         if censored is not None:
-            samples = samples.drop(columns="censored", errors="ignore").merge(
+            flags = [c for c in ("censored", "outside_range") if c in censored]
+            samples = samples.drop(columns=flags, errors="ignore").merge(
                 censored, on=["cell_id", "drug_id"], how="left"
             )
-            samples["censored"] = samples["censored"].fillna(False).astype(bool)
+            if "censored" in samples:
+                samples["censored"] = samples["censored"].fillna(False).astype(bool)
         atomic_write(
             study / PREDICTIONS, lambda p: samples.to_parquet(p, compression="zstd", index=False)
         )

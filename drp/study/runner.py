@@ -142,6 +142,7 @@ def _run_model(
         summary | worker,
         pd.read_csv(history) if history.exists() else None,
         censored=test.get("censored"),
+        outside_range=test.get("outside_range"),
         sample=spec.variant == DEFAULT_VARIANT,
         seed=spec.seed,
     )
@@ -262,6 +263,7 @@ def _run_baselines(
             pred,
             {"train_seconds": time.perf_counter() - t0} | worker,
             censored=test.get("censored"),
+            outside_range=test.get("outside_range"),
         )
 
 
@@ -275,9 +277,8 @@ def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFold
         return
     results = cells.drop(columns=["run"]).rename(columns={"n": "n_test"})
     results.to_csv(study / "results.csv", index=False)
-    consolidate(
-        study, ds.pairs[["cell_id", "drug_id", "censored"]] if "censored" in ds.pairs else None
-    )
+    flags = [c for c in ("censored", "outside_range") if c in ds.pairs]
+    consolidate(study, ds.pairs[["cell_id", "drug_id", *flags]] if flags else None)
     n_train, n_test = fold_sizes(preset, folds)
     present = set(results.variant)
     questions = [q for q in preset.declared() if q.attention in present and q.twin in present]

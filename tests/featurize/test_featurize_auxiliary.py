@@ -3,7 +3,7 @@ the README's commands give new-drug runs the data the README's figures used."""
 
 from typer.testing import CliRunner
 
-import drp.data.gdsc
+import drp.featurize.make
 import drp.featurize.pipeline
 from drp.cli import app
 from drp.featurize.store import FeaturizedDataset
@@ -14,7 +14,7 @@ runner = CliRunner()
 def _fake_builtin(monkeypatch, fixture_tables, tmp_path):
     """Built-in datasets served from the fixture tables (no network, no archive)."""
 
-    def tables(processed, dataset, omics):
+    def tables(processed, dataset, omics, drug_structures=None):
         return drp.featurize.pipeline.custom_tables(
             dataset,
             fixture_tables["responses"],
@@ -22,8 +22,8 @@ def _fake_builtin(monkeypatch, fixture_tables, tmp_path):
             fixture_tables["drugs"],
         )
 
-    monkeypatch.setattr(drp.data.gdsc, "ensure_gdsc", lambda data_dir, log=None: tmp_path)
-    monkeypatch.setattr(drp.featurize.pipeline, "gdsc_tables", tables)
+    monkeypatch.setattr(drp.featurize.make, "ensure_gdsc", lambda data_dir, log=None: tmp_path)
+    monkeypatch.setattr(drp.featurize.make, "gdsc_tables", tables)
 
 
 def test_builtin_dataset_also_featurizes_the_auxiliary_screen(

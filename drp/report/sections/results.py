@@ -13,6 +13,26 @@ from drp.report.blocks import Block, Heading, Para, Table, figure, fmt_num
 from drp.report.study_dir import METRICS, Study, summary_table
 
 DRUG_BLIND_SPLITS = ("drug_blind", "cluster_blind")
+BASIS_TEXT = {
+    "range": " Counted against each measurement's screened concentrations, over the pairs "
+    "whose range is known.",
+    "cap": " Here that is CCLE's 8 µM cap: IC50 values reported at the highest concentration.",
+}
+"""What the share rests on (:func:`groups_outside_basis`); without a basis it reads n/a."""
+
+
+def groups_outside_basis(groups: pd.DataFrame) -> str | None:
+    """The basis of the per-group "outside screened range" counts: ``range`` (columns
+    ``outside_range`` = pairs outside their screened range and, where written, ``range_known``
+    = pairs whose range is known), ``cap`` (``censored`` = pairs at CCLE's cap, when any is),
+    or None (neither: the dataset cannot tell, and the share reads "n/a")."""
+    if "outside_range" in groups:
+        known = groups["range_known"] if "range_known" in groups else groups["n"]
+        if known.sum() > 0:
+            return "range"
+    if "censored" in groups and groups["censored"].sum() > 0:
+        return "cap"
+    return None
 
 
 def results_section(study: Study) -> list[Block]:
@@ -50,6 +70,11 @@ def worst_drugs_section(study: Study) -> list[Block]:
     if split is None:
         return [*blocks, Para("No per-drug metrics of the default model were recorded.")]
     d = drugs[drugs["split"] == split]
+    basis = groups_outside_basis(d)
+    counted = {"range": ("outside_range", "range_known"), "cap": ("censored", "n")}
+    flagged, judged = counted.get(basis, ("n", "n"))
+    if basis == "range" and judged not in d:
+        judged = "n"
     per_drug = d.groupby("id").agg(
         runs=("rmse", "size"),
         pairs=("n", "sum"),
@@ -57,7 +82,8 @@ def worst_drugs_section(study: Study) -> list[Block]:
         r=("pearson", "mean"),
         observed=("mean_true", "mean"),
         predicted=("mean_pred", "mean"),
-        censored=("censored", "sum"),
+        flagged=(flagged, "sum"),
+        judged=(judged, "sum"),
     )
     worst = per_drug.sort_values("rmse", ascending=False).head(10)
     table = pd.DataFrame(
@@ -69,7 +95,8 @@ def worst_drugs_section(study: Study) -> list[Block]:
             "mean observed ln IC50": worst["observed"].map(fmt_num),
             "mean predicted": worst["predicted"].map(fmt_num),
             "outside screened range": [
-                f"{c / n:.0%}" for c, n in zip(worst["censored"], worst["pairs"], strict=True)
+                f"{c / n:.0%}" if basis and n > 0 else "n/a"
+                for c, n in zip(worst["flagged"], worst["judged"], strict=True)
             ],
         }
     )
@@ -80,16 +107,17 @@ def worst_drugs_section(study: Study) -> list[Block]:
             'overall level (mean predicted against mean observed). "Outside screened range" is '
             "the share of the drug's pairs whose IC50 lies beyond the highest or lowest screened "
             "concentration: those ln IC50 values are extrapolations of the fitted curve."
+            + BASIS_TEXT.get(basis, "")
         ),
         Table(table),
         Para(
             "A breakdown by target pathway is not given: the featurized dataset carries no "
             "pathway annotation."
             + (
-                " No pair is flagged as outside the screened range: this dataset's response "
-                "table records ln IC50 only, without each drug's screened concentrations, so "
-                "such values cannot be recognised in it (CCLE's capped values are)."
-                if worst["censored"].sum() == 0 and d["censored"].sum() == 0
+                ' "Outside screened range" reads n/a: this dataset\'s response table records '
+                "ln IC50 only, without each measurement's screened concentrations, so such "
+                "values cannot be recognised in it (CCLE's capped values could be)."
+                if basis is None
                 else ""
             )
         ),
@@ -123,6 +151,13 @@ def figures_sections(study: Study, out_dir: Path) -> list[Block]:
     if not preds.empty:
         first = preds["seed"].min()
         preds = preds[(preds["variant"] == default) & (preds["seed"] == first)]
+    marks = (
+        "orange crosses: the measured IC50 lies outside the screened concentration range (an "
+        "extrapolated value)."
+        if plots.outside_range_basis(preds)
+        else "no pair can be marked as outside the screened concentration range: the dataset "
+        "records no screened ranges."
+    )
     blocks.append(
         figure(
             plots.pred_vs_obs(preds, default, study.splits),
@@ -130,8 +165,7 @@ def figures_sections(study: Study, out_dir: Path) -> list[Block]:
             "fig_pred_vs_obs.png",
             "predicted vs observed",
             f"Test predictions of {default}, a random sample of each fold (first seed); "
-            "dashed = identity; orange crosses: the measured IC50 lies outside the screened "
-            "concentration range (an extrapolated value).",
+            f"dashed = identity; {marks}",
         )
     )
     blocks.append(Heading("Per-drug correlation"))
