@@ -126,6 +126,16 @@ def test_gdsc_dataset_trains_and_evaluates(gdsc_ds, tmp_path):
     assert np.isfinite(metrics.rmse_mean).all() and (metrics.rmse_mean > 0).all()
 
 
+def trains_and_evaluates(ds, tmp_path: Path) -> None:
+    """One epoch of the default model on a 3-fold mixed split, then scored beside a baseline."""
+    ds.save(tmp_path / "ds")
+    config = {"model": {"hidden": 16}, "train": {"dataset": str(tmp_path / "ds"), "k": 3}}
+    run = drp.train(config, tmp_path / "run", epochs=1, device="cpu")
+    metrics = drp.evaluate([run.path], baselines=["drug_mean"])
+    assert set(metrics.model) == {"custom", "drug_mean"}
+    assert np.isfinite(metrics.rmse_mean).all() and (metrics.rmse_mean > 0).all()
+
+
 def test_prism_with_depmap(tmp_path):
     raw = official_tables(
         "prism", prism=write_prism(tmp_path / "prism"), depmap=write_depmap(tmp_path / "d")
@@ -143,6 +153,7 @@ def test_prism_with_depmap(tmp_path):
     assert ds.cells.set_index("cell_id").loc["SIDM00903", "tissue"] == "Lung"
     lost = ds.drops[ds.drops["item"] == "PRISM:BRD-K00000000-001-01-1"]
     assert set(lost.reason) == {NO_STRUCTURE}
+    trains_and_evaluates(ds, tmp_path)
 
 
 @pytest.mark.parametrize("layout", ["24Q4", "25Q3"])
@@ -165,6 +176,7 @@ def test_ctrp_with_depmap(tmp_path, layout):
     assert set(raw.responses.max_conc_um) == {10.0, 33.0, 66.0}
     expr = ds.omics["expression"]  # the 25Q3 non-default profile of ACH-000001 is not used
     assert float(expr.to_numpy().max()) < 99.0
+    trains_and_evaluates(ds, tmp_path)
 
 
 def test_exactly_one_response_source_and_depmap_required(gdsc_files, tmp_path):
