@@ -98,7 +98,14 @@ class Study:
 
 
 def _csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    """The table, or an empty one when the file is absent or empty (a study of one variant
+    asks no question: its answers.csv has no rows and no header)."""
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
 
 
 def _parquet(path: Path) -> pd.DataFrame:
