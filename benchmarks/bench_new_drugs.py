@@ -43,6 +43,9 @@ from drp.training.prior_inputs import auxiliary_path  # noqa: E402
 
 SECTION = "## New drugs"
 RANKING = "## New drugs: ranking cells within a drug"
+STRATA = "## New drugs by similarity to the nearest training drug"
+#: bins of a test drug's Tanimoto similarity to its nearest training drug
+SIMILARITY_BINS = ((0.5, 1.01, ">= 0.5"), (0.3, 0.5, "0.3-0.5"), (0.0, 0.3, "< 0.3"))
 DATASET = ROOT / "data" / "featurized" / "gdsc2"
 
 
@@ -56,12 +59,39 @@ def neural(
     return NeuralEstimator(config, name)
 
 
+def per_drug(preds: pd.DataFrame, nearest: pd.Series) -> pd.DataFrame:
+    """One row per test drug: its nearest-training-drug similarity, per-drug r (NaN with fewer
+    than 3 cells or a constant truth or prediction), squared error sum and pair count."""
+    out = []
+    for drug, part in preds.groupby("drug_id"):
+        t, p = part.y_true.to_numpy(), part.y_pred.to_numpy()
+        ok = len(part) >= 3 and np.ptp(t) > 0 and np.ptp(p) > 0
+        r = float(np.corrcoef(t, p)[0, 1]) if ok else np.nan
+        sse = float(((t - p) ** 2).sum())
+        out.append({"drug_id": drug, "similarity": nearest[drug], "r": r, "sse": sse, "n": len(t)})
+    return pd.DataFrame(out)
+
+
+def nearest_similarity(ds: FeaturizedDataset, train: pd.DataFrame, test: pd.DataFrame) -> pd.Series:
+    """drug_id -> Tanimoto similarity of each test drug to its nearest training drug."""
+    from drp.featurize.similarity import tanimoto_cross
+
+    held, known = test.drug_id.unique(), train.drug_id.unique()
+    sim = tanimoto_cross(
+        ds.fingerprints[[ds.drug_index[d] for d in held]],
+        ds.fingerprints[[ds.drug_index[d] for d in known]],
+    )
+    return pd.Series(sim.max(axis=1), index=held)
+
+
 def run(args: argparse.Namespace) -> pd.DataFrame:
     ds = FeaturizedDataset.load(args.dataset)
     folds = load_or_make_folds(ds, "drug_blind", 5, args.seed, args.dataset / "folds")
     rows = []
+    args.drug_rows = []
     for f in args.folds:
         train, val, test = folds[f].frames(ds.pairs)
+        nearest = nearest_similarity(ds, train, test)
         models = {name: [BASELINES[name]()] for name in args.baselines}
         # an ensemble averages the predictions of models trained with seeds seed .. seed + n - 1
         # on the same fold
@@ -84,6 +114,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                 row |= {"drug_prior": members[0].summary_.get("drug_prior", "none")}
             print(json.dumps(row), flush=True)
             rows.append(row)
+            args.drug_rows.append(per_drug(preds, nearest).assign(fold=f, model=name))
     return pd.DataFrame(rows)
 
 
@@ -187,6 +218,44 @@ def write_ranking(table: pd.DataFrame, label: str, seed: int) -> None:
     add_rows(RANKING, header, "".join(lines))
 
 
+def strata_summary(drugs: pd.DataFrame) -> pd.DataFrame:
+    """Per model and similarity bin, pooled over the folds' test drugs: drugs, mean per-drug r
+    and RMSE over their pairs."""
+    out = []
+    for name, part in drugs.groupby("model", sort=False):
+        for lo, hi, label in SIMILARITY_BINS:
+            b = part[(part.similarity >= lo) & (part.similarity < hi)]
+            rmse = float(np.sqrt(b.sse.sum() / b.n.sum())) if len(b) else float("nan")
+            out.append(
+                {
+                    "model": name,
+                    "bin": label,
+                    "drugs": len(b),
+                    "per_drug_r": b.r.mean(),
+                    "rmse": rmse,
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def write_strata(drugs: pd.DataFrame, label: str, seed: int, code: str) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    lines = [
+        f"| {stamp} | {code} | {label} | {seed} | {r.model} | {r.bin} | {r.drugs} | "
+        f"{r.per_drug_r:.3f} | {r.rmse:.3f} |\n"
+        for r in strata_summary(drugs).itertuples()
+    ]
+    header = (
+        f"{STRATA}\n\nWritten by `benchmarks/bench_new_drugs.py` from the same runs: the test "
+        "drugs of every fold pooled and binned by their Tanimoto similarity (Morgan bits) to the "
+        "nearest drug of their fold's training part; per-drug r averaged over the bin's drugs, "
+        "RMSE over their pairs. It tells a user when to trust the ranking of a new compound.\n\n"
+        "| date | commit | label | fold seed | model | nearest similarity | drugs | per-drug r "
+        "| RMSE |\n|---|---|---|---|---|---|---|---|---|\n"
+    )
+    add_rows(STRATA, header, "".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -227,8 +296,12 @@ def main() -> None:
     table.to_csv(out / f"{args.label}_s{args.seed}.csv", index=False)
     write_results(table, args.label, args.seed)
     write_ranking(table, args.label, args.seed)
+    drugs = pd.concat(args.drug_rows, ignore_index=True)
+    drugs.to_csv(out / f"{args.label}_s{args.seed}_drugs.csv", index=False)
+    write_strata(drugs, args.label, args.seed, args.commit)
     print(summary(table).to_string(index=False))
     print(ranking_summary(table).to_string(index=False))
+    print(strata_summary(drugs).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ class TrainConfig:
     # or "none" (the network's own); the prior also learns from the auxiliary screen's drugs
     drug_prior: str = "similarity"
     prior_auxiliary: str = "gdsc1"  # featurized dataset name beside `dataset`, a path, or ""
+    # a new drug's cell-to-cell pattern: the weight of its structural analogues' pattern beside
+    # the network's (drp/models/drug_pattern.py); 0 = the network's alone
+    prior_pattern: float = 0.7
 
     @property
     def effective_fold_seed(self) -> int:
@@ -124,6 +127,8 @@ def _train_problems(t: TrainConfig) -> list[str]:
     out += _choice("train", "drug_prior", t.drug_prior, DRUG_PRIORS)
     out += _at_least("train", "k", t.k, 2)
     out += _at_least("train", "fold_seed", t.fold_seed, -1)
+    if not 0.0 <= t.prior_pattern <= 1.0:
+        out.append(f"train.prior_pattern={t.prior_pattern} must be in [0, 1]")
     if not 0 <= t.fold < max(t.k, 1):
         out.append(f"train.fold={t.fold} must be in 0..{t.k - 1} (train.k={t.k})")
     for key in ("epochs", "patience", "batch_size"):

@@ -7,19 +7,25 @@ drugs' measured main effects shrinks towards the average where a new drug resemb
 drug, and can learn from more drugs than were screened in the training dataset: drugs of an
 auxiliary screen (GDSC1 beside GDSC2) whose structure matches no drug of the dataset.
 
-For a new drug (a fingerprint equal to no training drug's), the prediction keeps the network's
-cell-to-cell pattern and takes its level from the prior::
+For a new drug (a fingerprint equal to no training drug's), the prediction takes its level from
+the prior::
 
     y(c, d) = net(c, d) - mean_r [net(r, d) - cell_mean(r)] + prior(d)
 
-over the reference cells r (the training cells present). Known drugs keep the network's
-prediction unchanged, so the mixed and cell-blind splits are untouched.
+over the reference cells r (the training cells present), and its cell-to-cell pattern from the
+network blended (weight ``pattern_blend``) with the pattern of its structural analogues
+(:mod:`drp.models.drug_pattern`) on the prior's training cells::
+
+    y(c, d) += blend * ([p(c, d) - mean_r p(r, d)] - [net(c, d) - mean_r net(r, d)])
+
+with ``p`` the analogues' pattern. Known drugs keep the network's prediction unchanged, so the
+mixed and cell-blind splits are untouched.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from drp.featurize.similarity import drug_identity, tanimoto_cross
+from drp.models.drug_pattern import fit_pattern, residual_profiles, weights
 
 if TYPE_CHECKING:
     from drp.featurize.store import FeaturizedDataset
@@ -38,8 +45,10 @@ FILE = "drug_prior.npz"
 #: on: the prior is not applied (its level would rest on too few cells)
 MIN_REFERENCE_CELLS = 30
 #: version of ``drug_prior.npz``: 2 adds each row's drug id, identity and effect (so the
-#: prior can leave out the drugs of a dataset it scores) and a leave-one-structure-out penalty
-FORMAT = 2
+#: prior can leave out the drugs of a dataset it scores) and a leave-one-structure-out penalty;
+#: 3 adds the training drugs' residual profiles (the analogue pattern). A version-2 file loads
+#: with no pattern (blend 0), as it was trained.
+FORMAT = 3
 
 
 def main_effects(pairs: pd.DataFrame) -> pd.Series:
@@ -127,6 +136,10 @@ class DrugEffectPrior:
     ``near`` similar to a left-out drug go with it; ``near`` is NaN elsewhere). ``coef`` [n]
     are the dual coefficients, ``offset`` the mean effect; ``cell_ids``/``cell_means``
     [n_cells] the training cells and their mean ln IC50 over the training pairs.
+    ``profiles`` [n_known, n_cells] float32 are the training drugs' residual profiles over those
+    cells (:func:`~drp.models.drug_pattern.residual_profiles`), transferred to a new drug with
+    ``pattern_power``/``pattern_scale`` (chosen leave-one-structure-out) and blended into the
+    network's pattern with weight ``pattern_blend`` (0: the network's pattern alone).
     """
 
     fingerprints: np.ndarray
@@ -141,6 +154,10 @@ class DrugEffectPrior:
     n_known: int
     cell_ids: np.ndarray
     cell_means: np.ndarray
+    profiles: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    pattern_power: float = 6.0
+    pattern_scale: float = 0.0
+    pattern_blend: float = 0.0
 
     @classmethod
     def fit(
@@ -149,9 +166,11 @@ class DrugEffectPrior:
         train: pd.DataFrame,
         aux: FeaturizedDataset | None = None,
         held_out_similarity: float | None = None,
+        pattern_blend: float = 0.0,
     ) -> DrugEffectPrior:
         """Fit on the training pairs of ``ds`` (plus ``aux`` drugs, see
-        :func:`auxiliary_effects`).
+        :func:`auxiliary_effects`); ``pattern_blend`` is the analogue pattern's weight in a new
+        drug's cell-to-cell pattern (0: the network's alone).
 
         The penalty minimises the error on the training drugs of ``ds`` when each is predicted
         without its whole structure: the drugs of its identity, or with
@@ -177,10 +196,14 @@ class DrugEffectPrior:
             keys = np.concatenate([keys, rows.keys])
         means = train.groupby("cell_id")["ln_ic50"].mean()
         near = np.nan if held_out_similarity is None else float(held_out_similarity)
+        cells = means.index.to_numpy(str)
+        profiles, observed = residual_profiles(train, ids[:n_known], cells)
+        known = fps[:n_known]
+        pattern = fit_pattern(tanimoto_cross(known, known), profiles, observed, groups)
         prior = cls(
             fps.astype(np.uint8), y, ids.astype(str), keys.astype(str), groups.astype(str), near,
-            np.zeros(len(y)), 0.0, ALPHAS[0], n_known,
-            means.index.to_numpy(str), means.to_numpy(np.float64),
+            np.zeros(len(y)), 0.0, ALPHAS[0], n_known, cells, means.to_numpy(np.float64),
+            profiles, pattern.power, pattern.scale, float(pattern_blend),
         )  # fmt: skip
         return prior._refit()
 
@@ -220,6 +243,22 @@ class DrugEffectPrior:
     def predict(self, fingerprints: np.ndarray) -> np.ndarray:
         """Main effects [m] of drugs with fingerprints [m, bits]."""
         return tanimoto_cross(fingerprints, self.fingerprints) @ self.coef + self.offset
+
+    def pattern(self, fingerprints: np.ndarray, cell_ids: np.ndarray) -> np.ndarray:
+        """The analogues' ln IC50 pattern [n_cells, m] of drugs with fingerprints [m, bits] on
+        ``cell_ids`` [n_cells]: the cell mean plus the transferred residual profile; NaN on
+        cells the prior was not trained on (its pattern is unknown there)."""
+        pos = pd.Series(np.arange(len(self.cell_ids)), index=self.cell_ids)
+        at = pos.reindex(np.asarray(cell_ids, str)).to_numpy()
+        out = np.full((len(at), len(fingerprints)), np.nan)
+        known = ~np.isnan(at)
+        if not known.any():
+            return out
+        cols = at[known].astype(np.int64)
+        sim = tanimoto_cross(fingerprints, self.fingerprints[: self.n_known])
+        residual = weights(sim, self.pattern_power) @ self.profiles[:, cols].astype(np.float64)
+        out[known] = self.cell_means[cols][:, None] + self.pattern_scale * residual.T
+        return out
 
     def is_new(self, keys: np.ndarray | pd.Series) -> np.ndarray:
         """[m] bool: the drug identity is none of the training drugs' (the network never saw
@@ -276,6 +315,9 @@ class DrugEffectPrior:
             "training_drugs": self.n_known,
             "auxiliary_drugs": self.n_auxiliary,
             "penalty_chosen_by": "leave-one-structure-out",
+            "pattern_power": self.pattern_power,
+            "pattern_scale": self.pattern_scale,
+            "pattern_blend": self.pattern_blend,
         }
 
     # ---- persistence (plain arrays: no pickle) ----------------------------------------------
@@ -296,13 +338,14 @@ class DrugEffectPrior:
         ValueError: the file was written by an older drp (no drug identities)."""
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-        if int(arrays.pop("format", 1)) < FORMAT:
+        if int(arrays.pop("format", 1)) < 2:
             raise ValueError(
                 f"{path} was written by an older drp: its prior does not record which drugs it "
                 "learned from, so it could leak a scored dataset's responses; train the run "
                 "again (or delete the file to predict new drugs with the network's own level)"
             )
-        scalars = {k: arrays[k].item() for k in ("offset", "alpha", "n_known", "near")}
+        names = ("offset", "alpha", "n_known", "near", "pattern_power", "pattern_scale")
+        scalars = {k: arrays[k].item() for k in (*names, "pattern_blend") if k in arrays}
         return cls(**(arrays | scalars))
 
 

@@ -173,7 +173,7 @@ class NeuralEstimator:
         screen, note = auxiliary
         # on cluster-blind folds an auxiliary analogue of a held-out drug would undo the split
         near = cluster_similarity(ds) if self.config.train.split == "cluster_blind" else None
-        self.prior_ = DrugEffectPrior.fit(ds, train, screen, near)
+        self.prior_ = DrugEffectPrior.fit(ds, train, screen, near, self.config.train.prior_pattern)
         self.summary_ = dict(self.summary_, drug_prior=self.prior_.summary() | note)
         if run_dir is None:
             return
@@ -253,12 +253,15 @@ class NeuralEstimator:
             )
             return pred
         new_drugs = drugs[new]
+        net_ref = self._reference_predictions(tensors, ref, new_drugs, c, d, pred)
         shift = np.zeros(int(drugs.max()) + 1)
-        shift[new_drugs] = prior.shift(
-            fps[new], self._reference_predictions(tensors, ref, new_drugs, c, d, pred),
-            cell_ids[ref],
-        )  # fmt: skip
-        return pred + shift[d]
+        shift[new_drugs] = prior.shift(fps[new], net_ref, cell_ids[ref])
+        out = pred + shift[d]
+        if prior.pattern_blend > 0 and prior.profiles.size:
+            out += _analogue_correction(
+                prior, fps[new], new_drugs, net_ref, ref, cell_ids, c, d, pred
+            )
+        return out
 
     def _reference_predictions(
         self,
@@ -350,3 +353,35 @@ class NeuralEstimator:
         if (run_dir / PRIOR_FILE).exists():
             est.prior_ = DrugEffectPrior.load(run_dir / PRIOR_FILE)
         return est
+
+
+def _analogue_correction(
+    prior: DrugEffectPrior,
+    fingerprints: np.ndarray,
+    new_drugs: np.ndarray,
+    net_ref: np.ndarray,
+    ref: np.ndarray,
+    cell_ids: np.ndarray,
+    c: np.ndarray,
+    d: np.ndarray,
+    pred: np.ndarray,
+) -> np.ndarray:
+    """[n] what moves the new drugs' pairs from the network's cell-to-cell pattern towards
+    their analogues' (:mod:`drp.models.drug_pattern`), weight ``prior.pattern_blend``; both
+    patterns are centred on the reference cells ``ref`` (``net_ref`` [n_ref, m]: the network's
+    predictions there), so the level stays the prior's. 0 for known drugs and on cells the
+    prior was not trained on."""
+    position = np.full(int(max(d.max(), new_drugs.max())) + 1, -1)
+    position[new_drugs] = np.arange(len(new_drugs))
+    rows = np.flatnonzero(position[d] >= 0)
+    cells = np.unique(c[rows])
+    analogue = prior.pattern(fingerprints, np.concatenate([cell_ids[ref], cell_ids[cells]]))
+    analogue_ref, analogue_at = analogue[: len(ref)], analogue[len(ref) :]
+    cell_pos = np.full(int(c.max()) + 1, -1)
+    cell_pos[cells] = np.arange(len(cells))
+    j = position[d[rows]]
+    wanted = analogue_at[cell_pos[c[rows]], j] - analogue_ref.mean(axis=0)[j]
+    network = pred[rows] - net_ref.mean(axis=0)[j]
+    out = np.zeros(len(d))
+    out[rows] = np.nan_to_num(prior.pattern_blend * (wanted - network), nan=0.0)
+    return out

@@ -268,7 +268,9 @@ def test_prior_never_scores_a_dataset_with_its_own_responses(tiny_dataset, tmp_p
     shifted = target.pairs.copy()
     moved = shifted.drug_id.isin([f"aux:{d}" for d in new])
     shifted.loc[moved, "ln_ic50"] += 50.0
-    leaky = DrugEffectPrior.fit(ds, train, replace(target, pairs=shifted))
+    leaky = DrugEffectPrior.fit(
+        ds, train, replace(target, pairs=shifted), pattern_blend=est.prior_.pattern_blend
+    )
     scored = target.pairs[["cell_id", "drug_id"]]
     # the prior fitted on the shifted screen differs where it learned from it ...
     aux_fps = target.fingerprints[[target.drug_index[f"aux:{d}"] for d in new]]
