@@ -16,6 +16,8 @@ Output directory::
     invalid.csv           drug_id, input, reason: every molecule that was not scored
     top_per_cell.csv      per cell: the K compounds with the lowest predicted ln IC50
     top_per_tissue.csv    per tissue: the K compounds with the lowest mean over its cells
+    top_selective_per_tissue.csv  per tissue: the K compounds most selective for it (lowest
+                          tissue mean minus the compound's mean over all screened cells)
     screen.json           counts, settings and provenance
     screen.md, screen.html (+ PNGs)   the summary (``drp.report.screen``)
 """
@@ -27,7 +29,6 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from drp.core.files import atomic_write, atomic_write_text
-from drp.data.sources import sha256_file
 from drp.featurize.molecules import (
     InvalidSmilesError,
     mol_to_graph,
@@ -49,6 +49,8 @@ from drp.prediction.domain import AD_THRESHOLD, training_drugs
 from drp.prediction.library import Record, read_library
 from drp.prediction.predictor import PredictionError, Predictor
 from drp.prediction.ranking import RunningTopK, top_table
+from drp.prediction.screen_record import screen_provenance
+from drp.prediction.selectivity import ranking_evidence, tissue_selectivity
 from drp.training.intervals import interval_half_width
 
 OUTPUTS = (
@@ -58,6 +60,7 @@ OUTPUTS = (
     "invalid.csv",
     "top_per_cell.csv",
     "top_per_tissue.csv",
+    "top_selective_per_tissue.csv",
     "screen.md",
     "screen.html",
 )
@@ -105,6 +108,7 @@ class ScreenResult:
     compounds: pd.DataFrame  # one row per scored compound
     top_per_cell: pd.DataFrame
     top_per_tissue: pd.DataFrame
+    top_selective_per_tissue: pd.DataFrame
     cell_ids: list[str]
     ad_threshold: float
     train_drugs_source: str
@@ -209,6 +213,7 @@ def screen(
     tissue_rows = [np.flatnonzero(tissue_of.eq(t).fillna(False).to_numpy()) for t in tissue_names]
     top_cell = RunningTopK(len(cell_ids), top_k)
     top_tissue = RunningTopK(len(tissue_names), top_k)
+    top_selective = RunningTopK(len(tissue_names), top_k)
 
     base = predictor.tensors
     prior = predictor.prior
@@ -261,9 +266,15 @@ def screen(
 
                 ids = np.arange(n_scored, n_scored + n)
                 top_cell.update(matrix, ids)
+                selective = np.full(n, np.nan)
+                selective_in = np.full(n, None, dtype=object)
                 if tissue_names:
                     means = np.stack([matrix[rows].mean(axis=0) for rows in tissue_rows])
                     top_tissue.update(means, ids)
+                    selectivity = tissue_selectivity(matrix, tissue_rows)  # [tissues, n]
+                    top_selective.update(selectivity, ids)
+                    selective, best_tissue = selectivity.min(axis=0), selectivity.argmin(axis=0)
+                    selective_in = np.asarray(tissue_names, dtype=object)[best_tissue]
                 sim = tanimoto_cross(fp, train_fps)  # [n, n_train]
                 nearest = sim.argmax(axis=1)
                 best = sim[np.arange(n), nearest]
@@ -279,6 +290,8 @@ def screen(
                             "mean_ln_ic50_pred": matrix.mean(axis=0),
                             "min_ln_ic50_pred": matrix.min(axis=0),
                             "best_cell": np.asarray(cell_ids, dtype=object)[matrix.argmin(axis=0)],
+                            "most_selective_tissue": selective_in,
+                            "selectivity": selective,
                         }
                     ).join(predictor.prior_columns(keys, fp))
                 )
@@ -306,23 +319,25 @@ def screen(
             )
         compound_frame = pd.concat(compounds, ignore_index=True)
         per_cell = top_table(top_cell, compound_frame, "cell_id", cell_ids, "ln_ic50_pred")
+        n_cells = dict(zip(tissue_names, map(len, tissue_rows), strict=True))
         per_tissue = top_table(
             top_tissue, compound_frame, "tissue", tissue_names, "mean_ln_ic50_pred"
         )
-        per_tissue.insert(
-            1,
-            "n_cells",
-            per_tissue["tissue"].map(dict(zip(tissue_names, map(len, tissue_rows), strict=True))),
-        )
+        per_tissue.insert(1, "n_cells", per_tissue["tissue"].map(n_cells))
+        selective = top_table(top_selective, compound_frame, "tissue", tissue_names, "selectivity")
+        selective.insert(1, "n_cells", selective["tissue"].map(n_cells))
 
         for name, frame in (
             ("compounds.csv", compound_frame),
             ("invalid.csv", invalid_frame),
             ("top_per_cell.csv", per_cell),
             ("top_per_tissue.csv", per_tissue),
+            ("top_selective_per_tissue.csv", selective),
         ):
             atomic_write(out_dir / name, lambda p, f=frame: f.to_csv(p, index=False))
-        meta = _provenance(predictor, run_dir, library, records, invalid_frame, compound_frame)
+        meta = screen_provenance(
+            predictor, run_dir, library, records, invalid_frame, compound_frame
+        )
         meta |= {
             "cells": len(cell_ids),
             "cells_without_tissue": int(tissue_of.isna().sum()),
@@ -336,6 +351,7 @@ def screen(
             "train_drugs_recovered": trained.recovered,
             "command": command,
             "interval": None if interval is None else {"level": interval, "half_width": half_width},
+            "selectivity_ranking": ranking_evidence(run_dir),
             "seconds": round(time.perf_counter() - start, 2),
         }
         os.replace(partial, parquet_path)  # the screen is complete: its predictions count
@@ -350,50 +366,10 @@ def screen(
         compound_frame,
         per_cell,
         per_tissue,
+        selective,
         cell_ids,
         ad_threshold,
         trained.source,
         meta,
     )
     return result  # compute never draws: callers ask drp.report.screen to write the summary
-
-
-def _provenance(
-    predictor: Predictor,
-    run_dir: Path,
-    library: Path,
-    records: list[Record],
-    invalid: pd.DataFrame,
-    compounds: pd.DataFrame,
-) -> dict:
-    from drp.core.provenance import git_commit, hardware
-
-    return {
-        "run_dir": str(run_dir.resolve()),
-        "model": predictor.estimator.name,
-        # new compounds' main effect: the run's similarity prior, or the network's own
-        "drug_prior": _prior_provenance(predictor),
-        "dataset": predictor.ds.name,
-        "library": str(library.resolve()),
-        "library_sha256": sha256_file(library),
-        "read": len(records),
-        "invalid": len(invalid),
-        "scored": len(compounds),
-        "out_of_domain": int(compounds["out_of_domain"].sum()),
-        "git_commit": git_commit(),
-        "hardware": hardware(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def _prior_provenance(predictor: Predictor) -> dict | str:
-    """The run's new-drug prior and whether it could place compounds here (enough of the
-    run's training cells among the screened dataset's cells)."""
-    prior = predictor.prior  # without the drugs the screened dataset measured
-    if prior is None:
-        return "none"
-    ref = prior.reference(predictor.cell_ids)
-    return prior.summary() | {
-        "reference_cells": 0 if ref is None else len(ref),
-        "applied": ref is not None,
-    }

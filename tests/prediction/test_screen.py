@@ -174,6 +174,33 @@ def test_top_k_tables_hold_k_lowest_rows_per_cell_and_tissue(predictor, tmp_path
     assert result.top_per_cell["rank"].max() == 3
 
 
+def test_selective_compounds_are_ranked_against_their_own_mean_over_all_cells(predictor, tmp_path):
+    result = screen(predictor, _csv(tmp_path / "lib.csv", LIBRARY), tmp_path / "out", top_k=2)
+    preds = pd.read_parquet(tmp_path / "out" / "predictions.parquet")
+    preds["tissue"] = preds.cell_id.map(predictor.ds.cells.set_index("cell_id").tissue)
+    overall = preds.groupby("drug_id").ln_ic50_pred.mean()
+    tissue_mean = preds.groupby(["tissue", "drug_id"]).ln_ic50_pred.mean()
+    selectivity = tissue_mean - overall.reindex(tissue_mean.index, level="drug_id")
+    table = pd.read_csv(tmp_path / "out" / "top_selective_per_tissue.csv")
+    assert len(table) == 2 * preds.tissue.nunique() == len(result.top_selective_per_tissue)
+    for tissue, rows in table.groupby("tissue"):
+        best = selectivity[tissue].nsmallest(2)
+        assert list(rows.sort_values("rank").drug_id) == list(best.index)
+        np.testing.assert_allclose(rows.sort_values("rank").selectivity, best, atol=1e-5)
+    # each compound names the tissue it is most selective for, and by how much
+    compounds = result.compounds.set_index("drug_id")
+    for drug, row in compounds.iterrows():
+        assert row.selectivity == pytest.approx(
+            selectivity.xs(drug, level="drug_id").min(), abs=1e-5
+        )
+        assert row.most_selective_tissue == selectivity.xs(drug, level="drug_id").idxmin()
+    # the run is drug-blind: its validation drugs were new to it, and their per-drug r is the
+    # evidence stated beside the selectivity ranking
+    evidence = result.meta["selectivity_ranking"]
+    assert evidence["drugs"] > 0 and -1.0 <= evidence["per_drug_r"] <= 1.0
+    assert "drug_blind validation drugs" in evidence["source"]
+
+
 def test_cells_without_a_tissue_are_ranked_per_cell_only(predictor, tmp_path, monkeypatch):
     """Real GDSC cells can lack a tissue (NaN); they must not break the tissue tables."""
     cells = predictor.ds.cells.copy()
@@ -318,6 +345,8 @@ def test_cli_screen_writes_files_and_report(run, tmp_path):
     assert "data:image/png;base64," in html and "Provenance" in html and "0.30" in html
     md = (out / "screen.md").read_text()
     assert "| invalid (not scored) | 1 |" in md and "broken" in md
+    assert "Most selective compounds per tissue" in md and "per-drug Pearson r" in md
+    assert (out / "top_selective_per_tissue.csv").exists()
     meta = json.loads((out / "screen.json").read_text())
     assert meta["drug_prior"]["training_drugs"] > 0  # the run's prior placed the new compounds
     assert "Top compounds per tissue" in md and "weak warning" not in md
