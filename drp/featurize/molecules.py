@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from rdkit import Chem, RDLogger, rdBase
-from rdkit.Chem import rdFingerprintGenerator
+from rdkit.Chem import Descriptors, rdFingerprintGenerator
 from rdkit.Chem.MolStandardize import rdMolStandardize
 from rdkit.ML.Cluster import Butina
 from torch_geometric.data import Data
@@ -228,6 +228,34 @@ _MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=FINGERPRINT
 def morgan_fingerprint(mol: Chem.Mol) -> np.ndarray:
     """Morgan (ECFP4-like, radius 2) bit vector. Shape: [FINGERPRINT_BITS] uint8."""
     return _MORGAN.GetFingerprintAsNumPy(mol).astype(np.uint8)
+
+
+#: physicochemical descriptors of a drug (RDKit names; ``FormalCharge`` is the net charge): size,
+#: polarity, lipophilicity, flexibility and ring make-up, which tell the new-drug prior a large
+#: cytotoxic natural product from a small kinase inhibitor where fingerprints share no bits
+PHYSCHEM = (
+    "MolWt", "HeavyAtomCount", "NumValenceElectrons", "MolLogP", "MolMR", "TPSA", "LabuteASA",
+    "NumHDonors", "NumHAcceptors", "NHOHCount", "NOCount", "NumHeteroatoms", "NumRotatableBonds",
+    "RingCount", "NumAromaticRings", "NumAliphaticRings", "NumSaturatedRings", "FractionCSP3",
+    "BertzCT", "qed", "FormalCharge",
+)  # fmt: skip
+_DESCRIPTORS = dict(Descriptors.descList) | {"FormalCharge": Chem.GetFormalCharge}
+
+
+def physchem_descriptors(mol: Chem.Mol) -> np.ndarray:
+    """The :data:`PHYSCHEM` descriptors of ``mol``. Shape: [len(PHYSCHEM)] float64."""
+    return np.array([_DESCRIPTORS[name](mol) for name in PHYSCHEM], np.float64)
+
+
+def smiles_descriptors(smiles: list[str]) -> np.ndarray:
+    """:func:`physchem_descriptors` of standardised SMILES; a row of NaN where one does not
+    parse. Shape: [len(smiles), len(PHYSCHEM)] float64."""
+    out = np.full((len(smiles), len(PHYSCHEM)), np.nan)
+    for i, text in enumerate(smiles):
+        mol = Chem.MolFromSmiles(text) if isinstance(text, str) and text else None
+        if mol is not None:
+            out[i] = physchem_descriptors(mol)
+    return out
 
 
 _UNCHARGER = rdMolStandardize.Uncharger()

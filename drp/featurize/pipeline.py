@@ -37,10 +37,12 @@ from drp.featurize.molecules import (
     CLUSTER_METHOD,
     CLUSTER_SIMILARITY,
     FINGERPRINT_BITS,
+    PHYSCHEM,
     InvalidSmilesError,
     cluster_structures,
     mol_to_graph,
     morgan_fingerprint,
+    physchem_descriptors,
     standardise,
     structure_key,
 )
@@ -79,9 +81,10 @@ def featurize_drugs(
 ):
     """Standardise and featurize every drug; invalid SMILES are dropped with RDKit's reason.
 
-    Returns (drug table with ``structure_key``, list of graphs, fingerprints [n_valid, 2048]).
+    Returns (drug table with ``structure_key``, list of graphs, fingerprints [n_valid, 2048],
+    physicochemical descriptors [n_valid, k]).
     """
-    rows, graphs, fps = [], [], []
+    rows, graphs, fps, descriptors = [], [], [], []
     for drug_id, smiles in progress(
         list(zip(drugs.drug_id, drugs.smiles, strict=True)), "featurizing molecules"
     ):
@@ -104,6 +107,7 @@ def featurize_drugs(
         )
         graphs.append(graph)
         fps.append(morgan_fingerprint(std.mol))
+        descriptors.append(physchem_descriptors(std.mol))
     table = pd.DataFrame(
         rows,
         columns=[
@@ -117,7 +121,8 @@ def featurize_drugs(
         ],
     )
     matrix = np.stack(fps) if fps else np.zeros((0, FINGERPRINT_BITS), np.uint8)
-    return table, graphs, matrix
+    described = np.stack(descriptors) if descriptors else np.zeros((0, len(PHYSCHEM)))
+    return table, graphs, matrix, described
 
 
 def build_dataset(
@@ -140,7 +145,7 @@ def build_dataset(
     drops = raw.drops
     if not raw.omics:
         raise TableError("no omics selected")
-    drug_table, graphs, fps = featurize_drugs(raw.drugs, drops, "drugs", progress)
+    drug_table, graphs, fps, descriptors = featurize_drugs(raw.drugs, drops, "drugs", progress)
 
     # cells need every selected omics
     cell_sets = [set(frame.index) for frame in raw.omics.values()]
@@ -195,7 +200,7 @@ def build_dataset(
     drops.add_many("drugs", "drugs", unused, "drug not measured in this dataset")
     drug_table = drug_table[drug_mask].reset_index(drop=True)
     graphs = [g for g, keep in zip(graphs, drug_mask, strict=True) if keep]
-    fps = fps[drug_mask]
+    fps, descriptors = fps[drug_mask], descriptors[drug_mask]
 
     # over drug identities, so stereo and charge variants of one skeleton share a cluster
     identity = drug_identity(drug_table["structure_key"]).fillna(drug_table["drug_id"])
@@ -255,6 +260,7 @@ def build_dataset(
         omics=omics,
         graphs=graphs,
         fingerprints=fps,
+        descriptors=descriptors,
         replicates=kept[["cell_id", "drug_id", "ln_ic50"]],
         drops=drops.frame(),
         manifest=manifest,

@@ -13,6 +13,9 @@ Layout::
                          columns existed still load; code that needs them says to re-featurize)
     graphs.pt            concatenated graph tensors (loaded with weights_only=True)
     fingerprints.npy     [n_drugs, 2048] uint8 Morgan bits (row order = drugs.parquet)
+    descriptors.npy      [n_drugs, k] float64 physicochemical descriptors (PHYSCHEM of
+                         drp.featurize.molecules; stores written before it existed compute them
+                         on load where RDKit is installed, NaN elsewhere)
     drops.csv            every dropped item with stage, source and reason
 
 Writes are atomic per file and ordered: everything is written to a temporary folder inside the
@@ -45,7 +48,7 @@ class FeaturizedDataset:
     """Everything a model or baseline needs, aligned by integer index.
 
     ``cells`` / ``drugs`` fix the row order of ``omics[name]`` ([n_cells, n_features]) and of
-    ``graphs`` / ``fingerprints`` ([n_drugs, 2048]).
+    ``graphs`` / ``fingerprints`` ([n_drugs, 2048]) / ``descriptors`` ([n_drugs, k]).
     """
 
     name: str
@@ -58,6 +61,11 @@ class FeaturizedDataset:
     replicates: pd.DataFrame = field(default_factory=pd.DataFrame)
     drops: pd.DataFrame = field(default_factory=pd.DataFrame)
     manifest: dict = field(default_factory=dict)
+    descriptors: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.descriptors is None:
+            self.descriptors = _descriptors_of(self.drugs)
 
     @cached_property
     def cell_index(self) -> dict[str, int]:
@@ -122,6 +130,7 @@ class FeaturizedDataset:
         self.drugs.to_parquet(folder / "drugs.parquet", index=False)
         torch.save(_pack_graphs(self.graphs), folder / "graphs.pt")
         np.save(folder / "fingerprints.npy", self.fingerprints)
+        np.save(folder / "descriptors.npy", self.descriptors)
         self.drops.to_csv(folder / "drops.csv", index=False)
 
     @classmethod
@@ -146,9 +155,27 @@ class FeaturizedDataset:
             replicates=pd.read_parquet(root / "replicates.parquet"),
             drops=pd.read_csv(root / "drops.csv"),
             manifest=manifest,
+            descriptors=(
+                np.load(root / "descriptors.npy")
+                if "descriptors.npy" in manifest["files"]
+                else None
+            ),
         )
         _check_shapes(root, ds)
         return ds
+
+
+def _descriptors_of(drugs: pd.DataFrame) -> np.ndarray:
+    """Descriptors [n_drugs, k] of a store written before they were stored: from the
+    standardised SMILES where RDKit is installed, else NaN (the new-drug prior then weighs
+    fingerprints alone)."""
+    try:
+        from drp.featurize.molecules import PHYSCHEM, smiles_descriptors
+    except ImportError:
+        return np.full((len(drugs), 0), np.nan)
+    if "smiles_standardised" not in drugs:
+        return np.full((len(drugs), len(PHYSCHEM)), np.nan)
+    return smiles_descriptors(drugs["smiles_standardised"].tolist())
 
 
 class StoreError(ValueError):
@@ -163,6 +190,8 @@ def _check_shapes(root: Path, ds: FeaturizedDataset) -> None:
         problems.append(f"{len(ds.graphs)} graphs for {len(ds.drugs)} drugs")
     if ds.fingerprints.shape[0] != len(ds.drugs):
         problems.append(f"{ds.fingerprints.shape[0]} fingerprint rows for {len(ds.drugs)} drugs")
+    if len(ds.descriptors) != len(ds.drugs):
+        problems.append(f"{len(ds.descriptors)} descriptor rows for {len(ds.drugs)} drugs")
     for name, frame in ds.omics.items():
         if len(frame) != len(ds.cells):
             problems.append(f"omics {name} has {len(frame)} rows for {len(ds.cells)} cells")

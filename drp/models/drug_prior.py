@@ -5,7 +5,11 @@ the true main effect in its place, RMSE falls from ~2.4 to ~1.2 (RESULTS.md, "Ne
 network assigns new structures confident main effects; a Tanimoto kernel ridge over the training
 drugs' measured main effects shrinks towards the average where a new drug resembles no training
 drug, and can learn from more drugs than were screened in the training dataset: drugs of an
-auxiliary screen (GDSC1 beside GDSC2) whose structure matches no drug of the dataset.
+auxiliary screen (GDSC1 beside GDSC2) whose structure matches no drug of the dataset. Its kernel
+adds to the Tanimoto similarity a Gaussian similarity of physicochemical descriptors
+(:data:`~drp.featurize.molecules.PHYSCHEM`), with a weight chosen with the penalty: very potent
+cytotoxic compounds (large natural products, proteasome and HDAC inhibitors) share few
+fingerprint bits with anything but resemble each other in size, polarity and ring make-up.
 
 For a new drug (a fingerprint equal to no training drug's), the prediction takes its level from
 the prior::
@@ -44,11 +48,17 @@ FILE = "drug_prior.npz"
 #: fewer of the prior's training cells than this (or than it has) among the cells predicted
 #: on: the prior is not applied (its level would rest on too few cells)
 MIN_REFERENCE_CELLS = 30
+#: weights of the descriptor similarity beside the Tanimoto similarity in the kernel; the one
+#: with the lowest leave-one-structure-out error is kept (with the penalty)
+DESCRIPTOR_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
+#: the descriptor similarity is exp(-gamma * mean squared difference of standardised descriptors)
+DESCRIPTOR_GAMMA = 0.5
 #: version of ``drug_prior.npz``: 2 adds each row's drug id, identity and effect (so the
 #: prior can leave out the drugs of a dataset it scores) and a leave-one-structure-out penalty;
-#: 3 adds the training drugs' residual profiles (the analogue pattern). A version-2 file loads
-#: with no pattern (blend 0), as it was trained.
-FORMAT = 3
+#: 3 adds the training drugs' residual profiles (the analogue pattern); 4 the rows'
+#: physicochemical descriptors in the kernel. Older files load as they were trained (no
+#: pattern, blend 0; no descriptors, weight 0).
+FORMAT = 4
 
 
 def main_effects(pairs: pd.DataFrame) -> pd.Series:
@@ -60,12 +70,14 @@ def main_effects(pairs: pd.DataFrame) -> pd.Series:
 @dataclass
 class AuxiliaryRows:
     """Drugs of an auxiliary screen as rows of the prior: fingerprints [m, bits], main
-    effects [m] on the dataset's scale, drug ids [m] (the screen's) and identities [m]."""
+    effects [m] on the dataset's scale, drug ids [m] (the screen's), identities [m] and
+    physicochemical descriptors [m, k]."""
 
     fingerprints: np.ndarray
     effects: np.ndarray
     drug_ids: np.ndarray
     keys: np.ndarray
+    descriptors: np.ndarray
 
 
 def auxiliary_effects(
@@ -120,12 +132,14 @@ def auxiliary_effects(
         effects[drugs.drug_id].to_numpy(np.float64) + scale,
         drugs.drug_id.to_numpy(str),
         aux_keys[chosen.to_numpy()].to_numpy(str),
+        aux.descriptors[rows],
     )
 
 
 @dataclass
 class DrugEffectPrior:
-    """Kernel ridge on Tanimoto similarity: fingerprint -> main effect (ln IC50 units).
+    """Kernel ridge on Tanimoto (plus weighted descriptor) similarity: structure -> main effect
+    (ln IC50 units).
 
     One row per drug it learned from, the first ``n_known`` the network's training drugs, the
     rest drugs of an auxiliary screen: ``fingerprints`` [n, bits], ``effects`` [n] (measured
@@ -140,6 +154,9 @@ class DrugEffectPrior:
     cells (:func:`~drp.models.drug_pattern.residual_profiles`), transferred to a new drug with
     ``pattern_power``/``pattern_scale`` (chosen leave-one-structure-out) and blended into the
     network's pattern with weight ``pattern_blend`` (0: the network's pattern alone).
+    ``descriptors`` [n, k] are the rows' physicochemical descriptors, standardised with
+    ``descriptor_center``/``descriptor_spread`` [k] (of the training drugs, after a signed
+    log) and weighted ``descriptor_weight`` in the kernel (0: Tanimoto alone).
     """
 
     fingerprints: np.ndarray
@@ -158,6 +175,10 @@ class DrugEffectPrior:
     pattern_power: float = 6.0
     pattern_scale: float = 0.0
     pattern_blend: float = 0.0
+    descriptors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    descriptor_center: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    descriptor_spread: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    descriptor_weight: float = 0.0
 
     @classmethod
     def fit(
@@ -180,7 +201,8 @@ class DrugEffectPrior:
         effects = main_effects(train)
         table = ds.drugs.set_index("drug_id")
         ids = effects.index.to_numpy(str)
-        fps = ds.fingerprints[[ds.drug_index[d] for d in ids]]
+        rows = [ds.drug_index[d] for d in ids]
+        fps, descriptors = ds.fingerprints[rows], ds.descriptors[rows]
         y = effects.to_numpy(np.float64)
         keys = drug_identity(table.loc[ids, "structure_key"]).to_numpy(str)
         n_known = len(y)
@@ -189,34 +211,65 @@ class DrugEffectPrior:
         else:
             groups = keys
         if aux is not None:
-            rows = auxiliary_effects(ds, aux, train, held_out_similarity)
-            fps = np.vstack([fps, rows.fingerprints])
-            y = np.concatenate([y, rows.effects])
-            ids = np.concatenate([ids, rows.drug_ids])
-            keys = np.concatenate([keys, rows.keys])
+            aux_rows = auxiliary_effects(ds, aux, train, held_out_similarity)
+            fps = np.vstack([fps, aux_rows.fingerprints])
+            descriptors = np.vstack([descriptors, aux_rows.descriptors])
+            y = np.concatenate([y, aux_rows.effects])
+            ids = np.concatenate([ids, aux_rows.drug_ids])
+            keys = np.concatenate([keys, aux_rows.keys])
         means = train.groupby("cell_id")["ln_ic50"].mean()
         near = np.nan if held_out_similarity is None else float(held_out_similarity)
         cells = means.index.to_numpy(str)
         profiles, observed = residual_profiles(train, ids[:n_known], cells)
         known = fps[:n_known]
         pattern = fit_pattern(tanimoto_cross(known, known), profiles, observed, groups)
+        signed = _signed_log(descriptors[:n_known])
+        center = np.nan_to_num(np.nanmean(signed, axis=0)) if len(signed) else np.zeros(0)
+        spread = np.nan_to_num(np.nanstd(signed, axis=0)) if len(signed) else np.zeros(0)
         prior = cls(
             fps.astype(np.uint8), y, ids.astype(str), keys.astype(str), groups.astype(str), near,
             np.zeros(len(y)), 0.0, ALPHAS[0], n_known, cells, means.to_numpy(np.float64),
             profiles, pattern.power, pattern.scale, float(pattern_blend),
+            descriptors.astype(np.float64), center, np.where(spread > 0, spread, 1.0),
         )  # fmt: skip
         return prior._refit()
 
     def _refit(self) -> DrugEffectPrior:
-        """This prior with its penalty chosen again (leave-one-structure-out error on the
-        training drugs) and its coefficients solved on its rows."""
-        kernel = tanimoto_cross(self.fingerprints, self.fingerprints)
-        removals = _removal_sets(self.groups, kernel, self.n_known, self._near)
+        """This prior with its penalty and descriptor weight chosen again (leave-one-structure-
+        out error on the training drugs) and its coefficients solved on its rows."""
+        tanimoto = tanimoto_cross(self.fingerprints, self.fingerprints)
+        removals = _removal_sets(self.groups, tanimoto, self.n_known, self._near)
         offset = float(self.effects.mean())
         y = self.effects - offset
-        alpha = min(ALPHAS, key=lambda a: _group_loo_error(kernel, y, a, removals))
+        z = self._standardise(self.descriptors)
+        close = _descriptor_similarity(z, z)
+        weights = DESCRIPTOR_WEIGHTS if close is not None else (0.0,)
+        grid = [(w, a) for w in weights for a in ALPHAS]
+        errors = [_group_loo_error(self._mix(tanimoto, close, w), y, a, removals) for w, a in grid]
+        weight, alpha = grid[int(np.argmin(errors))]
+        kernel = self._mix(tanimoto, close, weight)
         coef = np.linalg.solve(kernel + alpha * np.eye(len(y)), y)
-        return replace(self, coef=coef, offset=offset, alpha=alpha)
+        return replace(self, coef=coef, offset=offset, alpha=alpha, descriptor_weight=weight)
+
+    @staticmethod
+    def _mix(tanimoto: np.ndarray, close: np.ndarray | None, weight: float) -> np.ndarray:
+        return tanimoto if close is None or weight == 0 else tanimoto + weight * close
+
+    def _standardise(self, descriptors: np.ndarray) -> np.ndarray:
+        """Signed-log descriptors [m, k] on the training drugs' scale; 0 where missing."""
+        if not self.descriptor_center.size:
+            return np.zeros((len(descriptors), 0))
+        z = (_signed_log(descriptors) - self.descriptor_center) / self.descriptor_spread
+        return np.nan_to_num(z)
+
+    def kernel(self, fingerprints: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
+        """[m, n] similarity of drugs (fingerprints [m, bits], descriptors [m, k]) to the rows."""
+        close = _descriptor_similarity(
+            self._standardise(descriptors), self._standardise(self.descriptors)
+        )
+        return self._mix(
+            tanimoto_cross(fingerprints, self.fingerprints), close, self.descriptor_weight
+        )
 
     @property
     def _near(self) -> float | None:
@@ -231,18 +284,19 @@ class DrugEffectPrior:
         if not drop.any():
             return self
         keep = ~drop
+        descriptors = self.descriptors[keep] if len(self.descriptors) else self.descriptors
         return replace(
             self, fingerprints=self.fingerprints[keep], effects=self.effects[keep],
-            drug_ids=self.drug_ids[keep], keys=self.keys[keep],
+            drug_ids=self.drug_ids[keep], keys=self.keys[keep], descriptors=descriptors,
         )._refit()  # fmt: skip
 
     @property
     def n_auxiliary(self) -> int:
         return len(self.keys) - self.n_known
 
-    def predict(self, fingerprints: np.ndarray) -> np.ndarray:
-        """Main effects [m] of drugs with fingerprints [m, bits]."""
-        return tanimoto_cross(fingerprints, self.fingerprints) @ self.coef + self.offset
+    def predict(self, fingerprints: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
+        """Main effects [m] of drugs with fingerprints [m, bits] and descriptors [m, k]."""
+        return self.kernel(fingerprints, descriptors) @ self.coef + self.offset
 
     def pattern(self, fingerprints: np.ndarray, cell_ids: np.ndarray) -> np.ndarray:
         """The analogues' ln IC50 pattern [n_cells, m] of drugs with fingerprints [m, bits] on
@@ -290,22 +344,26 @@ class DrugEffectPrior:
         ref = np.flatnonzero(np.isin(cell_ids, self.cell_ids))
         return ref if len(ref) >= min(MIN_REFERENCE_CELLS, len(self.cell_ids)) else None
 
-    def shift(self, fingerprints: np.ndarray, net: np.ndarray, cells: np.ndarray) -> np.ndarray:
-        """Per-drug shift [m] that gives drugs the prior's main effect.
+    def shift(
+        self, fingerprints: np.ndarray, descriptors: np.ndarray, net: np.ndarray, cells: np.ndarray
+    ) -> np.ndarray:
+        """Per-drug shift [m] that gives drugs (fingerprints [m, bits], descriptors [m, k]) the
+        prior's main effect.
 
         ``net`` [n_ref, m] are the network's predictions on reference cells ``cells`` [n_ref]
         (ids among the prior's training cells).
         """
         means = pd.Series(self.cell_means, index=self.cell_ids)[cells].to_numpy()
-        return self.predict(fingerprints) - (net - means[:, None]).mean(0)
+        return self.predict(fingerprints, descriptors) - (net - means[:, None]).mean(0)
 
     def loo_residuals(self) -> np.ndarray:
         """[n_known] error of the prior on each training drug predicted without its whole
         structure (its cluster on cluster-blind folds, see ``groups``): prediction minus
         measured main effect, as for a new drug of the split."""
-        kernel = tanimoto_cross(self.fingerprints, self.fingerprints)
-        removals = _removal_sets(self.groups, kernel, self.n_known, self._near)
+        tanimoto = tanimoto_cross(self.fingerprints, self.fingerprints)
+        removals = _removal_sets(self.groups, tanimoto, self.n_known, self._near)
         y = self.effects - self.offset
+        kernel = self.kernel(self.fingerprints, self.descriptors)
         return -_group_loo_residuals(kernel, y, self.alpha, removals)
 
     def summary(self) -> dict:
@@ -318,6 +376,7 @@ class DrugEffectPrior:
             "pattern_power": self.pattern_power,
             "pattern_scale": self.pattern_scale,
             "pattern_blend": self.pattern_blend,
+            "descriptor_weight": self.descriptor_weight,
         }
 
     # ---- persistence (plain arrays: no pickle) ----------------------------------------------
@@ -345,8 +404,23 @@ class DrugEffectPrior:
                 "again (or delete the file to predict new drugs with the network's own level)"
             )
         names = ("offset", "alpha", "n_known", "near", "pattern_power", "pattern_scale")
-        scalars = {k: arrays[k].item() for k in (*names, "pattern_blend") if k in arrays}
+        optional = ("pattern_blend", "descriptor_weight")
+        scalars = {k: arrays[k].item() for k in (*names, *optional) if k in arrays}
         return cls(**(arrays | scalars))
+
+
+def _signed_log(x: np.ndarray) -> np.ndarray:
+    """sign(x) log(1 + |x|): tames the heavy tails of sizes and complexity indices."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _descriptor_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """[m, n] exp(-gamma * mean squared difference) of standardised descriptors a [m, k] and
+    b [n, k]; None without descriptors."""
+    if a.shape[1] == 0:
+        return None
+    squared = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T
+    return np.exp(-DESCRIPTOR_GAMMA * np.maximum(squared, 0.0) / a.shape[1])
 
 
 def _removal_sets(

@@ -186,11 +186,12 @@ class Predictor:
             InvalidSmilesError,
             mol_to_graph,
             morgan_fingerprint,
+            physchem_descriptors,
             standardise,
             structure_key,
         )
 
-        graphs, fps, names, keys, problems = [], [], [], [], []
+        graphs, fps, descriptors, names, keys, problems = [], [], [], [], [], []
         for name, smi in smiles.items():
             try:
                 mol = standardise(smi).mol
@@ -199,12 +200,13 @@ class Predictor:
                 continue
             graphs.append(mol_to_graph(mol))
             fps.append(morgan_fingerprint(mol))
+            descriptors.append(physchem_descriptors(mol))
             keys.append(structure_key(mol))
             names.append(name)
         if problems:
             raise PredictionError("invalid SMILES: " + "; ".join(problems))
         cell_ids = self.resolve_cells(cells)
-        tensors = self.tensors.with_drugs(graphs, np.stack(fps))
+        tensors = self.tensors.with_drugs(graphs, np.stack(fps), np.stack(descriptors))
         c_idx = np.array([self.ds.cell_index[c] for c in cell_ids])
         c = np.repeat(c_idx, len(names))
         d = np.tile(np.arange(len(names)), len(c_idx))

@@ -41,6 +41,7 @@ from drp.featurize.molecules import (
     InvalidSmilesError,
     mol_to_graph,
     morgan_fingerprint,
+    physchem_descriptors,
     standardise,
     structure_key,
 )
@@ -132,10 +133,10 @@ class ScreenResult:
 
 
 def _featurize_chunk(records: Sequence[Record], invalid: list[tuple[str, str, str]]):
-    """Standardised graphs, fingerprints [n, bits], names, input and standardised SMILES and
-    drug identities of the readable records; the others are appended to ``invalid`` with their
-    reason."""
-    graphs, fps, names, inputs, standard, keys = [], [], [], [], [], []
+    """Standardised graphs, fingerprints [n, bits], physicochemical descriptors [n, k], names,
+    input and standardised SMILES and drug identities of the readable records; the others are
+    appended to ``invalid`` with their reason."""
+    graphs, fps, descriptors, names, inputs, standard, keys = [], [], [], [], [], [], []
     for name, smiles, reason in records:
         if smiles is None:
             invalid.append((name, "", reason))
@@ -147,11 +148,12 @@ def _featurize_chunk(records: Sequence[Record], invalid: list[tuple[str, str, st
             continue
         graphs.append(mol_to_graph(mol.mol))
         fps.append(morgan_fingerprint(mol.mol))
+        descriptors.append(physchem_descriptors(mol.mol))
         names.append(name)
         inputs.append(smiles)
         standard.append(mol.smiles)
         keys.append(structure_key(mol.mol))
-    return graphs, fps, names, inputs, standard, drug_identity(keys).to_numpy(str)
+    return graphs, fps, descriptors, names, inputs, standard, drug_identity(keys).to_numpy(str)
 
 
 def screen(
@@ -238,12 +240,14 @@ def screen(
     try:
         for begin in range(0, len(records), chunk_size):
             chunk = records[begin : begin + chunk_size]
-            graphs, fps, names, inputs, standard, keys = _featurize_chunk(chunk, invalid)
+            graphs, fps, descriptors, names, inputs, standard, keys = _featurize_chunk(
+                chunk, invalid
+            )
             if names:
                 n, fp = len(names), np.stack(fps)
                 c = np.repeat(c_idx, n)
                 d = np.tile(np.arange(n), len(c_idx))
-                tensors = base.with_drugs(graphs, fp)
+                tensors = base.with_drugs(graphs, fp, np.stack(descriptors))
                 pred = predictor.estimator.predict_at(
                     tensors, predictor.cell_ids, c, d, keys, prior
                 )

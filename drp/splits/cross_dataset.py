@@ -197,7 +197,7 @@ def rename_drugs(ds: FeaturizedDataset, drug_map: dict[str, str]) -> FeaturizedD
     """A copy of ``ds`` whose drug ids (drugs, pairs) are renamed by ``drug_map``.
 
     Two ids renamed to one keep the first drug's row (same structure, same features); graphs and
-    fingerprints follow the kept rows, so ``drug_index`` stays aligned with them.
+    fingerprints and descriptors follow the kept rows, so ``drug_index`` stays aligned with them.
     """
     renamed = ds.drugs["drug_id"].map(lambda d: drug_map.get(d, d))
     keep = ~renamed.duplicated().to_numpy()
@@ -209,4 +209,5 @@ def rename_drugs(ds: FeaturizedDataset, drug_map: dict[str, str]) -> FeaturizedD
         pairs=pairs,
         graphs=[g for g, k in zip(ds.graphs, keep, strict=True) if k],
         fingerprints=ds.fingerprints[keep],
+        descriptors=ds.descriptors[keep],
     )

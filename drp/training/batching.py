@@ -53,13 +53,15 @@ class OmicsScaler:
 class EntityTensors:
     """Model-ready tensors for every drug and cell of a dataset, on one device.
 
-    Shapes: omics [n_cells, G] (already scaled), fingerprints [n_drugs, bits].
+    Shapes: omics [n_cells, G] (already scaled), fingerprints [n_drugs, bits], descriptors
+    [n_drugs, k] (numpy, the drugs' physicochemical descriptors, for the new-drug prior).
     """
 
     omics: Tensor
     fingerprints: Tensor
     graphs: GraphBank
     device: torch.device
+    descriptors: np.ndarray
 
     @classmethod
     def from_dataset(
@@ -76,12 +78,18 @@ class EntityTensors:
             fingerprints,
             GraphBank(ds.graphs, device, fingerprints),
             torch.device(device),
+            ds.descriptors,
         )
 
-    def with_drugs(self, graphs: list[Data], fingerprints: np.ndarray) -> EntityTensors:
+    def with_drugs(
+        self, graphs: list[Data], fingerprints: np.ndarray, descriptors: np.ndarray
+    ) -> EntityTensors:
         """The same cells with another set of drugs (e.g. new SMILES)."""
         fps = torch.from_numpy(fingerprints.astype(np.float32)).to(self.device)
-        return replace(self, graphs=GraphBank(graphs, self.device, fps), fingerprints=fps)
+        return replace(
+            self, graphs=GraphBank(graphs, self.device, fps), fingerprints=fps,
+            descriptors=np.asarray(descriptors, np.float64),
+        )  # fmt: skip
 
     def batch(self, cell_idx: Tensor, drug_idx: Tensor, drug_kind: str = "graph") -> PairBatch:
         """Pairs [B] of (cell, drug) dataset indices -> a PairBatch over unique entities."""

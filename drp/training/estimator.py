@@ -255,7 +255,8 @@ class NeuralEstimator:
         new_drugs = drugs[new]
         net_ref = self._reference_predictions(tensors, ref, new_drugs, c, d, pred)
         shift = np.zeros(int(drugs.max()) + 1)
-        shift[new_drugs] = prior.shift(fps[new], net_ref, cell_ids[ref])
+        descriptors = tensors.descriptors[drugs[new]]
+        shift[new_drugs] = prior.shift(fps[new], descriptors, net_ref, cell_ids[ref])
         out = pred + shift[d]
         if prior.pattern_blend > 0 and prior.profiles.size:
             out += _analogue_correction(

@@ -95,16 +95,16 @@ def test_a_full_blend_gives_new_drugs_their_analogues_pattern_and_keeps_the_leve
     drug = test.drug_id.iloc[0]
     grid = pd.DataFrame({"cell_id": prior.cell_ids, "drug_id": drug})
     pred = est.predict(ds, grid)
-    fp = ds.fingerprints[[ds.drug_index[drug]]]
+    fp, descriptors = ds.fingerprints[[ds.drug_index[drug]]], ds.descriptors[[ds.drug_index[drug]]]
     analogue = prior.pattern(fp, prior.cell_ids)[:, 0]
     # on the prior's cells the prediction is the analogues' pattern, centred on the prior level
     np.testing.assert_allclose(pred - pred.mean(), analogue - analogue.mean(), atol=1e-6)
-    assert (pred - prior.cell_means).mean() == pytest.approx(prior.predict(fp)[0])
+    assert (pred - prior.cell_means).mean() == pytest.approx(prior.predict(fp, descriptors)[0])
     # a blend of 0 is the network's pattern: the same level, another ranking
     off = replace(prior, pattern_blend=0.0)
     est.prior_, est._prior_cache = off, None
     network = est.predict(ds, grid)
-    assert (network - prior.cell_means).mean() == pytest.approx(prior.predict(fp)[0])
+    assert (network - prior.cell_means).mean() == pytest.approx(prior.predict(fp, descriptors)[0])
     assert not np.allclose(network - network.mean(), pred - pred.mean())
     # the run's file carries the pattern: a reloaded run predicts the same
     loaded = NeuralEstimator.from_run(tmp_path / "run")

@@ -128,8 +128,10 @@ def test_new_drugs_take_the_prior_main_effect_and_known_drugs_keep_the_network(
     drug = test.drug_id.iloc[0]
     grid = pd.DataFrame({"cell_id": prior.cell_ids, "drug_id": drug})
     level = est.predict(ds, grid) - prior.cell_means
-    fp = ds.fingerprints[[ds.drug_index[drug]]]
-    assert level.mean() == pytest.approx(prior.predict(fp)[0])
+    row = [ds.drug_index[drug]]
+    assert level.mean() == pytest.approx(
+        prior.predict(ds.fingerprints[row], ds.descriptors[row])[0]
+    )
     # with too few of the run's training cells to place its level, a new drug keeps the
     # network's prediction, with a warning
     tensors = est.entity_tensors(ds)
@@ -154,7 +156,10 @@ def test_prior_round_trips_and_can_be_switched_off(tiny_dataset, tmp_path):
     prior = DrugEffectPrior.fit(ds, ds.pairs[ds.pairs.drug_id != "imatinib"])
     prior.save(tmp_path / FILE)
     loaded = DrugEffectPrior.load(tmp_path / FILE)
-    np.testing.assert_allclose(loaded.predict(ds.fingerprints), prior.predict(ds.fingerprints))
+    np.testing.assert_allclose(
+        loaded.predict(ds.fingerprints, ds.descriptors),
+        prior.predict(ds.fingerprints, ds.descriptors),
+    )
     assert loaded.n_known == prior.n_known == ds.pairs.drug_id.nunique() - 1
     assert list(loaded.is_new(drug_keys(ds, ["imatinib", "erlotinib"]))) == [True, False]
     # a prior file of an older drp (no drug identities) is refused, not half-used
@@ -229,9 +234,11 @@ def _stereo_variant(ds, drug: str, new_id: str):
     pairs = ds.pairs[ds.pairs.drug_id == drug].assign(drug_id=new_id)
     graphs = list(ds.graphs) + [ds.graphs[ds.drug_index[drug]]]
     fps = np.vstack([ds.fingerprints, ds.fingerprints[[ds.drug_index[drug]]]])
+    descriptors = np.vstack([ds.descriptors, ds.descriptors[[ds.drug_index[drug]]]])
     return replace(
         ds, drugs=pd.concat([ds.drugs, row], ignore_index=True),
         pairs=pd.concat([ds.pairs, pairs], ignore_index=True), graphs=graphs, fingerprints=fps,
+        descriptors=descriptors,
     )  # fmt: skip
 
 
@@ -273,8 +280,9 @@ def test_prior_never_scores_a_dataset_with_its_own_responses(tiny_dataset, tmp_p
     )
     scored = target.pairs[["cell_id", "drug_id"]]
     # the prior fitted on the shifted screen differs where it learned from it ...
-    aux_fps = target.fingerprints[[target.drug_index[f"aux:{d}"] for d in new]]
-    assert not np.allclose(leaky.predict(aux_fps), est.prior_.predict(aux_fps))
+    rows = [target.drug_index[f"aux:{d}"] for d in new]
+    aux_drugs = target.fingerprints[rows], target.descriptors[rows]
+    assert not np.allclose(leaky.predict(*aux_drugs), est.prior_.predict(*aux_drugs))
     before = est.predict(target, scored)
     est.prior_, est._prior_cache = leaky, None
     after = est.predict(target, scored)
@@ -298,3 +306,53 @@ def test_new_compounds_say_where_their_level_comes_from(tiny_dataset, tmp_path):
     assert list(table.prior_nearest_from) == ["auxiliary", "training"]
     assert table.prior_similarity.iloc[0] == pytest.approx(1.0)
     assert table.prior_nearest.iloc[1] == "cisplatin"
+
+
+def _synthetic_prior(rng: np.random.Generator, effects: np.ndarray, descriptors: np.ndarray):
+    """A prior over drugs with random (uninformative) fingerprints and the given descriptors."""
+    n = len(effects)
+    fps = (rng.random((n, 256)) < 0.1).astype(np.uint8)
+    signed = np.sign(descriptors) * np.log1p(np.abs(descriptors))
+    ids = np.array([f"d{i}" for i in range(n)])
+    return DrugEffectPrior(
+        fps, effects, ids, ids, ids, np.nan, np.zeros(n), 0.0, 0.1, n,
+        np.array(["c0"]), np.zeros(1), descriptors=descriptors,
+        descriptor_center=signed.mean(0), descriptor_spread=signed.std(0),
+    )._refit()  # fmt: skip
+
+
+def test_descriptor_similarity_enters_the_kernel_only_when_it_predicts_the_level():
+    rng = np.random.default_rng(0)
+    descriptors = rng.normal(size=(80, 5)) * [100, 1, 1, 1, 1] + [400, 0, 0, 0, 0]
+    size = np.log1p(descriptors[:, 0])
+    by_size = _synthetic_prior(rng, 4 * (size - size.mean()), descriptors)
+    assert by_size.descriptor_weight > 0  # chosen leave-one-out, with the penalty
+    tanimoto_only = replace(by_size, descriptor_weight=0.0)._refit()
+    assert by_size.descriptor_weight == tanimoto_only.descriptor_weight  # the choice is refitted
+    # the kernel's descriptor part predicts new drugs' levels from their size
+    new = rng.normal(size=(20, 5)) * [100, 1, 1, 1, 1] + [400, 0, 0, 0, 0]
+    truth = 4 * (np.log1p(new[:, 0]) - size.mean())
+    fps = (rng.random((20, 256)) < 0.1).astype(np.uint8)
+    assert np.corrcoef(by_size.predict(fps, new), truth)[0, 1] > 0.8
+    # levels unrelated to the descriptors: the weight stays 0 (Tanimoto alone)
+    noise = _synthetic_prior(rng, rng.normal(size=80), descriptors)
+    assert noise.descriptor_weight == 0.0
+
+
+def test_a_prior_saved_without_descriptors_loads_as_tanimoto_alone(tiny_dataset, tmp_path):
+    ds = tiny_dataset
+    prior = DrugEffectPrior.fit(ds, ds.pairs[ds.pairs.drug_id != "imatinib"])
+    older = replace(
+        prior, descriptors=np.zeros((0, 0)), descriptor_center=np.zeros(0),
+        descriptor_spread=np.zeros(0), descriptor_weight=0.0,
+    )._refit()  # fmt: skip
+    older.save(tmp_path / FILE)
+    with np.load(tmp_path / FILE) as data:  # a format-3 file: no descriptor arrays at all
+        arrays = {k: data[k] for k in data.files if not k.startswith("descriptor")}
+    np.savez(tmp_path / FILE, **arrays)
+    loaded = DrugEffectPrior.load(tmp_path / FILE)
+    assert loaded.descriptor_weight == 0.0
+    kernel = tanimoto_cross(ds.fingerprints, loaded.fingerprints)
+    np.testing.assert_allclose(
+        loaded.predict(ds.fingerprints, ds.descriptors), kernel @ loaded.coef + loaded.offset
+    )

@@ -163,7 +163,7 @@ def test_salt_forms_share_a_structure_key():
 
 def test_clusters_group_analogues_and_identical_structures():
     frame = pd.DataFrame({"drug_id": list(GDSC_SMILES), "smiles": list(GDSC_SMILES.values())})
-    table, _, fps = featurize_drugs(frame, DropLog(), "drugs")
+    table, _, fps, _ = featurize_drugs(frame, DropLog(), "drugs")
     labels = dict(
         zip(
             table.drug_id,

@@ -35,6 +35,7 @@ def shuffled_copy(ds, seed=0):
         omics=omics,
         graphs=[ds.graphs[i] for i in drugs],
         fingerprints=ds.fingerprints[drugs],
+        descriptors=ds.descriptors[drugs],
     )
 
 
