@@ -10,7 +10,8 @@ model beats the cell mean, and wall time. ``--set`` applies config overrides to 
 models (the change being measured) and ``--label`` names the row.
 
 Usage: ``python benchmarks/bench_new_drugs.py [--folds 0 1 2 3 4] [--seed 0]
-[--models gat_edge fingerprint] [--set model.graph_dropout=0.2] [--ensemble 3] [--label NAME]``
+[--models gat_edge fingerprint] [--set model.graph_dropout=0.2] [--ensemble 3] [--label NAME]
+[--save-predictions]``
 """
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                 row |= {"drug_prior": members[0].summary_.get("drug_prior", "none")}
             print(json.dumps(row), flush=True)
             rows.append(row)
+            if args.save_predictions:  # the test pairs, for comparisons on identical pairs
+                out = ROOT / "runs" / "bench_new_drugs" / "predictions"
+                out.mkdir(parents=True, exist_ok=True)
+                keep = preds[["cell_id", "drug_id", "y_true", "y_pred"]]
+                keep.to_parquet(out / f"{args.label}_s{args.seed}_f{f}_{name}.parquet", index=False)
             args.drug_rows.append(per_drug(preds, nearest).assign(fold=f, model=name))
     return pd.DataFrame(rows)
 
@@ -264,6 +270,10 @@ def main() -> None:
     parser.add_argument("--baselines", nargs="*", default=["cell_mean", "ridge"])
     parser.add_argument("--set", action="append", default=[], help="SECTION.KEY=VALUE")
     parser.add_argument("--label", default="defaults")
+    parser.add_argument(
+        "--save-predictions", action="store_true",
+        help="keep each model's test predictions under runs/bench_new_drugs/predictions",
+    )  # fmt: skip
     parser.add_argument(
         "--dataset", type=Path, default=DATASET, help="featurized dataset (default GDSC2's)"
     )
