@@ -14,7 +14,9 @@ DEFAULT_VARIANT = "gat_edge"
 
 #: variant name -> the ModelConfig fields it changes from the default: the edge-aware GAT with
 #: the fingerprint MLP beside it (``drug = hybrid``). Every graph twin keeps the fingerprint
-#: part, so a comparison of twins measures the graph component alone; ``graph_only`` drops it.
+#: part, so a comparison of twins measures the graph component alone; ``graph_only`` drops it,
+#: and its ``graph_only_*`` twins ask each attention question where the graph is the only drug
+#: input (issue 26: beside a fingerprint MLP an attention component can only add to it).
 VARIANTS: dict[str, dict[str, str]] = {
     "gat_edge": {},
     "gat": {"conv": "gat"},
@@ -25,6 +27,9 @@ VARIANTS: dict[str, dict[str, str]] = {
     "cross_attention": {"fusion": "cross_attention"},
     "fingerprint": {"drug": "fingerprint"},
     "graph_only": {"drug": "graph"},
+    "graph_only_gat": {"drug": "graph", "conv": "gat"},
+    "graph_only_gin": {"drug": "graph", "conv": "gin"},
+    "graph_only_pool_mean": {"drug": "graph", "pool": "mean"},
 }
 
 

@@ -222,9 +222,12 @@ def answer_table(
 
 
 def _fit_mixed(model, sd: float):
-    """The first REML fit (L-BFGS, then Powell, then Nelder-Mead) that converged with a sane
-    standard error: at a zero run variance L-BFGS can report a converged fit whose standard
-    error is absurd (10^6), so a fit whose intercept SE exceeds the data's sd is refused."""
+    """The REML fit with the highest likelihood among L-BFGS, Powell and Nelder-Mead that
+    converged with a sane standard error: at a zero run variance L-BFGS can report a converged
+    fit whose standard error is absurd (10^6), so a fit whose intercept SE exceeds the data's sd
+    is refused, and an optimiser that stops at a worse optimum than another is not kept (the
+    first acceptable fit is not always the best one)."""
+    best = None
     for method in ("lbfgs", "powell", "nm"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # boundary (zero run variance) warnings
@@ -233,9 +236,10 @@ def _fit_mixed(model, sd: float):
             except (ValueError, np.linalg.LinAlgError):
                 continue
         se = float(fit.bse["Intercept"])
-        if fit.converged and np.isfinite(se) and se <= sd:
-            return fit
-    return None
+        acceptable = fit.converged and np.isfinite(se) and se <= sd and np.isfinite(fit.llf)
+        if acceptable and (best is None or fit.llf > best.llf):
+            best = fit
+    return best
 
 
 def per_drug_mixed_model(

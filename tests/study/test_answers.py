@@ -116,3 +116,18 @@ def test_per_drug_mixed_model_recovers_a_shift():
     out = per_drug_mixed_model(pd.DataFrame(rows), "a", "b", "drug_blind")
     assert out["n_runs"] == 10 and out["n_drugs"] == 100 and out["n_rows"] == 200
     assert out["ci_low"] < -0.1 < out["ci_high"] and out["ci_high"] < 0 and out["p"] < 0.01
+
+
+def test_mixed_model_fit_keeps_the_best_likelihood_across_optimisers():
+    """L-BFGS may stop at a worse optimum than Powell: the higher likelihood wins, and a fit
+    with an absurd standard error is refused whatever its likelihood."""
+    from types import SimpleNamespace
+
+    from drp.study.answers import _fit_mixed
+
+    def fitted(llf, se):
+        return SimpleNamespace(llf=llf, converged=True, bse={"Intercept": se})
+
+    fits = {"lbfgs": fitted(-10.0, 0.1), "powell": fitted(-8.0, 0.1), "nm": fitted(-1.0, 1e6)}
+    model = SimpleNamespace(fit=lambda reml, method: fits[method])
+    assert _fit_mixed(model, sd=1.0) is fits["powell"]
