@@ -399,3 +399,48 @@ def test_format_2_caches_serve_splits_that_do_not_group_drugs(ds, tmp_path):
     assert len(load_or_make_folds(ds, "mixed", k=3, fold_seed=0, cache_dir=tmp_path)) == 3
     with pytest.raises(FoldCacheError, match="format"):
         load_or_make_folds(ds, "drug_blind", k=3, fold_seed=0, cache_dir=tmp_path)
+
+
+def test_external_new_drugs_are_the_targets_new_structures_on_training_cells(cross_pair):
+    """The external test keeps the target's new drugs on cells the training screen measured,
+    and moves them by the mean gap over the (cell, structure) pairs both screens measured."""
+    from drp.splits.external import external_new_drugs
+
+    train, target = cross_pair
+    c0 = sorted(target.pairs["cell_id"].unique())[0]  # measured by the target only
+    target.pairs = target.pairs.assign(ln_ic50=target.pairs["ln_ic50"] - 0.85)  # assay offset
+    external = external_new_drugs(train, target, val_seed=0)
+    test = external.test_pairs
+    assert set(test["drug_id"]) == {"caffeine"}  # the one structure training lacks
+    assert c0 not in set(test["cell_id"]) and external.dropped_new_cells == 1
+    assert len(test) == 11
+    # the shared pairs were shifted by -0.85; the fixture's two ids of aspirin's structure
+    # (aspirin, aspirin_sodium) are averaged on the training side, so the mean moves off 0.85
+    # a little and the median (most pairs are one id) does not
+    structure = {"aspirin_sodium": "aspirin"}
+    train_mean = (
+        train.pairs.assign(d=train.pairs["drug_id"].replace(structure))
+        .groupby(["cell_id", "d"])["ln_ic50"]
+        .mean()
+    )
+    shared = external.cross.test_pairs.query("subset == 'seen_pair'")
+    gaps = [
+        train_mean[(c, structure.get(d, d))] - y
+        for c, d, y in zip(shared.cell_id, shared.drug_id, shared.ln_ic50, strict=True)
+    ]
+    assert external.offset == pytest.approx(np.mean(gaps)) and external.offset_pairs == 76
+    assert external.offset_median == pytest.approx(0.85)
+    np.testing.assert_allclose(test["ln_ic50"], test["ln_ic50_raw"] + external.offset)
+    # every training pair is in the fold (train or validation), none in its test part
+    fold = external.cross.fold
+    assert len(fold.train) + len(fold.val) == len(train.pairs) and len(fold.test) == 0
+    assert external.summary()["test_drugs"] == 1
+
+
+def test_external_test_refuses_screens_without_a_shared_pair(cross_pair):
+    from drp.splits.external import external_new_drugs
+
+    train, target = cross_pair
+    target.pairs = target.pairs[target.pairs["drug_id"] == "caffeine"].reset_index(drop=True)
+    with pytest.raises(ValueError, match="share no"):
+        external_new_drugs(train, target)
