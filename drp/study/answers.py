@@ -9,10 +9,17 @@ verdict compares that interval with the question's margin ``m``:
 * **helps** / **hurts**: the interval excludes zero on the better / worse side;
 * **inconclusive**: anything else: the design could not tell.
 
-Multiplicity: the *primary family* is the questions' primary endpoints (one split, RMSE, per
-question). Their intervals are Bonferroni-adjusted (level ``1 - alpha/m``) and their p-values
-Holm-adjusted over the family. Secondary splits, other metrics and the rows against baselines
-are reported with unadjusted 95% intervals, marked as such.
+Multiplicity: the *primary family* is the questions' primary endpoints (their primary split
+with each declared endpoint metric, RMSE unless a question declares more). Their intervals are
+Bonferroni-adjusted (level ``1 - alpha/m``) and their p-values Holm-adjusted over the family.
+Secondary splits, other metrics and the rows against baselines are reported with unadjusted 95%
+intervals, marked as such.
+
+On the external new-drug test (:data:`~drp.study.presets.EXTERNAL`) every seed trains on the
+same pairs and tests the same drugs: the interval is
+:func:`~drp.study.statistics.external_paired_test`'s (seed-level paired differences, a
+bootstrap over drugs for the drug sample), with no fold-overlap correction; its floor is the
+drug term, reached as the seeds grow.
 
 Power: with ``c = sqrt(1/J + n_test/n_train)`` and ``s`` the sd of the differences, the interval
 half-width is ``t * c * s``. More runs shrink ``1/J`` but not ``n_test/n_train``, so the
@@ -30,8 +37,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from drp.study.presets import MARGINS, PRIMARY_METRIC, Question
-from drp.study.statistics import PAIR_KEYS, Better, corrected_resampled_ttest, holm
+from drp.study.presets import EXTERNAL, MARGINS, PRIMARY_METRIC, Question
+from drp.study.statistics import (
+    PAIR_KEYS,
+    Better,
+    corrected_resampled_ttest,
+    external_paired_test,
+    holm,
+)
 
 ANSWER_COLUMNS = [
     "question",
@@ -119,7 +132,10 @@ def _row(
     level: float,
     adjusted: bool,
     margins: Mapping[str, Mapping[str, float]],
+    groups: pd.DataFrame | None = None,
 ) -> dict[str, object] | None:
+    if split == EXTERNAL:
+        return _external_row(name, a, b, metric, role, level, adjusted, margins, groups)
     paired = _paired(results, a, b, split, metric)
     if paired.empty:
         return None
@@ -160,6 +176,42 @@ def _row(
     }
 
 
+def _external_row(
+    name: str,
+    a: str,
+    b: str,
+    metric: str,
+    role: str,
+    level: float,
+    adjusted: bool,
+    margins: Mapping[str, Mapping[str, float]],
+    groups: pd.DataFrame | None,
+) -> dict[str, object] | None:
+    """A row of :data:`ANSWER_COLUMNS` from the external test's per-drug groups."""
+    if groups is None or groups.empty or metric not in ("rmse", "per_drug_r"):
+        return None
+    drugs = groups[(groups["kind"] == "drug") & (groups["split"] == EXTERNAL)]
+    left, right = drugs[drugs["variant"] == a], drugs[drugs["variant"] == b]
+    if left.empty or right.empty:
+        return None
+    test = external_paired_test(left, right, metric, confidence=level)
+    margin = float(margins.get(metric, {}).get(EXTERNAL, np.nan))
+    j, mean = int(test["j"]), float(test["mean"])
+    nan = float("nan")
+    t = float(sps.t.ppf(0.5 + level / 2, j - 1)) if j > 1 else nan
+    mde = (t + float(sps.t.ppf(0.8, j - 1))) * test["se"] if j > 1 else nan
+    floor = float(sps.norm.ppf(0.5 + level / 2)) * test["sd_drug"]
+    return {
+        "question": name, "attention": a, "twin": b, "split": EXTERNAL, "metric": metric,
+        "role": role, "n_pairs": j, "mean_attention": test["mean_a"], "mean_twin": test["mean_b"],
+        "mean_diff": mean, "sd_diff": test["sd_seed"], "margin": margin, "ci_level": level,
+        "adjusted": adjusted, "ci_low": test["ci_low"], "ci_high": test["ci_high"],
+        "p": test["p"], "p_holm": nan, "mde80": mde, "floor_half_width": floor,
+        "sd_needed": nan,
+        "verdict": equivalence_verdict(test["ci_low"], test["ci_high"], margin, DIRECTIONS[metric]),
+    }  # fmt: skip
+
+
 def best_baseline(results: pd.DataFrame, baselines: Sequence[str], split: str) -> str | None:
     """The baseline with the lowest mean RMSE on ``split`` (None when none ran there)."""
     r = results[(results["split"] == split) & results["variant"].isin(list(baselines))]
@@ -176,6 +228,7 @@ def answer_table(
     baselines: Sequence[str] = (),
     alpha: float = 0.05,
     margins: Mapping[str, Mapping[str, float]] = MARGINS,
+    groups: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every question on its primary and secondary splits (RMSE and per-drug r), and every
     model variant against the best baseline of each split; columns :data:`ANSWER_COLUMNS`.
@@ -186,20 +239,21 @@ def answer_table(
         n_train: split -> pairs a model is fitted on in one fold (validation excluded).
         n_test: split -> test pairs of one fold.
         baselines: baseline names present in ``results``.
+        groups: per-drug metrics of every cell (``read_groups``), for the external test.
     """
     rows: list[dict[str, object] | None] = []
-    m = max(1, len(questions))
+    m = max(1, sum(len(q.endpoints) for q in questions))
     primary_level = 1 - alpha / m
     for q in questions:
         for split in (q.primary, *q.secondary):
             for metric in (PRIMARY_METRIC, "per_drug_r"):
-                primary = split == q.primary and metric == PRIMARY_METRIC
+                primary = split == q.primary and metric in q.endpoints
                 role = "primary" if primary else "secondary"
                 level = primary_level if primary else 1 - alpha
                 rows.append(
                     _row(
                         q.name, q.attention, q.twin, split, metric, role, results, n_train,
-                        n_test, level, primary, margins,
+                        n_test, level, primary, margins, groups,
                     )
                 )  # fmt: skip
     models = list(dict.fromkeys(v for q in questions for v in (q.attention, q.twin)))
@@ -211,7 +265,7 @@ def answer_table(
             rows.append(
                 _row(
                     f"{variant} vs the best baseline", variant, base, split, PRIMARY_METRIC,
-                    "baseline", results, n_train, n_test, 1 - alpha, False, margins,
+                    "baseline", results, n_train, n_test, 1 - alpha, False, margins, groups,
                 )
             )  # fmt: skip
     out = pd.DataFrame([r for r in rows if r is not None], columns=ANSWER_COLUMNS)

@@ -6,12 +6,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from drp.core.config import RunConfig
 from drp.featurize.store import FeaturizedDataset
 from drp.splits.cache import load_or_make_folds
+from drp.splits.external import ExternalTest
 from drp.splits.fold import Fold
 from drp.study.evidence import is_finished
-from drp.study.presets import Preset
+from drp.study.presets import EXTERNAL, Preset
 
 
 def run_name(variant: str, split: str, fold: int, seed: int) -> str:
@@ -19,17 +22,42 @@ def run_name(variant: str, split: str, fold: int, seed: int) -> str:
 
 
 class StudyFolds:
-    """The study's folds, read from the shared cache once per (split, seed)."""
+    """The study's folds, read from the shared cache once per (split, seed); the
+    :data:`~drp.study.presets.EXTERNAL` split is ``external``'s one training fold."""
 
-    def __init__(self, ds: FeaturizedDataset, k: int, folds_dir: Path) -> None:
-        self.ds, self.k, self.folds_dir = ds, k, folds_dir
+    def __init__(
+        self,
+        ds: FeaturizedDataset,
+        k: int,
+        folds_dir: Path,
+        external: ExternalTest | None = None,
+    ) -> None:
+        self.ds, self.k, self.folds_dir, self.external = ds, k, folds_dir, external
         self._memo: dict[tuple[str, int], list[Fold]] = {}
 
     def __call__(self, split: str, seed: int, fold: int) -> Fold:
+        if split == EXTERNAL:
+            return self._external().cross.fold
         key = (split, seed)
         if key not in self._memo:
             self._memo[key] = load_or_make_folds(self.ds, split, self.k, seed, self.folds_dir)
         return self._memo[key][fold]
+
+    def parts(
+        self, split: str, seed: int, fold: int
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, FeaturizedDataset | None]:
+        """``(train, val, test, test_ds)`` of one cell: ``test_ds`` is the screen the test
+        pairs are predicted from (None: the study's own dataset)."""
+        train, val, test = self(split, seed, fold).frames(self.ds.pairs)
+        if split != EXTERNAL:
+            return train, val, test, None
+        external = self._external()
+        return train, val, external.test_pairs, external.cross.test_ds
+
+    def _external(self) -> ExternalTest:
+        if self.external is None:
+            raise ValueError(f"the {EXTERNAL!r} split needs the preset's external screen")
+        return self.external
 
 
 @dataclass(frozen=True)

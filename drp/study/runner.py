@@ -29,16 +29,38 @@ from drp.evaluation.scoring import fit_predict
 from drp.featurize.store import FeaturizedDataset
 from drp.models.baselines import BASELINES
 from drp.models.registry import DEFAULT_VARIANT, variant_config
-from drp.splits.fold import Fold
 from drp.study.answers import answer_table, per_drug_mixed_model
 from drp.study.attention import FAITHFULNESS_SPLITS, write_attention
 from drp.study.cells import BASELINES_CELL, CellSpec, StudyFolds, is_done, run_name, study_cells
 from drp.study.evidence import consolidate, is_finished, read_cells, read_groups, write_cell
-from drp.study.presets import MARGINS, PRIMARY_METRIC, Preset
+from drp.study.presets import EXTERNAL, MARGINS, PRIMARY_METRIC, Preset
 from drp.study.settings import collect_lock, write_study_json
 from drp.training.estimator import NeuralEstimator
 
 _DATASETS: dict[tuple, tuple[FeaturizedDataset, StudyFolds]] = {}
+
+
+def external_path(preset: Preset, dataset_dir: Path) -> Path | None:
+    """Where the preset's external screen is (a name beside the dataset, or a path)."""
+    if not preset.external:
+        return None
+    name = preset.external
+    return Path(name) if "/" in name else Path(dataset_dir).parent / name
+
+
+def study_folds(
+    ds: FeaturizedDataset, preset: Preset, dataset_dir: Path, folds_dir: Path
+) -> StudyFolds:
+    """The study's folds; with an external screen, its new-drug test (drp.splits.external)."""
+    external = None
+    if EXTERNAL in preset.splits:
+        from drp.splits.external import external_new_drugs
+
+        path = external_path(preset, dataset_dir)
+        if path is None:
+            raise ValueError(f"the {EXTERNAL!r} split needs the preset's external screen")
+        external = external_new_drugs(ds, FeaturizedDataset.load(path))
+    return StudyFolds(ds, preset.k, folds_dir, external)
 
 
 def _dataset(spec: CellSpec) -> tuple[FeaturizedDataset, StudyFolds]:
@@ -46,10 +68,10 @@ def _dataset(spec: CellSpec) -> tuple[FeaturizedDataset, StudyFolds]:
     store's manifest, so a store featurized again is loaded again)."""
     folds_dir = Path(spec.base.train.folds_dir or Path(spec.dataset) / "folds")
     manifest = (Path(spec.dataset) / "manifest.json").read_bytes()
-    key = (spec.dataset, hash(manifest), spec.preset.k, str(folds_dir))
+    key = (spec.dataset, hash(manifest), spec.preset.k, str(folds_dir), spec.preset.external)
     if key not in _DATASETS:
         ds = FeaturizedDataset.load(Path(spec.dataset))
-        _DATASETS[key] = (ds, StudyFolds(ds, spec.preset.k, folds_dir))
+        _DATASETS[key] = (ds, study_folds(ds, spec.preset, Path(spec.dataset), folds_dir))
     return _DATASETS[key]
 
 
@@ -79,11 +101,11 @@ def run_cell(spec: CellSpec) -> dict:
         ds, folds = _dataset(spec)
         t0 = time.perf_counter()
         worker = {"attempt": claim.attempt, "worker": claim.owner}
-        fold = folds(spec.split, spec.seed, spec.fold)
+        parts = folds.parts(spec.split, spec.seed, spec.fold)
         if spec.variant == BASELINES_CELL:
-            _run_baselines(ds, spec, fold, claim, worker)
+            _run_baselines(ds, spec, parts, claim, worker)
             return out | {"status": "done", "seconds": time.perf_counter() - t0} | worker
-        summary = _run_model(ds, spec, fold, claim, worker)
+        summary = _run_model(ds, spec, parts, claim, worker)
         return (
             out
             | {
@@ -101,9 +123,11 @@ def run_cell(spec: CellSpec) -> dict:
 
 
 def _run_model(
-    ds: FeaturizedDataset, spec: CellSpec, fold: Fold, claim: Claim, worker: dict
+    ds: FeaturizedDataset, spec: CellSpec, parts: tuple, claim: Claim, worker: dict
 ) -> dict:
-    """Train one model cell and write its compact record; returns the training summary."""
+    """Train one model cell and write its compact record; returns the training summary. An
+    external cell trains like a mixed-split run (its validation part is a random draw of
+    pairs) on all of the dataset, and predicts the external screen's new drugs."""
     run_dir = Path(spec.study) / "runs" / spec.run
     preset, base = spec.preset, spec.base
     cfg = RunConfig(
@@ -111,7 +135,7 @@ def _run_model(
         train=replace(
             base.train,
             dataset=spec.dataset,
-            split=spec.split,
+            split="mixed" if spec.split == EXTERNAL else spec.split,
             fold=spec.fold,
             seed=spec.seed,
             fold_seed=-1,  # seed s draws its folds with s (repeated k-fold CV)
@@ -120,7 +144,7 @@ def _run_model(
             patience=preset.patience,
         ),
     ).validate()
-    train, val, test = fold.frames(ds.pairs)
+    train, val, test, test_ds = parts
     estimator = NeuralEstimator(
         cfg,
         spec.variant,
@@ -130,7 +154,7 @@ def _run_model(
         run_info={"counts": {"test": len(test)}},
         on_epoch=lambda row: claim.heartbeat(),
     )
-    pred = fit_predict(estimator, ds, train, val, test, run_dir=run_dir)
+    pred = fit_predict(estimator, ds, train, val, test, test_ds=test_ds, run_dir=run_dir)
     summary = estimator.summary_
     history = run_dir / "history.csv"
     labels = {"variant": spec.variant, "split": spec.split, "fold": spec.fold, "seed": spec.seed}
@@ -190,11 +214,11 @@ def run_study(
     ds = FeaturizedDataset.load(dataset_dir)
     study = Path(out_root) / name
     (study / "runs").mkdir(parents=True, exist_ok=True)
-    folds = StudyFolds(ds, preset.k, folds_path)
+    folds = study_folds(ds, preset, dataset_dir, folds_path)
     started = time.perf_counter()
     write_study_json(study, name, preset, preset_name, ds, dataset_dir, base)
     specs = study_cells(study, preset, dataset_dir, base, threads=executor.threads)
-    for split, seed in {(s.split, s.seed) for s in specs}:
+    for split, seed in {(s.split, s.seed) for s in specs if s.split != EXTERNAL}:
         folds(split, seed, 0)  # draw and cache the folds once, before workers read them
     todo = [s for s in specs if not is_done(s)]
     log(f"{len(specs) - len(todo)} of {len(specs)} cells already finished; {len(todo)} to run")
@@ -243,18 +267,18 @@ def wait_for_claimed(
 
 
 def _run_baselines(
-    ds: FeaturizedDataset, spec: CellSpec, fold: Fold, claim: Claim, worker: dict
+    ds: FeaturizedDataset, spec: CellSpec, parts: tuple, claim: Claim, worker: dict
 ) -> None:
     """Fit the preset's baselines on one fold (the same :func:`~drp.evaluation.scoring.fit_predict`
     path as the neural variants) and write their compact records."""
-    train, val, test = fold.frames(ds.pairs)
+    train, val, test, test_ds = parts
     for name in spec.preset.baselines:
         run = run_name(name, spec.split, spec.fold, spec.seed)
         if is_finished(Path(spec.study), run):
             continue
         claim.heartbeat()
         t0 = time.perf_counter()
-        pred = fit_predict(BASELINES[name](), ds, train, val, test)
+        pred = fit_predict(BASELINES[name](), ds, train, val, test, test_ds=test_ds)
         labels = {"variant": name, "split": spec.split, "fold": spec.fold, "seed": spec.seed}
         write_cell(
             Path(spec.study),
@@ -280,12 +304,12 @@ def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFold
     flags = [c for c in ("censored", "outside_range") if c in ds.pairs]
     consolidate(study, ds.pairs[["cell_id", "drug_id", *flags]] if flags else None)
     n_train, n_test = fold_sizes(preset, folds)
+    groups = read_groups(study)
     present = set(results.variant)
     questions = [q for q in preset.declared() if q.attention in present and q.twin in present]
-    answer_table(results, questions, n_train, n_test, preset.baselines).to_csv(
+    answer_table(results, questions, n_train, n_test, preset.baselines, groups=groups).to_csv(
         study / "answers.csv", index=False
     )
-    groups = read_groups(study)
     drugs = groups[groups["kind"] == "drug"]
     per_drug = [
         {
@@ -298,7 +322,7 @@ def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFold
         if split in FAITHFULNESS_SPLITS
     ]
     pd.DataFrame(per_drug).to_csv(study / "per_drug_tests.csv", index=False)
-    _write_design(study, preset, n_train, n_test)
+    _write_design(study, preset, n_train, n_test, folds)
     if DEFAULT_VARIANT in preset.variants and (study / "runs").is_dir():
         write_attention(study, preset, ds, folds)
         _biomarkers(study, preset, ds)
@@ -329,10 +353,16 @@ def _biomarkers(study: Path, preset: Preset, ds: FeaturizedDataset) -> None:
 
 
 def _write_design(
-    study: Path, preset: Preset, n_train: dict[str, int], n_test: dict[str, int]
+    study: Path,
+    preset: Preset,
+    n_train: dict[str, int],
+    n_test: dict[str, int],
+    folds: StudyFolds | None = None,
 ) -> None:
-    """design.json: the declared questions, margins and family, and the fold sizes used."""
+    """design.json: the declared questions, margins and family, the fold sizes used and, with
+    an external test, what it holds and the assay offset applied."""
     questions = preset.declared()
+    m = sum(len(q.endpoints) for q in questions)
     payload = {
         "questions": [
             {
@@ -342,12 +372,15 @@ def _write_design(
                 "primary_split": q.primary,
                 "secondary_splits": list(q.secondary),
                 "primary_metric": PRIMARY_METRIC,
+                "endpoints": list(q.endpoints),
+                "primary_seeds": q.repeats or len(preset.seeds),
             }
             for q in questions
         ],
         "margins": MARGINS,
         "family": {
-            "primary": f"the {len(questions)} primary endpoints (one split, RMSE, per question)",
+            "primary": f"the {m} primary endpoints (each question's primary split with its "
+            "declared endpoints)",
             "adjustment": "Bonferroni intervals at level 1 - 0.05/m; Holm p-values",
             "secondary": "unadjusted 95% intervals",
         },
@@ -355,6 +388,14 @@ def _write_design(
         "n_test": n_test,
         "test": "Nadeau-Bengio corrected resampled t interval (n_train excludes validation pairs)",
     }
+    if folds is not None and folds.external is not None:
+        payload["external"] = folds.external.summary() | {
+            "test": "seed-level paired differences on the one external set; interval mean ± "
+            "t_{J-1} sqrt(s_seed^2/J + s_drug^2), s_drug from a bootstrap over drugs (2,000 "
+            "draws); no fold-overlap correction (every seed trains on the same pairs)",
+            "training": "all of the dataset's pairs but a fixed random 10% validation draw "
+            "(seed 0), the same for every seed and variant; trained like a mixed-split run",
+        }
     (study / "design.json").write_text(json.dumps(payload, indent=1) + "\n")
 
 
@@ -364,6 +405,6 @@ def fold_sizes(preset: Preset, folds: StudyFolds) -> tuple[dict[str, int], dict[
     n_train, n_test = {}, {}
     for split, fold, seed in preset.fold_keys():
         if split not in n_train:
-            fi = folds(split, seed, fold)
-            n_train[split], n_test[split] = len(fi.train), len(fi.test)
+            train, _, test, _ = folds.parts(split, seed, fold)
+            n_train[split], n_test[split] = len(train), len(test)
     return n_train, n_test

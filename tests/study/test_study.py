@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats as sps
 from typer.testing import CliRunner
 
@@ -190,3 +191,66 @@ def test_study_runs_resumes_and_reports(tiny_dataset, tmp_path, monkeypatch):
     assert again.exit_code == 0, again.output
     first, second = (tmp_path / d / "report.md" for d in ("rep", "rep2"))
     assert first.read_text() == second.read_text()
+
+
+def test_study_answers_on_the_external_new_drugs(tiny_dataset, tmp_path):
+    """The external split trains every seed on the same pairs, tests another screen's new
+    drugs moved by the assay offset, and answers with the seed + drug-bootstrap interval."""
+    from dataclasses import replace
+
+    from drp.splits.external import external_new_drugs
+    from drp.study.cells import run_name
+    from drp.study.presets import EXTERNAL
+    from drp.study.statistics import external_paired_test
+
+    ds = tiny_dataset
+    new = ["erlotinib", "imatinib"]  # structures the training screen does not hold
+    drugs = ds.drugs.copy()
+    renamed = drugs.drug_id.isin(new)
+    drugs.loc[renamed, "structure_key"] = "NEWSKELETON" + drugs.loc[renamed, "drug_id"] + "-X-N"
+    drugs["drug_id"] = "aux:" + drugs.drug_id
+    pairs = ds.pairs.assign(drug_id="aux:" + ds.pairs.drug_id, ln_ic50=ds.pairs.ln_ic50 - 0.8)
+    replace(ds, name="aux", drugs=drugs, pairs=pairs).save(tmp_path / "aux")
+    ds.save(tmp_path / "ds")
+    question = "graph + fingerprint vs fingerprint alone"
+    preset = Preset(
+        "external", ("gat_edge", "fingerprint"), (EXTERNAL, "drug_blind"), (0, 1), (0, 1, 2), 2, 2,
+        ("mean_effects",), k=3, questions=(question,), external="aux",
+    )  # fmt: skip
+    base = RunConfig(
+        model=ModelConfig(hidden=16),
+        train=TrainConfig(batch_size=16, folds_dir=str(tmp_path / "folds")),
+    )
+    study = run_study("x", preset, tmp_path / "ds", tmp_path / "studies", base, log=lambda m: None)
+    results = pd.read_csv(study / "results.csv")
+    external = results[results.split == EXTERNAL]
+    # 3 seeds x (2 variants + 1 baseline), all on fold 0; drug-blind: the first seed only
+    assert len(external) == 9 and set(external.fold) == {0}
+    assert len(results[results.split == "drug_blind"]) == 3 * 2
+    # the test pairs are the new structures on the training cells, on the training scale
+    test = pd.read_parquet(
+        study / "runs" / run_name("gat_edge", EXTERNAL, 0, 1) / "predictions_test.parquet"
+    )
+    expected = external_new_drugs(ds, FeaturizedDataset.load(tmp_path / "aux")).test_pairs
+    assert set(test.drug_id) == {"aux:erlotinib", "aux:imatinib"}
+    assert len(test) == len(expected)
+    merged = test.merge(expected, on=["cell_id", "drug_id"])
+    np.testing.assert_allclose(merged.y_true, merged.ln_ic50_raw + 0.8, atol=1e-5)
+    # the primary rows (RMSE and per-drug r) are the external test's interval, Bonferroni over 2
+    answers = pd.read_csv(study / "answers.csv")
+    primary = answers[answers.role == "primary"].set_index("metric")
+    assert set(primary.index) == {"rmse", "per_drug_r"} and (primary.split == EXTERNAL).all()
+    assert (primary.n_pairs == 3).all() and np.allclose(primary.ci_level, 1 - 0.05 / 2)
+    groups = pd.read_parquet(study / "groups.parquet")
+    drug_rows = groups[(groups.kind == "drug") & (groups.split == EXTERNAL)]
+    by_hand = external_paired_test(
+        drug_rows[drug_rows.variant == "gat_edge"], drug_rows[drug_rows.variant == "fingerprint"],
+        "rmse", confidence=1 - 0.05 / 2,
+    )  # fmt: skip
+    assert primary.loc["rmse", "ci_low"] == pytest.approx(by_hand["ci_low"])
+    assert primary.loc["rmse", "ci_high"] == pytest.approx(by_hand["ci_high"])
+    secondary = answers[(answers.role == "secondary") & (answers.split == "drug_blind")]
+    assert len(secondary) == 2  # RMSE and per-drug r on the CV split, unadjusted
+    design = json.loads((study / "design.json").read_text())
+    assert design["external"]["offset"] == pytest.approx(0.8, abs=0.05)
+    assert design["external"]["test_drugs"] == 2
