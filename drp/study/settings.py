@@ -132,6 +132,7 @@ def write_study_json(
             "patience": preset.patience,
             "baselines": list(preset.baselines),
             "questions": list(preset.questions),
+            "external": preset.external,
             "default_variant": DEFAULT_VARIANT,
         },
         "provenance": {
