@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -95,6 +96,7 @@ def train(args: argparse.Namespace) -> None:
         print(f"DrEvalPy's featurizer made no graph for {len(missing)} drugs: {missing}")
     drugs = FeatureDataset({d: {"drug_graph": g} for d, g in graphs.items() if g is not None})
     RUNS.mkdir(parents=True, exist_ok=True)
+    os.chdir(RUNS)  # Lightning writes its lightning_logs/ into the working directory
     for f in args.folds:
         out = RUNS / f"s{args.seed}_f{f}_epochs{args.epochs}.csv"
         if out.exists():
