@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from drp.report import plots
+from drp.study.presets import EXTERNAL
 
 
 # --------------------------------------------------------------------------- document blocks
@@ -73,6 +74,54 @@ def fmt_num(x: object, digits: int = 3) -> str:
     if not isinstance(x, (float, np.floating)):
         return str(x)
     return f"{float(x):.{digits}f}".replace("-", "−")
+
+
+def fmt_signed(x: object, digits: int = 3) -> str:
+    """A difference with its sign: ``+0.004``, ``−0.031`` (``–`` when missing)."""
+    text = fmt_num(x, digits)
+    if text == "–" or text.startswith("−"):
+        return text
+    return "+" + text if float(x) != 0 else text  # type: ignore[arg-type]
+
+
+def fold_change(rmse: float) -> str:
+    """An RMSE in ln IC50 as the typical IC50 error factor: 2.39 -> ``11-fold``."""
+    factor = float(np.exp(rmse))
+    return f"{factor:.1f}-fold" if factor < 10 else f"{factor:.0f}-fold"
+
+
+def fold_change_pct(diff: float) -> str:
+    """An ln IC50 difference as a percent change of the IC50 factor: 0.05 -> ``5%``."""
+    return f"{100 * (np.exp(abs(float(diff))) - 1):.0f}%"
+
+
+def fmt_share(hits: int, total: int) -> str:
+    """``99.7% (312 of 313)``: one decimal, never rounded up to 100% or down to 0%."""
+    if total <= 0:
+        return "–"
+    text = f"{100 * hits / total:.1f}%"
+    if hits < total and text == "100.0%":
+        text = ">99.9%"
+    elif hits > 0 and text == "0.0%":
+        text = "<0.1%"
+    return f"{text} ({hits:,} of {total:,})"
+
+
+SPLIT_PHRASES = {
+    "mixed": "on known drugs and cells (mixed CV)",
+    "cell_blind": "on new cell lines (cell-blind CV)",
+    "tissue_blind": "on new tissues (tissue-blind CV)",
+    "drug_blind": "on new drugs (drug-blind CV)",
+    "cluster_blind": "on new drug clusters (cluster-blind CV)",
+}
+
+
+def split_phrase(split: str, design: dict | None = None) -> str:
+    """Plain words for a split label; ``external`` names its screen from ``design``."""
+    if split == EXTERNAL:
+        target = str((design or {}).get("external", {}).get("target", "")).upper()
+        return f"on new drugs (external {target} set)" if target else "on new drugs (external set)"
+    return SPLIT_PHRASES.get(split, f"on {split}")
 
 
 def fmt_p(x: object) -> str:

@@ -45,7 +45,7 @@ def build_blocks(study: Study, out_dir: Path) -> list[Block]:
         ),
     ]
     blocks += answer_section(study)
-    blocks += design_section(study)
+    blocks += design_section(study, out_dir)
     blocks += verdict_section(study)
     blocks += forest_section(study, out_dir)
     blocks += per_drug_tests_section(study)

@@ -1,11 +1,20 @@
 """Biomarker recovery: effects and Welch p-values per drug x binary feature."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from drp.evaluation.biomarkers import associations, binary_features, classics, recovery_summary
+from drp.evaluation.biomarkers import (
+    associations,
+    binary_features,
+    classics,
+    recovery_summary,
+    split_half_recovery,
+    write_biomarkers,
+)
 
 
 def _omics(n: int = 60) -> dict[str, pd.DataFrame]:
@@ -58,3 +67,60 @@ def test_associations_match_welch_and_recover_a_planted_effect():
     summary = recovery_summary(table)
     assert summary["n_associations"] == len(table) and summary["n_significant"] >= 1
     assert summary["sign_agreement_significant"] == 1.0
+
+
+def _planted() -> tuple[pd.DataFrame, pd.DataFrame]:
+    features = binary_features(_omics(120))
+    rng = np.random.default_rng(2)
+    egfr = features["EGFR mut"].to_numpy()
+    rows = []
+    shifts = {"Erlotinib": -2.0, "Gefitinib": -1.5, "Afatinib": -1.2, "A": 1.2, "B": 1.6, "C": 0.0}
+    for drug, shift in shifts.items():
+        y = rng.normal(0, 1, len(egfr)) + shift * egfr
+        rows.append(
+            pd.DataFrame(
+                {"cell_id": features.index, "drug_id": drug, "y_true": y,
+                 "y_pred": 0.5 * shift * egfr + rng.normal(0, 0.3, len(y))}
+            )
+        )  # fmt: skip
+    return pd.concat(rows, ignore_index=True), features
+
+
+def test_recovery_summary_counts_sign_agreement():
+    table = pd.DataFrame(
+        {"observed": [-1.0, -0.8, 0.9, 0.1], "predicted": [-0.5, 0.2, 0.4, 0.3],
+         "q_observed": [0.01, 0.02, 0.03, 0.5]}
+    )  # fmt: skip
+    summary = recovery_summary(table)
+    assert summary["n_significant"] == 3 and summary["n_sign_agree_significant"] == 2
+    assert summary["sign_agreement_significant"] == pytest.approx(2 / 3)
+
+
+def test_split_half_selects_on_one_half_and_scores_the_other():
+    pred, features = _planted()
+    out = split_half_recovery(pred, features, min_pos=5)
+    assert np.isfinite(out["r_split_half"]) and out["r_split_half"] > 0.9
+    assert out == split_half_recovery(pred, features, min_pos=5)  # deterministic seed
+    assert out["split_half_seed"] == 0 and 2 <= out["n_split_half"] <= out["n_split_half_selected"]
+    assert out["n_sign_agree_split_half"] == out["n_split_half"]
+    # the second half's effects are computed on its cells only
+    cells = np.array(sorted(set(pred["cell_id"])), dtype=object)
+    first = set(np.random.default_rng(0).permutation(cells)[: len(cells) // 2])
+    second = pred[~pred["cell_id"].isin(first)]
+    y = second[second.drug_id == "Erlotinib"].set_index("cell_id")["y_true"]
+    pos = features.loc[y.index, "EGFR mut"].to_numpy()
+    table = associations(second, features, min_pos=5)
+    row = table[(table.drug_id == "Erlotinib") & (table.feature == "EGFR mut")].iloc[0]
+    assert row.observed == pytest.approx(y[pos].mean() - y[~pos].mean())
+    assert (
+        split_half_recovery(pred, features, seed=1, min_pos=5)["r_split_half"]
+        != out["r_split_half"]
+    )
+
+
+def test_write_biomarkers_records_the_split_half(tmp_path):
+    pred, _ = _planted()
+    write_biomarkers(tmp_path, pred, _omics(120))
+    summary = json.loads((tmp_path / "biomarkers.json").read_text())
+    assert {"r_all", "r_split_half", "n_split_half", "n_sign_agree_split_half"} <= set(summary)
+    assert summary["n_sign_agree_significant"] <= summary["n_significant"]

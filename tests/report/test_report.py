@@ -84,14 +84,21 @@ def test_markdown_has_every_section_in_order(rendered: tuple[Path, Path, Path]) 
         assert f"**{name}**" in answer
     assert "**Does the default model (`gat_edge`) beat the best baseline?**" in answer
     # the synthetic twins differ by 0.03-0.10 RMSE with sd ~0.01: clear verdicts
-    assert "(`gat` vs `gcn`, drug_blind, 6 paired runs): **helps**" in answer
+    assert (
+        "**attention conv** (`gat` vs `gcn`, 6 paired runs, 98.75% CI) — **helps** on new drugs "
+        "(drug-blind CV): lower RMSE by" in answer
+    )
     assert "0123abc" in md and "ab" * 32 in md  # provenance: commit + checksum
     assert "SMILES did not parse" in md
     # noise ceiling stated for one measurement: RMSE / sqrt(2) and sqrt(r)
     assert "0.62/√2 = **0.438**" in md.replace("0.620", "0.62") and "√0.910 = **0.954**" in md
     # the worst-predicted drugs and the anti-faithful drug are named
     assert "The 10 drugs the default model predicts worst on **drug_blind**" in md
-    assert "over the 10 with observed FDR < 0.05 (Benjamini–Hochberg), r = **0.900**" in md
+    assert (
+        "Over all 400 associations the observed and predicted effects correlate with r = **0.500**"
+        in md
+    )
+    assert "Over the 10 with observed FDR < 0.05 (Benjamini–Hochberg), r = 0.900" in md
     assert "| ERBB2 high | Lapatinib | 12 |" in md
     assert (
         "Most anti-faithful drugs at 20% deleted (ratio top/random, lower = random atoms matter more): Paclitaxel"

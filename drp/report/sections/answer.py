@@ -8,10 +8,22 @@ import numpy as np
 import pandas as pd
 
 from drp.report import plots
-from drp.report.blocks import Block, Heading, Para, Table, fmt_num, fmt_p
+from drp.report.blocks import (
+    Block,
+    Heading,
+    Para,
+    Table,
+    fmt_num,
+    fmt_p,
+    fmt_signed,
+    fold_change,
+    fold_change_pct,
+    split_phrase,
+)
 from drp.report.sections.design import convergence_text
 from drp.report.study_dir import Study
 from drp.report.writers import VERDICT_CLASS
+from drp.study.presets import EXTERNAL
 
 _VERDICT_ORDER = ("helps", "equivalent", "hurts", "inconclusive")
 
@@ -24,29 +36,122 @@ def _interval(r: object) -> str:
     return f"{fmt_num(r.mean_diff)} [{fmt_num(r.ci_low)}, {fmt_num(r.ci_high)}]"  # type: ignore[attr-defined]
 
 
-def _answer_sentence(r: object) -> str:
-    """Plain-language verdict of one primary answer row."""
-    ci = f"{_level(r.ci_level)} CI {fmt_num(r.ci_low)} to {fmt_num(r.ci_high)}"  # type: ignore[attr-defined]
-    margin = f"±{r.margin:g}"  # type: ignore[attr-defined]
-    mean = float(r.mean_diff)  # type: ignore[attr-defined]
-    if r.verdict == "equivalent":  # type: ignore[attr-defined]
-        return (
-            f"the RMSE difference is {fmt_num(mean)} ({ci}), inside the declared margin of "
-            f"{margin}: no difference that matters."
-        )
-    if r.verdict in ("helps", "hurts"):  # type: ignore[attr-defined]
-        change = "lowers" if mean < 0 else "raises"
-        return f"`{r.attention}` {change} RMSE by {fmt_num(abs(mean))} ({ci}); margin {margin}."  # type: ignore[attr-defined]
-    need = (
-        f"equivalence would have needed an sd of paired differences of at most "
-        f"{fmt_num(r.sd_needed)} (observed {fmt_num(r.sd_diff)})"  # type: ignore[attr-defined]
-        if np.isfinite(r.sd_needed)  # type: ignore[attr-defined]
-        else "the observed difference itself lies outside the margin"
-    )
+_METRIC_NAMES = {"rmse": "RMSE", "per_drug_r": "per-drug r"}
+
+
+def _runs(n: int, split: str) -> str:
+    unit = "seed" if split == EXTERNAL else "paired run"
+    return f"{n} {unit}{'s' if n != 1 else ''}"
+
+
+def _margin_words(r: object) -> tuple[str, str]:
+    """(``±0.05``, `` (±5% in IC50 fold-change)``) for RMSE; no scale for other metrics."""
+    margin = float(r.margin)  # type: ignore[attr-defined]
+    if not np.isfinite(margin):
+        return "undeclared", ""
+    if r.metric != "rmse":  # type: ignore[attr-defined]
+        return f"±{margin:g}", ""
+    return f"±{margin:g}", f" (±{fold_change_pct(margin)} in IC50 fold-change)"
+
+
+def _endpoint_clause(r: object) -> str:
+    """One endpoint of a question in words that claim no more than its verdict."""
+    name = _METRIC_NAMES.get(r.metric, r.metric)  # type: ignore[attr-defined]
+    unit = " ln IC50" if r.metric == "rmse" else ""  # type: ignore[attr-defined]
+    lo, hi, mean = float(r.ci_low), float(r.ci_high), float(r.mean_diff)  # type: ignore[attr-defined]
+    margin = float(r.margin)  # type: ignore[attr-defined]
+    interval = f"[{fmt_signed(lo)}, {fmt_signed(hi)}]"
+    verdict = r.verdict  # type: ignore[attr-defined]
+    if verdict == "equivalent":
+        m, scale = _margin_words(r)
+        scale = scale.replace(" (±", ", i.e. ±").rstrip(")")
+        return f"{name} difference {fmt_signed(mean)} {interval}{unit} (within {m}{scale})"
+    if verdict in ("helps", "hurts"):
+        word = "lower" if mean < 0 else "higher"
+        near, far = sorted((abs(lo), abs(hi)))
+        size = f"{fmt_num(abs(mean))} [{fmt_num(near)}, {fmt_num(far)}]"
+        notes = []
+        if r.metric == "rmse":  # type: ignore[attr-defined]
+            change = "smaller" if mean < 0 else "larger"
+            notes.append(f"typical IC50 error about {fold_change_pct(mean)} {change}")
+        if np.isfinite(margin) and near >= margin:
+            notes.append(f"the whole interval beyond the ±{margin:g} margin")
+        else:
+            notes.append(
+                f"though the interval reaches inside the ±{margin:g} margin, so the difference "
+                "may be too small to matter"
+            )
+        return f"{word} {name} by {size}{unit} ({'; '.join(notes)})"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{name}: no interval could be computed, so the study cannot tell"
+    how = "is wider than" if hi - lo > 2 * margin else "reaches beyond"
+    m, scale = _margin_words(r)
     return (
-        f"the RMSE difference is {fmt_num(mean)}, but its {ci} reaches beyond the {margin} margin, "
-        f"so the study cannot tell; {need}. The minimum effect this design detects with 80% "
-        f"power is {fmt_num(r.mde80)}."  # type: ignore[attr-defined]
+        f"{name} difference {fmt_signed(mean)} {interval}{unit}: the interval includes zero but "
+        f"{how} the {m} margin{scale}, so the study cannot tell whether they differ"
+    )
+
+
+def question_sentence(rows: pd.DataFrame, design: dict | None = None) -> str:
+    """One plain-English sentence for a declared question from its primary rows (one per
+    endpoint, all on the question's primary split)."""
+    first = rows.iloc[0]
+    verdicts = list(dict.fromkeys(rows["verdict"]))
+    levels = ", ".join(dict.fromkeys(_level(x) for x in rows["ci_level"]))
+    head = (
+        f"**{first['question']}** (`{first['attention']}` vs `{first['twin']}`, "
+        f"{_runs(int(first['n_pairs']), str(first['split']))}, {levels} "
+        f"CI{'s' if len(rows) > 1 else ''})"
+    )
+    where = split_phrase(str(first["split"]), design)
+    clauses = [_endpoint_clause(r) for r in rows.itertuples()]
+    tail = "."
+    if len(verdicts) == 1:
+        return f"{head} — **{verdicts[0]}** {where}: " + "; ".join(clauses) + tail
+    parts = []
+    for r, clause in zip(rows.itertuples(), clauses, strict=True):
+        name = _METRIC_NAMES.get(r.metric, r.metric)
+        parts.append(f"{name} **{r.verdict}**: {clause.removeprefix(name + ' ')}")
+    return f"{head} — {where}: " + "; ".join(parts) + tail
+
+
+def interval_text(study: Study) -> str:
+    """Which interval each split's rows carry, and how the per-drug intervals differ."""
+    a = study.answers
+    present = set(a["split"]) if not a.empty else set()
+    cv = [s for s in study.splits if s in present and s != EXTERNAL]
+    cv += sorted(s for s in present if s not in cv and s != EXTERNAL)
+    parts = []
+    if cv:
+        parts.append(
+            f"Intervals on the cross-validation splits ({', '.join(cv)}) are Nadeau–Bengio "
+            "corrected resampled t intervals, which widen for the training data that folds share."
+        )
+    if EXTERNAL in present:
+        parts.append(
+            "On the external new-drug set every seed trains on the same pairs and is tested on "
+            "the same drugs, so its intervals are seed + drug-bootstrap intervals instead: mean ± "
+            "t_{J−1} · √(s_seed²/J + s_drug²), s_seed the sd of the J seed-level differences and "
+            "s_drug that of the seed-averaged difference over bootstrap draws of the test drugs; "
+            "no fold-overlap correction."
+        )
+    if not study.per_drug_tests.empty:
+        parts.append(
+            per_drug_reconcile(
+                "The per-drug mixed-model intervals (per-drug analysis below)", "those here"
+            )
+        )
+    return " ".join(parts)
+
+
+def per_drug_reconcile(theirs: str, ours: str) -> str:
+    """Why the per-drug mixed-model intervals (``theirs``) and the answer's (``ours``) differ."""
+    return (
+        f"{theirs} measure another quantity than {ours}: the mean over drugs of each drug's RMSE "
+        "difference, at 95%, unadjusted and without any fold-overlap correction, against the "
+        "difference of each run's RMSE over all its test pairs, corrected for the training data "
+        "that folds share and Bonferroni-adjusted for the primary endpoints; so one can exclude "
+        "zero while the other does not."
     )
 
 
@@ -58,6 +163,8 @@ def answer_section(study: Study) -> list[Block]:
     primary = a[a["role"] == "primary"]
     counts = primary["verdict"].value_counts()
     summary = ", ".join(f"{counts[v]} {v}" for v in _VERDICT_ORDER if v in counts)
+    n_questions = primary["question"].nunique()
+    metrics = set(primary["metric"])
     if primary.empty:
         asked = sorted({q["primary_split"] for q in study.design.get("questions", [])})
         blocks.append(
@@ -69,20 +176,22 @@ def answer_section(study: Study) -> list[Block]:
             )
         )
     else:
+        endpoints = (
+            "verdicts on their primary endpoint"
+            if len(primary) == n_questions
+            else f"verdicts on their {len(primary)} primary endpoints"
+        )
+        what = "RMSE difference" if metrics == {"rmse"} else "difference of each endpoint"
         blocks.append(
             Para(
-                f"**{len(primary)} declared questions, verdicts on their primary endpoint: "
-                f"{summary}.** Each verdict compares the paired RMSE difference (attention − "
-                "twin, same folds and seeds) with an equivalence margin declared before the runs."
+                f"**{n_questions} declared questions, {endpoints}: {summary}.** Each verdict "
+                f"compares the paired {what} (attention − twin, same training data and seeds) "
+                "with an equivalence margin declared before the runs; RMSE in ln IC50, where an "
+                "RMSE of r is a typical IC50 error of about e^r-fold."
             )
         )
-    for r in primary.itertuples():
-        blocks.append(
-            Para(
-                f"**{r.question}** (`{r.attention}` vs `{r.twin}`, {r.split}, {r.n_pairs} paired "
-                f"runs): **{r.verdict}**: {_answer_sentence(r)}"
-            )
-        )
+    for _, rows in primary.groupby("question", sort=False):
+        blocks.append(Para(question_sentence(rows, study.design)))
     base = a[(a["role"] == "baseline") & (a["attention"] == study.default_variant)]
     if not base.empty:
         parts = []
@@ -94,14 +203,16 @@ def answer_section(study: Study) -> list[Block]:
                 "inconclusive": "cannot be told apart from it",
             }[r.verdict]
             parts.append(
-                f"{r.split}: {fmt_num(r.mean_attention)} against `{r.twin}` {fmt_num(r.mean_twin)}, "
-                f"so it {word} (difference {_interval(r)}, 95% CI, {r.n_pairs} "
-                f"run{'s' if r.n_pairs != 1 else ''})"
+                f"{r.split}: {fmt_num(r.mean_attention)} ({fold_change(r.mean_attention)}) "
+                f"against `{r.twin}` {fmt_num(r.mean_twin)} ({fold_change(r.mean_twin)}), "
+                f"so it {word} (difference {_interval(r)}, 95% CI, {_runs(r.n_pairs, r.split)})"
             )
         blocks.append(
             Para(
                 f"**Does the default model (`{study.default_variant}`) beat the best baseline?** "
-                "Mean test RMSE per split: " + "; ".join(parts) + "."
+                "Mean test RMSE per split (with the typical IC50 error it means): "
+                + "; ".join(parts)
+                + "."
             )
         )
     family = ""
@@ -117,9 +228,10 @@ def answer_section(study: Study) -> list[Block]:
         Para(
             "**How sure.** "
             + (family or "Every row is ")
-            + "an unadjusted 95% interval unless marked adjusted. All intervals are Nadeau–Bengio "
-            "corrected resampled t intervals, which widen for the training data that folds "
-            "share. " + convergence_text(study)
+            + "an unadjusted 95% interval unless marked adjusted. "
+            + interval_text(study)
+            + " "
+            + convergence_text(study)
         )
     )
     return blocks
@@ -177,7 +289,8 @@ def per_drug_tests_section(study: Study) -> list[Block]:
             "difference, the random intercept absorbs what a (fold, seed) run shares. "
             "Assumptions: drugs are exchangeable within a run, effects are normal, and a drug's "
             "results under different seeds are treated as independent, which makes the interval "
-            "somewhat optimistic. Unadjusted 95% intervals."
+            "somewhat optimistic. Unadjusted 95% intervals. "
+            + per_drug_reconcile("These intervals", "the answer's corrected t intervals")
         )
     )
     frame = pd.DataFrame(

@@ -4,11 +4,28 @@ between repetitions, early stopping, and the data (counts, drops, replicate nois
 
 from __future__ import annotations
 
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from drp.report.blocks import Block, Heading, Para, Table, fmt_num
+from drp.report.blocks import (
+    Block,
+    Heading,
+    Para,
+    Table,
+    fmt_num,
+    fmt_signed,
+    fold_change,
+    fold_change_pct,
+    split_phrase,
+)
 from drp.report.study_dir import Study
+from drp.study.presets import EXTERNAL
+
+_METRIC_NAMES = {"rmse": "RMSE", "per_drug_r": "per-drug r"}
 
 
 def convergence_text(study: Study) -> str:
@@ -32,47 +49,247 @@ def convergence_text(study: Study) -> str:
     )
 
 
-def _seed_spread(study: Study) -> pd.DataFrame:
-    """The default model's sd of test RMSE between the seeds of one fold index, per split (each
-    seed draws its own folds, so this is the spread of a repetition: new folds and a new
-    initialisation)."""
-    r = study.results[study.results["variant"] == study.default_variant]
-    rows = []
-    for split, g in r.groupby("split", sort=False):
-        per_fold = g.groupby("fold")["rmse"]
-        sd = per_fold.std(ddof=1).dropna()
-        if len(sd):
-            rows.append(
-                {
-                    "split": split,
-                    "fold indices with ≥ 2 seeds": len(sd),
-                    "sd of RMSE between repetitions": fmt_num(float(np.sqrt((sd**2).mean()))),
-                }
+DECLARATION = "declaration.md"
+
+
+def find_declaration(study: Study, out_dir: Path | None = None) -> Path | None:
+    """The study's ``declaration.md``: in the report's directory, else beside the study dir."""
+    for folder in (out_dir, study.root.parent):
+        if folder is not None and (Path(folder) / DECLARATION).is_file():
+            return Path(folder) / DECLARATION
+    return None
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    """Stripped stdout of a git command, or None without git, outside a repository or on error."""
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def declaration_commit(path: Path) -> tuple[str, datetime | None, bool] | None:
+    """(short hash, commit time, edited since) of the last commit touching ``path``; None when
+    git is missing or the file was never committed."""
+    log = _git(["log", "-1", "--format=%h %cI", "--", path.name], path.parent)
+    if not log:
+        return None
+    short, _, stamp = log.partition(" ")
+    try:
+        when: datetime | None = datetime.fromisoformat(stamp)
+    except ValueError:
+        when = None
+    edited = bool(_git(["status", "--porcelain", "--", path.name], path.parent))
+    return short, when, edited
+
+
+def _study_start(study: Study) -> datetime | None:
+    stamp = study.meta.get("provenance", {}).get("date")
+    try:
+        when = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def declaration_text(study: Study, out_dir: Path | None = None) -> str:
+    """Where the design was declared and whether its commit predates the runs ("" if nowhere)."""
+    path = find_declaration(study, out_dir)
+    if path is None:
+        return ""
+    where = f"`{path.parent.name}/{DECLARATION}`"
+    commit = declaration_commit(path)
+    if commit is None:
+        return (
+            f"**Declaration.** The design is written down in {where}, but no git commit of it "
+            "was found, so this report cannot show that it was declared before the runs."
+        )
+    short, when, edited = commit
+    start = _study_start(study)
+    stamp = f" ({when:%Y-%m-%d %H:%M %Z})" if when else ""
+    text = f"**Declaration.** The design was declared in {where}, commit `{short}`{stamp}"
+    if when is not None and start is not None and when > start:
+        text += (
+            f", which is later than the study's first run ({start:%Y-%m-%d %H:%M %Z}): that "
+            "commit does not show the design was declared before the runs."
+        )
+    else:
+        text += ", before the runs" + (
+            f" (the study's first run: {start:%Y-%m-%d %H:%M %Z})." if start else "."
+        )
+    if edited:
+        text += " The file has uncommitted edits since that commit."
+    return text
+
+
+def external_text(design: dict) -> str:
+    """The external new-drug test in words: drugs, pairs, assay offset and interval."""
+    ext = design.get("external")
+    if not ext:
+        return ""
+    source = str(ext.get("source", "the training screen")).upper()
+    target = str(ext.get("target", "the external screen")).upper()
+    cells = f" on {fmt_num(ext['test_cells'])} cells" if "test_cells" in ext else ""
+    text = (
+        f"**External new-drug test.** {fmt_num(ext.get('test_drugs'))} {target} drugs whose "
+        f"structure {source} lacks, {fmt_num(ext.get('test_pairs'))} test pairs{cells} that "
+        f"{source} measured."
+    )
+    if ext.get("training"):
+        text += f" Training: {ext['training']}."
+    if "offset" in ext:
+        text += (
+            f" {target}'s ln IC50 is moved onto {source}'s scale by the assay offset "
+            f"**{fmt_signed(ext['offset'])}** ln IC50, the mean difference ({source} − {target}) "
+            f"over the {fmt_num(ext.get('offset_pairs'))} (cell, structure) pairs both screens "
+            f"measured; the median over the same pairs, {fmt_signed(ext.get('offset_median'))}, "
+            "is the sensitivity check. RMSE depends on the offset, per-drug r does not."
+        )
+    test = ext.get("test")
+    if test:
+        text += f" Interval on the external set: {test}."
+    if design.get("test"):
+        text += f" On cross-validation splits: {design['test']}."
+    return text
+
+
+def _mean_effects_gain(study: Study, split: str, metric: str) -> str:
+    """The default model's gain over mean effects on ``split`` (positive = better), from its
+    baseline row in answers.csv when there is one, else from the mean over runs."""
+    a, default = study.answers, study.default_variant
+    if metric == "rmse" and not a.empty:
+        hit = a[
+            (a["role"] == "baseline")
+            & (a["attention"] == default)
+            & (a["twin"] == "mean_effects")
+            & (a["split"] == split)
+            & (a["metric"] == metric)
+        ]
+        if len(hit):
+            r = hit.iloc[0]
+            return (
+                f"{fmt_signed(-r.mean_diff)} [{fmt_signed(-r.ci_high)}, {fmt_signed(-r.ci_low)}] "
+                f"({_level(r.ci_level)} CI)"
             )
-    return pd.DataFrame(rows)
+    res = study.results[study.results["split"] == split]
+    if metric not in res:
+        return "–"
+    means = res.groupby("variant")[metric].mean()
+    if default not in means or "mean_effects" not in means:
+        return "–"
+    gain = means[default] - means["mean_effects"]
+    return f"{fmt_signed(-gain if metric == 'rmse' else gain)} (means over runs)"
 
 
-def _seed_spread_blocks(study: Study) -> list[Block]:
-    spread = _seed_spread(study)
-    if spread.empty:
-        return [Para("(No fold was trained with two seeds yet, so the spread is not measured.)")]
-    return [Table(spread)]
+def _level(x: float) -> str:
+    return f"{100 * float(x):.4g}%"
 
 
-def design_section(study: Study) -> list[Block]:
+def _asked_splits(study: Study) -> list[str]:
+    asked = {
+        s
+        for q in study.design.get("questions", [])
+        for s in (q["primary_split"], *q.get("secondary_splits", []))
+    }
+    return [s for s in study.splits if s in asked] + sorted(asked - set(study.splits))
+
+
+def margins_blocks(study: Study) -> list[Block]:
+    """The margins on their scales, each beside the default model's gain over mean effects."""
+    margins = study.design.get("margins", {})
+    splits = [s for s in _asked_splits(study) if any(s in m for m in margins.values())]
+    if not splits:
+        return []
+    rmse, r = margins.get("rmse", {}), margins.get("per_drug_r", {})
+    rows = [
+        {
+            "split": s,
+            "RMSE margin (ln IC50)": f"±{rmse[s]:g} (±{fold_change_pct(rmse[s])} IC50 fold-change)"
+            if s in rmse
+            else "–",
+            f"{study.default_variant} gain over mean effects, RMSE": _mean_effects_gain(
+                study, s, "rmse"
+            ),
+            "per-drug r margin": f"±{r[s]:g}" if s in r else "–",
+            f"{study.default_variant} gain over mean effects, per-drug r": _mean_effects_gain(
+                study, s, "per_drug_r"
+            ),
+        }
+        for s in splits
+    ]
+    by_margin: dict[float, list[str]] = {}
+    for s in splits:
+        if s in rmse:
+            by_margin.setdefault(rmse[s], []).append(split_phrase(s, study.design))
+    scales = "; ".join(
+        f"±{m:g} (±{fold_change_pct(m)} in IC50 fold-change) {' and '.join(where)}"
+        for m, where in by_margin.items()
+    )
+    per_drug = ", ".join(dict.fromkeys(f"±{r[s]:g}" for s in splits if s in r)) or "–"
+    return [
+        Para(
+            "**Margins, on their scales.** A margin is the smallest difference that would "
+            "matter. RMSE is in ln IC50, so a change of m moves the typical IC50 error by a "
+            f"factor e^m: RMSE {scales}. Per-drug r (the correlation across cell lines within "
+            f"a drug): {per_drug}. Each is set beside what the default model "
+            f"(`{study.default_variant}`) gains over mean effects (a drug's and a cell's mean "
+            "response, no structure or omics) on the same split, positive = better; a margin "
+            "far below that gain is a small difference relative to what the models add."
+        ),
+        Table(pd.DataFrame(rows)),
+    ]
+
+
+def _power_text(study: Study) -> str:
+    n_train = {s: n for s, n in study.design.get("n_train", {}).items() if s != EXTERNAL}
+    text = ""
+    if n_train:
+        text = (
+            "**Power and its floor.** On cross-validation splits the corrected interval's "
+            "half-width is t · √(1/J + n_test/n_train) · sd. More folds and seeds shrink 1/J but "
+            "not n_test/n_train, so the half-width never falls below the floor in the table, "
+            "however many runs are added. "
+            + ", ".join(
+                f"{s}: n_train {fmt_num(int(n))}, n_test {fmt_num(int(study.design['n_test'][s]))}"
+                for s, n in n_train.items()
+            )
+            + " (pairs a model is fitted on, validation excluded; test pairs of one fold)."
+        )
+    if "external" in study.design or EXTERNAL in study.design.get("n_train", {}):
+        text += (
+            (" " if text else "**Power and its floor.** ")
+            + "On the external set the half-width is t_{J−1} · √(s_seed²/J + s_drug²): more "
+            "seeds shrink the first term only, so its floor is z · s_drug, set by the sample of "
+            "test drugs."
+        )
+    return (
+        text + " MDE: the smallest true difference this design detects with 80% power at its "
+        "interval level."
+    )
+
+
+def design_section(study: Study, out_dir: Path | None = None) -> list[Block]:
     blocks: list[Block] = [Heading("Declared design")]
     a = study.answers
     if not study.design or a.empty:
         return [*blocks, Para("No declared design was recorded (design.json is missing).")]
     rows = []
-    for q in study.design.get("questions", []):
-        hit = a[(a["question"] == q["name"]) & (a["role"] == "primary")]
+    questions = study.design.get("questions", [])
+    for q in questions:
+        hit = a[(a["question"] == q["name"]) & (a["role"] == "primary") & (a["metric"] == "rmse")]
         r = hit.iloc[0] if len(hit) else None
         rows.append(
             {
                 "question": q["name"],
                 "attention vs twin": f"{q['attention']} vs {q['twin']}",
                 "primary split": q["primary_split"],
+                "endpoints": ", ".join(
+                    _METRIC_NAMES.get(m, m)
+                    for m in q.get("endpoints", [q.get("primary_metric", "rmse")])
+                ),
                 "secondary": ", ".join(q["secondary_splits"]) or "–",
                 "margin (RMSE)": fmt_num(r.margin if r is not None else np.nan),
                 "paired runs": fmt_num(int(r.n_pairs)) if r is not None else "–",
@@ -81,42 +298,30 @@ def design_section(study: Study) -> list[Block]:
                 "floor of the half-width": fmt_num(r.floor_half_width if r is not None else np.nan),
             }
         )
-    margins = study.design.get("margins", {})
+    primaries = {q["primary_split"] for q in questions}
+    where = (
+        "Drug-encoder questions are asked on new drugs: the external set first, drug-blind "
+        "cross-validation beside it. "
+        if EXTERNAL in primaries
+        else "Drug-encoder questions are asked where drugs are new (drug-blind, and "
+        "cluster-blind beside it); on mixed and cell-blind splits every test drug was seen "
+        "in training. "
+    )
+    declared = declaration_text(study, out_dir)
     blocks += [
         Para(
-            "Declared in the preset before any run: each question's primary split and metric "
-            "(RMSE), its secondary splits, and the equivalence margins "
-            + "; ".join(
-                f"{metric}: " + ", ".join(f"{s} ±{m:g}" for s, m in by_split.items())
-                for metric, by_split in margins.items()
-            )
-            + ". Drug-encoder questions are asked where drugs are new (drug-blind, and "
-            "cluster-blind beside it); on mixed and cell-blind splits every test drug was seen "
-            "in training. The fusion question is asked cell-blind."
+            "Declared in the preset before any run: each question's primary split and endpoints "
+            "(RMSE; per-drug r where declared), its secondary splits, and the equivalence "
+            "margins. "
+            + where
+            + "The fusion question is asked cell-blind. The sd, MDE and floor are of the RMSE "
+            "endpoint."
         ),
+        *([Para(declared)] if declared else []),
         Table(pd.DataFrame(rows)),
-        Para(
-            "**Why these margins.** A margin is the smallest difference that would matter. "
-            "Retraining the default model with another seed (which also draws other folds) moved "
-            "its fold-0 test RMSE by sd 0.127 on drug-blind and 0.011 on mixed (three seeds, "
-            'benchmarks/RESULTS.md, "Time to accuracy"); this study\'s own spread between its '
-            "two repetitions of each fold index is in the table. A difference inside ±0.05 is "
-            "well under what a repetition does on new drugs, and ±0.02 is about twice the "
-            "repetition spread where drugs are known (cell-blind: about one spread)."
-        ),
-        *_seed_spread_blocks(study),
-        Para(
-            "**Power and its floor.** The corrected interval's half-width is t · √(1/J + "
-            "n_test/n_train) · sd. More folds and seeds shrink 1/J but not n_test/n_train, so "
-            "the half-width never falls below the floor in the table, however many runs are "
-            "added. MDE: the smallest true difference this design detects with 80% power at "
-            "its interval level. "
-            + ", ".join(
-                f"{s}: n_train {fmt_num(int(n))}, n_test {fmt_num(int(study.design['n_test'][s]))}"
-                for s, n in study.design.get("n_train", {}).items()
-            )
-            + " (pairs a model is fitted on, validation excluded; test pairs of one fold)."
-        ),
+        *([Para(t)] if (t := external_text(study.design)) else []),
+        *margins_blocks(study),
+        Para(_power_text(study)),
     ]
     return blocks
 
@@ -153,24 +358,60 @@ def data_section(study: Study) -> list[Block]:
         blocks.append(Table(frame.fillna("")))
     else:
         blocks.append(Para("Nothing was dropped."))
-    ceiling = summary.get("noise_ceiling") or {}
-    blocks.append(Heading("Replicate noise ceiling", 3))
-    if ceiling and np.isfinite(ceiling.get("rmse", np.nan)):
-        rmse, r = float(ceiling["rmse"]), float(ceiling.get("pearson", np.nan))
-        blocks.append(
-            Para(
-                f"{fmt_num(ceiling.get('n_pairs'))} cell–drug pairs were measured twice: in GDSC "
-                "these are the same drug screened under two drug ids (often another "
-                f"concentration range or batch). The two measurements differ by RMSE "
-                f"{fmt_num(rmse)} and correlate with r = {fmt_num(r)}. One measurement's error is "
-                f"therefore about {fmt_num(rmse)}/√2 = **{fmt_num(rmse / np.sqrt(2))}** ln IC50, and "
-                f"the correlation a perfect model could reach against one measurement is about "
-                f"√{fmt_num(r)} = **{fmt_num(np.sqrt(r)) if r > 0 else '–'}**. These pairs are noisier "
-                "than the average pair, so the ceiling is conservative."
-            )
-        )
-    else:
-        blocks.append(
-            Para("No replicate measurements were available to estimate the noise ceiling.")
-        )
+    blocks += ceiling_blocks(study)
     return blocks
+
+
+def _default_mixed(study: Study, metric: str) -> float:
+    """The default model's mean test ``metric`` on the mixed split (nan when not run)."""
+    r = study.results
+    hit = r[(r["variant"] == study.default_variant) & (r["split"] == "mixed")]
+    return float(hit[metric].mean()) if metric in hit and len(hit) else float("nan")
+
+
+def ceiling_blocks(study: Study) -> list[Block]:
+    """The replicate agreement, called a ceiling only when no model beats it."""
+    ceiling = study.meta.get("data_summary", {}).get("noise_ceiling") or {}
+    if not ceiling or not np.isfinite(ceiling.get("rmse", np.nan)):
+        return [
+            Heading("Replicate noise ceiling", 3),
+            Para("No replicate measurements were available to estimate the noise ceiling."),
+        ]
+    rmse, r = float(ceiling["rmse"]), float(ceiling.get("pearson", np.nan))
+    one = rmse / np.sqrt(2)
+    best_r = float(np.sqrt(r)) if r > 0 else float("nan")
+    model_rmse, model_r = _default_mixed(study, "rmse"), _default_mixed(study, "pearson")
+    below = np.isfinite(model_rmse) and model_rmse < one
+    above = np.isfinite(model_r) and np.isfinite(best_r) and model_r > best_r
+    text = (
+        f"{fmt_num(ceiling.get('n_pairs'))} cell–drug pairs were measured twice: in GDSC "
+        "these are the same drug screened under two drug ids (often another "
+        f"concentration range or batch). The two measurements differ by RMSE "
+        f"{fmt_num(rmse)} and correlate with r = {fmt_num(r)}. "
+        + ("If they differed by measurement noise alone, one" if below or above else "One")
+        + " measurement's error would be about "
+        f"{fmt_num(rmse)}/√2 = **{fmt_num(one)}** ln IC50 (a typical IC50 error of "
+        f"{fold_change(one)}), and the correlation a perfect model could reach against one "
+        f"measurement about √{fmt_num(r)} = "
+        f"**{fmt_num(best_r) if np.isfinite(best_r) else '–'}**."
+    )
+    if not (below or above):
+        return [
+            Heading("Replicate noise ceiling", 3),
+            Para(text + " These pairs are noisier than the average pair, so the ceiling is "
+                 "conservative."),
+        ]  # fmt: skip
+    beaten = []
+    if below:
+        beaten.append(f"its test RMSE, {fmt_num(model_rmse)}, is below {fmt_num(one)}")
+    if above:
+        beaten.append(f"its Pearson r, {fmt_num(model_r)}, is above {fmt_num(best_r)}")
+    drugs = f" {fmt_num(ceiling['n_drugs'])}" if "n_drugs" in ceiling else ""
+    text += (
+        f" **These figures are not a ceiling**: the default model (`{study.default_variant}`) "
+        f"on the mixed split does better than they allow ({' and '.join(beaten)}). They rest "
+        f"on the few{drugs} drugs screened under two ids, and the two measurements of a pair "
+        "include a per-drug offset between the screens, so their difference overstates the "
+        "measurement noise of a typical pair."
+    )
+    return [Heading("Replicate noise (not a ceiling)", 3), Para(text)]

@@ -11,6 +11,7 @@ import pandas as pd
 from drp.report import plots
 from drp.report.blocks import Block, Heading, Para, Table, figure, fmt_num
 from drp.report.study_dir import METRICS, Study, summary_table
+from drp.study.presets import EXTERNAL
 
 DRUG_BLIND_SPLITS = ("drug_blind", "cluster_blind")
 BASIS_TEXT = {
@@ -125,6 +126,17 @@ def worst_drugs_section(study: Study) -> list[Block]:
     return blocks
 
 
+def _interval_kinds(study: Study) -> str:
+    """Which interval the forest plot draws, per kind of split present."""
+    splits = set(study.answers["split"])
+    kinds = []
+    if splits - {EXTERNAL}:
+        kinds.append("Nadeau–Bengio corrected resampled t on cross-validation splits")
+    if EXTERNAL in splits:
+        kinds.append("seed + drug-bootstrap t on the external set")
+    return "; ".join(kinds)
+
+
 def forest_section(study: Study, out_dir: Path) -> list[Block]:
     blocks: list[Block] = [Heading("Paired differences")]
     if study.answers.empty:
@@ -136,8 +148,9 @@ def forest_section(study: Study, out_dir: Path) -> list[Block]:
                 out_dir,
                 "fig_forest.png",
                 "forest plot",
-                "Mean paired RMSE difference attention − twin with its corrected resampled t "
-                "interval (level beside each row: primary rows adjusted), one panel per split; "
+                "Mean paired RMSE difference attention − twin with its interval ("
+                + _interval_kinds(study)
+                + "; level beside each row: primary rows adjusted), one panel per split; "
                 "green band = the declared equivalence margin; colour = verdict.",
             )
         )

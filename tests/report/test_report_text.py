@@ -1,0 +1,339 @@
+"""The report's words: verdict sentences, the declared design, intervals, biomarkers, ceiling."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from drp.report.blocks import Heading, Para, Table, fmt_share, fold_change, split_phrase
+from drp.report.sections import design as design_mod
+from drp.report.sections.answer import answer_section, per_drug_tests_section, question_sentence
+from drp.report.sections.design import ceiling_blocks, design_section
+from drp.report.sections.interpretation import biomarker_section, egfr_text
+from drp.report.sections.results import forest_section
+from drp.report.study_dir import Study, load_study
+from drp.study.answers import ANSWER_COLUMNS
+from tests.study_fixture import write_synthetic_study
+
+EXTERNAL_DESIGN = {
+    "source": "gdsc2",
+    "target": "gdsc1",
+    "test_pairs": 140544,
+    "test_drugs": 182,
+    "test_cells": 914,
+    "offset": 0.875,
+    "offset_median": 0.819,
+    "offset_pairs": 88439,
+    "test": "seed-level paired differences on the one external set",
+    "training": "all of the dataset's pairs but a fixed random 10% validation draw",
+}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Study:
+    return load_study(write_synthetic_study(tmp_path_factory.mktemp("text") / "study"))
+
+
+def _row(**kw: object) -> dict[str, object]:
+    """An answers.csv row (defaults: an external primary RMSE row, equivalent)."""
+    base: dict[str, object] = dict.fromkeys(ANSWER_COLUMNS, np.nan)
+    base |= {
+        "question": "graph alone: bond-aware vs plain attention",
+        "attention": "graph_only",
+        "twin": "graph_only_gat",
+        "split": "external",
+        "metric": "rmse",
+        "role": "primary",
+        "n_pairs": 20,
+        "mean_attention": 2.40,
+        "mean_twin": 2.396,
+        "mean_diff": 0.004,
+        "sd_diff": 0.01,
+        "margin": 0.05,
+        "ci_level": 1 - 0.05 / 15,
+        "adjusted": True,
+        "ci_low": -0.031,
+        "ci_high": 0.039,
+        "verdict": "equivalent",
+    }
+    return base | kw
+
+
+def _text(blocks: list) -> str:
+    return "\n".join(b.text for b in blocks if isinstance(b, (Para, Heading)))
+
+
+def _external_study(study: Study) -> Study:
+    rows = pd.DataFrame(
+        [
+            _row(),
+            _row(metric="per_drug_r", margin=0.01, mean_diff=-0.002, ci_low=-0.008, ci_high=0.004),
+        ]
+    )
+    design = study.design | {"external": EXTERNAL_DESIGN, "test": "Nadeau-Bengio corrected t"}
+    return dataclasses.replace(
+        study, answers=pd.concat([study.answers, rows], ignore_index=True), design=design
+    )
+
+
+# --------------------------------------------------------------------------- 1. verdict sentences
+def test_external_question_reads_as_one_sentence_per_question() -> None:
+    rows = pd.DataFrame(
+        [
+            _row(),
+            _row(metric="per_drug_r", margin=0.01, mean_diff=-0.002, ci_low=-0.008, ci_high=0.004),
+        ]
+    )
+    text = question_sentence(rows, {"external": EXTERNAL_DESIGN})
+    assert text.startswith(
+        "**graph alone: bond-aware vs plain attention** (`graph_only` vs `graph_only_gat`, "
+        "20 seeds, 99.67% CIs) — **equivalent** on new drugs (external GDSC1 set): "
+    )
+    assert (
+        "RMSE difference +0.004 [−0.031, +0.039] ln IC50 (within ±0.05, i.e. ±5% in IC50 "
+        "fold-change); per-drug r difference −0.002 [−0.008, +0.004] (within ±0.01)." in text
+    )
+
+
+def test_inconclusive_says_cannot_tell_not_no_difference() -> None:
+    rows = pd.DataFrame([_row(verdict="inconclusive", ci_low=-0.09, ci_high=0.08)])
+    text = question_sentence(rows)
+    assert "**inconclusive** on new drugs (external set)" in text
+    assert "the interval includes zero but is wider than the ±0.05 margin" in text
+    assert "cannot tell" in text and "no difference" not in text
+    shifted = pd.DataFrame([_row(verdict="inconclusive", ci_low=-0.01, ci_high=0.06)])
+    assert "reaches beyond the ±0.05 margin" in question_sentence(shifted)
+
+
+def test_helps_and_mixed_verdicts_claim_no_more_than_each_endpoint() -> None:
+    helps = _row(verdict="helps", mean_diff=-0.06, ci_low=-0.10, ci_high=-0.02)
+    text = question_sentence(pd.DataFrame([helps]))
+    assert "**helps** on new drugs" in text
+    assert "lower RMSE by 0.060 [0.020, 0.100] ln IC50 (typical IC50 error about 6% smaller" in text
+    assert "may be too small to matter" in text  # 0.02 lies inside the ±0.05 margin
+    beyond = _row(verdict="helps", mean_diff=-0.12, ci_low=-0.18, ci_high=-0.06)
+    assert "the whole interval beyond the ±0.05 margin" in question_sentence(pd.DataFrame([beyond]))
+    r_row = _row(metric="per_drug_r", margin=0.01, verdict="inconclusive", ci_low=-0.02)
+    text = question_sentence(pd.DataFrame([helps, r_row]))
+    assert "— on new drugs (external set): RMSE **helps**: lower RMSE by 0.060" in text
+    assert "; per-drug r **inconclusive**: difference +0.004 [−0.020, +0.039]" in text
+    assert "cannot tell" in text
+
+
+def test_rmse_translates_into_fold_change_and_split_labels() -> None:
+    assert fold_change(2.39) == "11-fold" and fold_change(1.246) == "3.5-fold"
+    assert split_phrase("external", {"external": {"target": "gdsc1"}}) == (
+        "on new drugs (external GDSC1 set)"
+    )
+
+
+def test_answer_section_first_screen_on_an_external_study(study: Study) -> None:
+    text = _text(answer_section(_external_study(study)))
+    assert "— **equivalent** on new drugs (external GDSC1 set): RMSE difference +0.004" in text
+    # the baseline sentence gives each RMSE as a typical IC50 error
+    a = study.answers
+    first = a[(a.role == "baseline") & (a.attention == "gat_edge")].iloc[0]
+    assert f"{first.mean_attention:.3f} ({fold_change(first.mean_attention)}) against" in text
+
+
+# --------------------------------------------------------------------------- 3. intervals per split
+def test_intervals_are_named_per_split_and_reconciled(study: Study, tmp_path: Path) -> None:
+    text = _text(answer_section(_external_study(study)))
+    assert "All intervals are Nadeau–Bengio" not in text
+    assert "Intervals on the cross-validation splits (mixed, drug_blind) are Nadeau–Bengio" in text
+    assert "seed + drug-bootstrap intervals" in text
+    assert "The per-drug mixed-model intervals (per-drug analysis below) measure another" in text
+    per_drug = _text(per_drug_tests_section(study))
+    assert "These intervals measure another quantity than the answer's corrected t" in per_drug
+    forest = forest_section(_external_study(study), tmp_path)[-1]
+    assert "seed + drug-bootstrap t on the external set" in forest.caption
+    plain = forest_section(study, tmp_path)[-1].caption
+    assert "Nadeau–Bengio corrected resampled t on cross-validation splits" in plain
+    assert "external" not in plain
+
+
+# --------------------------------------------------------------------------- 2. the declared design
+def _git(args: list[str], cwd: Path, date: str) -> None:
+    env = os.environ | {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=cwd, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def _declared(tmp_path: Path, date: str) -> tuple[Path, str]:
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "declaration.md").write_text("# Declaration\n")
+    _git(["init", "-q"], out, date)
+    _git(["add", "declaration.md"], out, date)
+    _git(["commit", "-q", "-m", "declare"], out, date)
+    short = subprocess.run(
+        ["git", "log", "-1", "--format=%h"], cwd=out, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return out, short
+
+
+def test_design_quotes_the_declaration_commit(study: Study, tmp_path: Path) -> None:
+    out, short = _declared(tmp_path, "2025-12-01T10:00:00+00:00")  # the study starts 2026-01-01
+    text = _text(design_section(study, out))
+    assert f"declared in `report/declaration.md`, commit `{short}`" in text
+    assert "before the runs (the study's first run: 2026-01-01" in text
+
+
+def test_a_declaration_committed_after_the_runs_is_not_called_prior(
+    study: Study, tmp_path: Path
+) -> None:
+    out, short = _declared(tmp_path, "2026-02-01T10:00:00+00:00")
+    text = _text(design_section(study, out))
+    assert f"commit `{short}`" in text and "later than the study's first run" in text
+    assert ", before the runs" not in text
+
+
+def test_declaration_without_git_is_tolerated(
+    study: Study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "declaration.md").write_text("# Declaration\n")
+
+    def no_git(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(design_mod.subprocess, "run", no_git)
+    text = _text(design_section(study, tmp_path))
+    assert "no git commit of it was found" in text
+    # the study directory's parent is searched too
+    beside = dataclasses.replace(study, root=tmp_path / "study")
+    assert "declaration.md" in _text(design_section(beside, None))
+    assert "Declaration" not in _text(design_section(study, tmp_path / "elsewhere"))
+
+
+def test_design_describes_the_external_test(study: Study) -> None:
+    text = _text(design_section(_external_study(study)))
+    assert "**External new-drug test.** 182 GDSC1 drugs whose structure GDSC2 lacks" in text
+    assert "140,544 test pairs on 914 cells" in text
+    assert "assay offset **+0.875** ln IC50" in text and "88,439 (cell, structure) pairs" in text
+    assert "the median over the same pairs, +0.819, is the sensitivity check" in text
+    assert "Interval on the external set: seed-level paired differences" in text
+    assert "On cross-validation splits: Nadeau-Bengio corrected t." in text
+    assert "floor is z · s_drug" in text
+    assert "External new-drug test" not in _text(design_section(study))
+
+
+def test_margins_are_stated_on_their_scales_beside_the_gain(study: Study) -> None:
+    blocks = design_section(study)
+    text = _text(blocks)
+    for gone in ("0.127", "0.137", "repetitions of each fold index", "between repetitions"):
+        assert gone not in text
+    assert "RMSE ±0.02 (±2% in IC50 fold-change) on known drugs and cells (mixed CV)" in text
+    assert "±0.05 (±5% in IC50 fold-change) on new drugs (drug-blind CV)" in text
+    assert "Per-drug r (the correlation across cell lines within a drug): ±0.01" in text
+    table = next(b.frame for b in blocks if isinstance(b, Table) and "split" in b.frame)
+    a = study.answers
+    base = a[(a.role == "baseline") & (a.attention == "gat_edge") & (a.twin == "mean_effects")]
+    mixed = base[base.split == "mixed"].iloc[0]
+    gain = table.set_index("split").loc["mixed", "gat_edge gain over mean effects, RMSE"]
+    assert gain.startswith(f"+{-mixed.mean_diff:.3f} [+{-mixed.ci_high:.3f}, ")
+    assert table.set_index("split").loc["mixed", "RMSE margin (ln IC50)"] == (
+        "±0.02 (±2% IC50 fold-change)"
+    )
+
+
+# --------------------------------------------------------------------------- 4. biomarkers
+SUMMARY = {
+    "n_associations": 1146637, "r_all": 0.610, "n_significant": 313, "r_significant": 0.927,
+    "n_sign_agree_significant": 312, "sign_agreement_significant": 312 / 313, "fdr": 0.05,
+    "n_cells": 919, "split_half_seed": 0, "n_split_half_selected": 200, "n_split_half": 180,
+    "r_split_half": 0.71, "n_sign_agree_split_half": 170, "sign_agreement_split_half": 170 / 180,
+}  # fmt: skip
+
+
+def _classic(observed: float, predicted: float, p_pred: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "drug_id": ["Erlotinib", "Gefitinib", "Afatinib"],
+            "feature": "EGFR mut",
+            "n_pos": 100,
+            "n_neg": 800,
+            "observed": observed,
+            "predicted": predicted,
+            "p_observed": 0.02,
+            "p_predicted": p_pred,
+            "q_observed": 0.2,
+            "subset": "classic",
+        }
+    )
+
+
+def _biomarker_text(study: Study, summary: dict, tmp_path: Path) -> str:
+    others = study.biomarkers[study.biomarkers["subset"] != "classic"]
+    b = pd.concat([_classic(-0.37, -0.02, 0.6), others], ignore_index=True)
+    s = dataclasses.replace(study, biomarkers=b, biomarker_summary=summary)
+    return _text(biomarker_section(s, tmp_path))
+
+
+def test_biomarkers_lead_with_all_and_give_the_split_half(study: Study, tmp_path: Path) -> None:
+    text = _biomarker_text(study, SUMMARY, tmp_path)
+    lead = "Over all 1,146,637 associations the observed and predicted effects correlate with r = **0.610**"
+    assert lead in text
+    assert text.index(lead) < text.index("0.927")
+    assert "r = 0.927 and the signs agree in 99.7% (312 of 313), but both are inflated" in text
+    assert "measured on the other half" in text and "r = **0.710**" in text
+    assert "sign in 94.4% (170 of 180) of them" in text
+    assert "100%" not in text
+
+
+def test_biomarkers_without_split_half_state_the_caveat(study: Study, tmp_path: Path) -> None:
+    old = {k: v for k, v in SUMMARY.items() if "split_half" not in k and "n_sign" not in k}
+    old |= {"n_significant": 3000, "sign_agreement_significant": 2999 / 3000}
+    text = _biomarker_text(study, old, tmp_path)
+    assert "signs agree in >99.9% (2,999 of 3,000), but both are inflated" in text
+    assert "No split-half estimate was recorded" in text and "100" not in text.split("FDR")[1]
+
+
+def test_share_never_rounds_up_to_all() -> None:
+    assert fmt_share(312, 313) == "99.7% (312 of 313)"
+    assert fmt_share(9999, 10000) == ">99.9% (9,999 of 10,000)"
+    assert fmt_share(5, 5) == "100.0% (5 of 5)"
+    assert fmt_share(1, 10000) == "<0.1% (1 of 10,000)"
+
+
+def test_egfr_classic_is_stated_either_way(study: Study, tmp_path: Path) -> None:
+    text = _biomarker_text(study, SUMMARY, tmp_path)
+    assert "Erlotinib observed −0.37 ln IC50 (p 0.020), predicted −0.02 (p 0.600)" in text
+    assert ": the model misses it." in text
+    assert "the model recovers it" in egfr_text(_classic(-0.4, -0.3, 0.01))
+    assert "the model partly recovers it" in egfr_text(_classic(-0.4, -0.1, 0.01))
+    against = egfr_text(_classic(0.3, 0.2, 0.01))
+    assert "runs against the classic" in against
+    assert "not testable here" in egfr_text(_classic(-0.4, -0.3, 0.01).iloc[:0])
+
+
+# --------------------------------------------------------------------------- 5. noise ceiling
+def test_a_beaten_ceiling_is_not_called_one(study: Study) -> None:
+    results = study.results.copy()
+    mixed = (results.variant == "gat_edge") & (results.split == "mixed")
+    results.loc[mixed, "rmse"] = 0.40  # below 0.62/√2 = 0.438
+    blocks = ceiling_blocks(dataclasses.replace(study, results=results))
+    text = _text(blocks)
+    assert blocks[0].text == "Replicate noise (not a ceiling)"
+    assert "**These figures are not a ceiling**" in text
+    assert "its test RMSE, 0.400, is below 0.438" in text
+    assert "per-drug offset between the screens" in text and "conservative" not in text
+    kept = _text(ceiling_blocks(study))  # the fixture's model (RMSE ≈ 1) stays above it
+    assert "Replicate noise ceiling" in kept and "not a ceiling" not in kept
+
+
+# --------------------------------------------------------------------------- 6. screened range
+def test_groups_without_any_range_column_read_na(study: Study) -> None:
+    from drp.report.sections.results import worst_drugs_section
+
+    groups = study.groups.drop(columns="censored")
+    blocks = worst_drugs_section(Study(study.root, study.meta, study.results, groups=groups))
+    table = next(b.frame for b in blocks if isinstance(b, Table))
+    assert set(table["outside screened range"]) == {"n/a"}
