@@ -22,8 +22,9 @@ bootstrap over drugs for the drug sample), with no fold-overlap correction; its 
 drug term, reached as the seeds grow.
 
 Power: with ``c = sqrt(1/J + n_test/n_train)`` and ``s`` the sd of the differences, the interval
-half-width is ``t * c * s``. More runs shrink ``1/J`` but not ``n_test/n_train``, so the
-half-width never falls below ``z * sqrt(n_test/n_train) * s`` (the floor). The minimum detectable
+half-width is ``t * c * s``. More repeats shrink ``1/J``; smaller test folds shrink
+``n_test/n_train`` but raise ``s`` (each difference rests on fewer pairs), so the half-width
+stays near ``z * sqrt(n_test/n_train) * s`` at the design's fold size (the floor). The minimum detectable
 effect at 80% power is ``(t_{1-a/2} + t_{0.8}) * c * s``; for an inconclusive verdict the table
 gives the sd of differences that the same mean would have needed for an equivalence verdict.
 """

@@ -249,9 +249,11 @@ def _power_text(study: Study) -> str:
     if n_train:
         text = (
             "**Power and its floor.** On cross-validation splits the corrected interval's "
-            "half-width is t · √(1/J + n_test/n_train) · sd. More folds and seeds shrink 1/J but "
-            "not n_test/n_train, so the half-width never falls below the floor in the table, "
-            "however many runs are added. "
+            "half-width is t · √(1/J + n_test/n_train) · sd. More repeats shrink 1/J and more "
+            "folds shrink n_test/n_train, but smaller test folds make the sd of paired "
+            "differences grow (each difference rests on fewer pairs), so in practice the "
+            "half-width stays near the floor in the table (z · √(n_test/n_train) · sd at this "
+            "design's fold size) however the runs are added. "
             + ", ".join(
                 f"{s}: n_train {fmt_num(int(n))}, n_test {fmt_num(int(study.design['n_test'][s]))}"
                 for s, n in n_train.items()
