@@ -337,3 +337,18 @@ def test_groups_without_any_range_column_read_na(study: Study) -> None:
     blocks = worst_drugs_section(Study(study.root, study.meta, study.results, groups=groups))
     table = next(b.frame for b in blocks if isinstance(b, Table))
     assert set(table["outside screened range"]) == {"n/a"}
+
+
+def test_convergence_is_told_per_split_with_the_cap_explained(study: Study) -> None:
+    results = study.results.copy()
+    cap = study.meta["grid"]["epochs"]
+    models = results["variant"].isin(study.models)
+    first = results.loc[models, "split"].iloc[0]
+    capped = models & (results["split"] == first)
+    results.loc[capped, ["epochs", "best_epoch"]] = cap  # every run of one split hits the cap
+    results.loc[models & ~capped, "epochs"] = cap - 1
+    text = design_mod.convergence_text(dataclasses.replace(study, results=results))
+    assert f"{first}: 0% of {int(capped.sum())} runs stopped early" in text
+    others = [s for s in study.splits if s != first and (results.loc[models, "split"] == s).any()]
+    assert others and all(f"{s}: 100% of" in text for s in others)
+    assert "annealed schedule" in text

@@ -29,23 +29,31 @@ _METRIC_NAMES = {"rmse": "RMSE", "per_drug_r": "per-drug r"}
 
 
 def convergence_text(study: Study) -> str:
+    """How the model runs ended, per split: stopped early, or at the epoch cap, where the
+    annealed learning rate has decayed to near zero."""
     r = study.results
     models = r[r["variant"].isin(study.models)]
     if models.empty or "epochs" not in models:
         return ""
     cap = study.meta.get("grid", {}).get("epochs", 0)
-    stopped = float((models["epochs"] < cap).mean()) if cap else float("nan")
-    best = models["best_epoch"] if "best_epoch" in models else models["epochs"]
-    rest = (
-        f"; the other {1 - stopped:.0%} ran the whole annealed schedule, whose learning rate "
-        "decays to near zero by its end"
-        if stopped < 1
-        else ""
-    )
+    if not cap:
+        return ""
+    parts = []
+    for split in study.splits:
+        runs = models[models["split"] == split]
+        if runs.empty:
+            continue
+        best = runs["best_epoch"] if "best_epoch" in runs else runs["epochs"]
+        stopped = float((runs["epochs"] < cap).mean())
+        parts.append(
+            f"{split}: {stopped:.0%} of {len(runs)} runs stopped early "
+            f"(median best epoch {float(best.median()):.0f})"
+        )
     return (
-        f"Every model trained with early stopping on its validation part (at most {cap} epochs): "
-        f"{stopped:.0%} of the {len(models)} runs stopped early{rest} (median best epoch "
-        f"{float(best.median()):.0f})."
+        f"Every model trained with early stopping on its validation part (at most {cap} epochs); "
+        + "; ".join(parts)
+        + ". A run that reaches the cap has finished its annealed schedule: the learning rate "
+        "decays to near zero by the last epoch, so the cap ends training where the schedule does."
     )
 
 
