@@ -56,6 +56,12 @@ class TrainConfig:
     # a new drug's cell-to-cell pattern: the weight of its structural analogues' pattern beside
     # the network's (drp/models/drug_pattern.py); 0 = the network's alone
     prior_pattern: float = 0.7
+    # weight of the within-drug error beside the squared error: each pair's residual minus its
+    # drug's mean residual in the batch, so the loss rewards ranking cells within a drug
+    within_drug_weight: float = 0.0
+    # the early-stopping criterion on the validation part: "rmse", or "within_drug_rmse" (the
+    # error left after each drug's mean residual is removed: the pattern, not the level)
+    stop_on: str = "rmse"
 
     @property
     def effective_fold_seed(self) -> int:
@@ -125,6 +131,8 @@ def _train_problems(t: TrainConfig) -> list[str]:
     out = _choice("train", "split", t.split, SPLITS) + _choice("train", "device", t.device, DEVICES)
     out += _choice("train", "precision", t.precision, PRECISIONS)
     out += _choice("train", "drug_prior", t.drug_prior, DRUG_PRIORS)
+    out += _choice("train", "stop_on", t.stop_on, STOP_CRITERIA)
+    out += _at_least("train", "within_drug_weight", t.within_drug_weight, 0.0)
     out += _at_least("train", "k", t.k, 2)
     out += _at_least("train", "fold_seed", t.fold_seed, -1)
     if not 0.0 <= t.prior_pattern <= 1.0:
@@ -148,6 +156,7 @@ def _train_problems(t: TrainConfig) -> list[str]:
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")
 DRUG_PRIORS = ("similarity", "none")
+STOP_CRITERIA = ("rmse", "within_drug_rmse")
 
 
 def _coerce(value: Any, like: Any) -> Any:

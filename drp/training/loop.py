@@ -4,7 +4,8 @@ validation set drawn from the training pairs only, atomic checkpoints and resume
 A run directory holds::
 
     config.json            resolved config, data checksums, git commit, seed, hardware, date
-    history.csv            epoch, train_loss, val_rmse, lr, seconds (also metrics.jsonl)
+    history.csv            epoch, train_loss, val_rmse, val_within_drug_rmse, lr, seconds
+                           (also metrics.jsonl)
     best.pt / last.pt      checkpoints {hyper_parameters, state_dict, optimizer, ...}
     predictions_val.parquet, predictions_test.parquet   cell_id, drug_id, y_true, y_pred
 
@@ -102,6 +103,27 @@ def _lr_lambda(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
     return schedule
 
 
+def within_drug_mse(residual: torch.Tensor, drug: torch.Tensor, n_drugs: int) -> torch.Tensor:
+    """Mean squared residual [B] after each drug's mean residual in the batch is removed
+    (``drug`` [B]: the pair's drug position, < ``n_drugs``): the error of the cell-to-cell
+    pattern, blind to the drug's level."""
+    total = torch.zeros(n_drugs, device=residual.device).index_add(0, drug, residual)
+    count = torch.zeros(n_drugs, device=residual.device).index_add(
+        0, drug, torch.ones_like(residual)
+    )
+    centred = residual - (total / count.clamp(min=1))[drug]
+    return centred.pow(2).mean()
+
+
+def within_drug_rmse(residual: np.ndarray, drug: np.ndarray) -> float:
+    """RMSE of residuals [N] after each drug's (``drug`` [N]) mean residual is removed; NaN
+    when there are none."""
+    if len(residual) == 0:
+        return float("nan")
+    means = pd.Series(residual).groupby(drug).transform("mean").to_numpy()
+    return float(np.sqrt(np.mean((residual - means) ** 2)))
+
+
 class Trainer:
     """Fit one model on one fold; everything needed to resume lives in the run directory."""
 
@@ -191,6 +213,7 @@ class Trainer:
         self.cell_pos[cells] = np.arange(len(cells))
         self.drug_pos = np.full(self.tensors.fingerprints.shape[0], -1, np.int64)
         self.drug_pos[drugs] = np.arange(len(drugs))
+        self.n_step_drugs = len(drugs)
         t = self.tensors
         index = torch.from_numpy(drugs).to(self.device)
         self.step_cells = t.omics[torch.from_numpy(cells).to(self.device)]
@@ -280,6 +303,10 @@ class Trainer:
             with autocast(self.device, self.bf16):
                 out = self.model(batch)
             loss = torch.nn.functional.mse_loss(out.y.float(), target)
+            if tc.within_drug_weight > 0:
+                loss = loss + tc.within_drug_weight * within_drug_mse(
+                    out.y.float() - target, pair_drug, self.n_step_drugs
+                )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
@@ -301,17 +328,21 @@ class Trainer:
             start = time.perf_counter()
             train_loss = self._train_epoch()
             val_pred = self.predict_rows(self.fold.val)
-            val_rmse = float(np.sqrt(np.mean((val_pred - self.y[self.fold.val]) ** 2)))
+            residual = val_pred - self.y[self.fold.val]
+            val_rmse = float(np.sqrt(np.mean(residual**2)))
+            within = within_drug_rmse(residual, self.drug_idx[self.fold.val])
+            score = within if tc.stop_on == "within_drug_rmse" else val_rmse
             self.epoch += 1
-            improved = val_rmse < self.best_rmse - 1e-4
+            improved = score < self.best_rmse - 1e-4
             if improved:
-                self.best_rmse, self.best_epoch, self.bad_epochs = val_rmse, self.epoch, 0
+                self.best_rmse, self.best_epoch, self.bad_epochs = score, self.epoch, 0
             else:
                 self.bad_epochs += 1
             row = {
                 "epoch": self.epoch,
                 "train_loss": train_loss,
                 "val_rmse": val_rmse,
+                "val_within_drug_rmse": within,
                 "lr": self.scheduler.get_last_lr()[0],
                 "seconds": time.perf_counter() - start,
             }
@@ -338,9 +369,11 @@ class Trainer:
             )
             if name == "val":
                 write_calibration(self.run_dir, frame, self.config.train.split)
+        at_best = next((r for r in self.history if r["epoch"] == self.best_epoch), {})
         summary = {
             "best_epoch": self.best_epoch,
-            "best_val_rmse": self.best_rmse,
+            "best_val_rmse": at_best.get("val_rmse", self.best_rmse),
+            "stop_on": self.config.train.stop_on,
             "epochs_run": self.epoch,
             "train_seconds": sum(row["seconds"] for row in self.history),
             "precision": "bf16" if self.bf16 else "fp32",

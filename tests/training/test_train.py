@@ -265,3 +265,42 @@ def test_prediction_encodes_each_drug_once_and_matches_pair_by_pair(tiny_dataset
         for i in range(12)
     ]
     assert np.allclose(together[:12], np.concatenate(alone), atol=1e-5)
+
+
+def test_within_drug_error_ignores_each_drugs_level():
+    from drp.training.loop import within_drug_mse, within_drug_rmse
+
+    drug = np.array([0, 0, 1, 1, 1])
+    level_only = np.array([2.0, 2.0, -1.0, -1.0, -1.0])  # every drug missed by its level alone
+    pattern = np.array([1.0, -1.0, 0.5, 0.0, -0.5])
+    assert within_drug_rmse(level_only, drug) == pytest.approx(0.0)
+    assert within_drug_rmse(level_only + pattern, drug) == pytest.approx(
+        np.sqrt(np.mean(pattern**2))
+    )
+    torch_mse = within_drug_mse(
+        torch.tensor(level_only + pattern, dtype=torch.float32), torch.from_numpy(drug), 3
+    )
+    assert float(torch_mse) == pytest.approx(np.mean(pattern**2), rel=1e-6)
+
+
+def test_within_drug_loss_and_stopping_criterion_are_used(tiny_dataset, tmp_path):
+    fold = _fold(len(tiny_dataset.pairs))
+    plain = train_run(_config(tmp_path), tmp_path / "plain", ds=tiny_dataset, fold=fold)
+    ranked = train_run(
+        _config(tmp_path, within_drug_weight=2.0, stop_on="within_drug_rmse"),
+        tmp_path / "ranked",
+        ds=tiny_dataset,
+        fold=fold,
+    )
+    history = pd.read_csv(tmp_path / "ranked" / "history.csv")
+    assert ranked["stop_on"] == "within_drug_rmse"
+    assert ranked["best_epoch"] == int(history.loc[history.val_within_drug_rmse.idxmin(), "epoch"])
+    assert ranked["best_val_rmse"] == pytest.approx(
+        float(history.set_index("epoch").loc[ranked["best_epoch"], "val_rmse"])
+    )
+    plain_loss = pd.read_csv(tmp_path / "plain" / "history.csv").train_loss.iloc[0]
+    assert history.train_loss.iloc[0] != pytest.approx(plain_loss)  # the extra term counts
+    with pytest.raises(ValueError, match="stop_on"):
+        load_config(None, ["train.stop_on=spearman"])
+    with pytest.raises(ValueError, match="within_drug_weight"):
+        load_config(None, ["train.within_drug_weight=-1"])
