@@ -285,7 +285,7 @@ def test_within_drug_error_ignores_each_drugs_level():
 
 def test_within_drug_loss_and_stopping_criterion_are_used(tiny_dataset, tmp_path):
     fold = _fold(len(tiny_dataset.pairs))
-    plain = train_run(_config(tmp_path), tmp_path / "plain", ds=tiny_dataset, fold=fold)
+    train_run(_config(tmp_path), tmp_path / "plain", ds=tiny_dataset, fold=fold)
     ranked = train_run(
         _config(tmp_path, within_drug_weight=2.0, stop_on="within_drug_rmse"),
         tmp_path / "ranked",
