@@ -11,5 +11,7 @@ FUSIONS = ("concat", "cross_attention")
 """``model.fusion``: how drug and cell meet in the head."""
 SPLITS = ("mixed", "cell_blind", "drug_blind", "cluster_blind", "tissue_blind")
 """Within-dataset splits (``train.split``)."""
+NEW_DRUG_SPLITS = ("drug_blind", "cluster_blind")
+"""Splits whose test (and validation) drugs are new to the run."""
 CROSS = "cross_dataset"
 """The split that trains on one dataset and tests on another (``drp evaluate --split``)."""

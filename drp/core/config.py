@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from drp.core.choices import CONVS, DRUG_ENCODERS, FUSIONS, POOLS, SPLITS
+from drp.core.choices import CONVS, DRUG_ENCODERS, FUSIONS, NEW_DRUG_SPLITS, POOLS, SPLITS
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,19 @@ class TrainConfig:
     # weight of the within-drug error beside the squared error: each pair's residual minus its
     # drug's mean residual in the batch, so the loss rewards ranking cells within a drug
     within_drug_weight: float = 0.0
-    # the early-stopping criterion on the validation part: "rmse", or "within_drug_rmse" (the
-    # error left after each drug's mean residual is removed: the pattern, not the level)
+    # the early-stopping criterion on the validation part: "rmse", "within_drug_rmse" (the error
+    # left after each drug's mean residual is removed: the pattern, not the level) or "auto"
+    # (within_drug_rmse where the prior sets new drugs' levels: drug_prior "similarity" on a
+    # new-drug split; rmse elsewhere)
     stop_on: str = "rmse"
+
+    @property
+    def stop_criterion(self) -> str:
+        """The early-stopping criterion ``stop_on`` names, with "auto" resolved."""
+        if self.stop_on != "auto":
+            return self.stop_on
+        prior_sets_level = self.drug_prior == "similarity" and self.split in NEW_DRUG_SPLITS
+        return "within_drug_rmse" if prior_sets_level else "rmse"
 
     @property
     def effective_fold_seed(self) -> int:
@@ -156,7 +166,7 @@ def _train_problems(t: TrainConfig) -> list[str]:
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")
 DRUG_PRIORS = ("similarity", "none")
-STOP_CRITERIA = ("rmse", "within_drug_rmse")
+STOP_CRITERIA = ("auto", "rmse", "within_drug_rmse")
 
 
 def _coerce(value: Any, like: Any) -> Any:

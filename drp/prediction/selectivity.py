@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from drp.core.choices import NEW_DRUG_SPLITS
 from drp.evaluation.metrics import metrics
 
-#: splits whose validation drugs are new to the run, so its per-drug r there is a new-drug one
-NEW_DRUG_SPLITS = ("drug_blind", "cluster_blind")
 #: where the benchmark of the within-drug ranking on new drugs is written
 BENCHMARK = "benchmarks/RESULTS.md, 'New drugs: ranking cells within a drug'"
 

@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from drp.core.choices import NEW_DRUG_SPLITS
 from drp.core.files import atomic_write_text
 
 LEVELS = tuple(round(x, 2) for x in np.arange(0.50, 0.995, 0.01))
 """Coverage levels stored per run: 0.50, 0.51, ..., 0.99."""
 FILE = "calibration.json"
-NEW_DRUG_SPLITS = ("drug_blind", "cluster_blind")
 #: within-drug residuals kept (evenly spaced order statistics) when they are crossed with the
 #: level errors: bounds memory at ~4M scores for ~200 drugs
 MAX_WITHIN = 20_000

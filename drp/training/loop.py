@@ -331,7 +331,7 @@ class Trainer:
             residual = val_pred - self.y[self.fold.val]
             val_rmse = float(np.sqrt(np.mean(residual**2)))
             within = within_drug_rmse(residual, self.drug_idx[self.fold.val])
-            score = within if tc.stop_on == "within_drug_rmse" else val_rmse
+            score = within if tc.stop_criterion == "within_drug_rmse" else val_rmse
             self.epoch += 1
             improved = score < self.best_rmse - 1e-4
             if improved:
@@ -373,7 +373,7 @@ class Trainer:
         summary = {
             "best_epoch": self.best_epoch,
             "best_val_rmse": at_best.get("val_rmse", self.best_rmse),
-            "stop_on": self.config.train.stop_on,
+            "stop_on": self.config.train.stop_criterion,
             "epochs_run": self.epoch,
             "train_seconds": sum(row["seconds"] for row in self.history),
             "precision": "bf16" if self.bf16 else "fp32",

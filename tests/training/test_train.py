@@ -304,3 +304,14 @@ def test_within_drug_loss_and_stopping_criterion_are_used(tiny_dataset, tmp_path
         load_config(None, ["train.stop_on=spearman"])
     with pytest.raises(ValueError, match="within_drug_weight"):
         load_config(None, ["train.within_drug_weight=-1"])
+
+
+def test_auto_stops_on_the_pattern_only_where_the_prior_sets_the_level():
+    auto = TrainConfig(stop_on="auto")
+    assert replace(auto, split="drug_blind").stop_criterion == "within_drug_rmse"
+    assert replace(auto, split="cluster_blind").stop_criterion == "within_drug_rmse"
+    for split in ("mixed", "cell_blind", "tissue_blind"):
+        assert replace(auto, split=split).stop_criterion == "rmse"
+    # without the prior the network sets a new drug's level, so its RMSE decides
+    assert replace(auto, split="drug_blind", drug_prior="none").stop_criterion == "rmse"
+    assert replace(auto, stop_on="within_drug_rmse").stop_criterion == "within_drug_rmse"

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from drp.core.choices import NEW_DRUG_SPLITS
 from drp.report import plots
 from drp.report.blocks import Block, Heading, Para, Table, figure, fmt_num
 from drp.report.study_dir import METRICS, Study, summary_table
 from drp.study.presets import EXTERNAL
 
-DRUG_BLIND_SPLITS = ("drug_blind", "cluster_blind")
 BASIS_TEXT = {
     "range": " Counted against each measurement's screened concentrations, over the pairs "
     "whose range is known.",
@@ -67,7 +67,7 @@ def worst_drugs_section(study: Study) -> list[Block]:
     if g.empty:
         return [*blocks, Para("No per-drug metrics were recorded.")]
     drugs = g[(g["kind"] == "drug") & (g["variant"] == study.default_variant)]
-    split = next((s for s in (*DRUG_BLIND_SPLITS, *study.splits) if s in set(drugs["split"])), None)
+    split = next((s for s in (*NEW_DRUG_SPLITS, *study.splits) if s in set(drugs["split"])), None)
     if split is None:
         return [*blocks, Para("No per-drug metrics of the default model were recorded.")]
     d = drugs[drugs["split"] == split]
