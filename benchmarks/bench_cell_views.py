@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from drp.core.config import RunConfig
+from drp.core.config import load_config
 from drp.core.paths import DATA_DIR
 from drp.data.gdsc import processed_dir
 from drp.evaluation.biomarkers import associations, binary_features, recovery_summary
@@ -39,14 +39,15 @@ EGFR_DRUGS = ("Erlotinib", "Gefitinib", "Afatinib")
 
 def train_views(ds: FeaturizedDataset, args: argparse.Namespace, views: str) -> list[Path]:
     """Train (or keep) the default model with omics ``views`` on every fold; the run dirs."""
-    base = RunConfig()
+    base = load_config(None, args.set)
     train = replace(
         base.train, dataset=str(args.dataset), omics=tuple(views.split(",")),
         split="cell_blind", seed=args.seed,
     )  # fmt: skip
     run_dirs = []
     for fold in args.folds:
-        run_dir = Path(args.runs) / f"{views.replace(',', '+')}_s{args.seed}_f{fold}"
+        tag = f"{views.replace(',', '+')}{'_' + args.label if args.label else ''}"
+        run_dir = Path(args.runs) / f"{tag}_s{args.seed}_f{fold}"
         if not (run_dir / "predictions_test.parquet").exists():  # written last
             summary = train_run(
                 replace(base, train=replace(train, fold=fold)), run_dir, ds=ds,
@@ -70,6 +71,8 @@ def main() -> None:
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", default="runs/bench_cell_views")
+    parser.add_argument("--set", action="append", default=[], help="SECTION.KEY=VALUE")
+    parser.add_argument("--label", default="", help="named beside the omics in the table")
     args = parser.parse_args()
     ds = FeaturizedDataset.load(args.dataset)
     built_in = ds.manifest.get("sources", {}).get("built_in", "gdsc2")
@@ -94,7 +97,8 @@ def main() -> None:
         for model, row in scores.iterrows():
             neural = model != "mean_effects"
             lines.append(
-                f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {commit} | {views} | {model} | "
+                f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {commit} | {views}"
+                f"{' (' + args.label + ')' if args.label else ''} | {model} | "
                 f"{len(run_dirs)} | "
                 + " | ".join(f"{row[(c, 'mean')]:.3f} ± {row[(c, 'std')]:.3f}" for c in
                              ("rmse", "per_drug_r", "per_cell_r"))
