@@ -63,7 +63,7 @@ class TrainConfig:
     # left after each drug's mean residual is removed: the pattern, not the level) or "auto"
     # (within_drug_rmse where the prior sets new drugs' levels: drug_prior "similarity" on a
     # new-drug split; rmse elsewhere)
-    stop_on: str = "rmse"
+    stop_on: str = "auto"
 
     @property
     def stop_criterion(self) -> str:
