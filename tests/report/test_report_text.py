@@ -352,3 +352,18 @@ def test_convergence_is_told_per_split_with_the_cap_explained(study: Study) -> N
     others = [s for s in study.splits if s != first and (results.loc[models, "split"] == s).any()]
     assert others and all(f"{s}: 100% of" in text for s in others)
     assert "annealed schedule" in text
+
+
+def test_worst_drugs_come_from_the_external_set_when_there_is_one(study: Study) -> None:
+    from drp.report.sections.results import worst_drugs_section
+
+    drugs = study.groups[
+        (study.groups["kind"] == "drug") & (study.groups["variant"] == study.default_variant)
+    ]
+    external = drugs[drugs["split"] == drugs["split"].iloc[0]].assign(split="external")
+    external = external.assign(id="external drug " + external["id"].astype(str), rmse=99.0)
+    groups = pd.concat([study.groups, external], ignore_index=True)
+    blocks = worst_drugs_section(Study(study.root, study.meta, study.results, groups=groups))
+    table = next(b.frame for b in blocks if isinstance(b, Table))
+    assert table["drug"].str.startswith("external drug").all()
+    assert "**external**" in _text(blocks)

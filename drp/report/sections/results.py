@@ -67,7 +67,9 @@ def worst_drugs_section(study: Study) -> list[Block]:
     if g.empty:
         return [*blocks, Para("No per-drug metrics were recorded.")]
     drugs = g[(g["kind"] == "drug") & (g["variant"] == study.default_variant)]
-    split = next((s for s in (*NEW_DRUG_SPLITS, *study.splits) if s in set(drugs["split"])), None)
+    # new drugs first: the external set where the study has one, then the blind splits
+    order = (EXTERNAL, *NEW_DRUG_SPLITS, *study.splits)
+    split = next((s for s in order if s in set(drugs["split"])), None)
     if split is None:
         return [*blocks, Para("No per-drug metrics of the default model were recorded.")]
     d = drugs[drugs["split"] == split]
