@@ -12,6 +12,9 @@ The correlation over associations with a significant observed effect is inflated
 the observed effect keeps the large ones. :func:`split_half_recovery` selects on one half of the
 test cells and measures on the other.
 
+A feature common in one lineage can mark the tissue rather than the target; with the cells'
+tissues, each effect is also estimated within lineage (a fixed effect per tissue).
+
 Features: every gene's mutation (``<gene> mut``), and for the named genes, copy-number gain
 (``<gene> gain``, CNV = +1) and high expression (``<gene> high``, top 10% of the cells).
 """
@@ -72,20 +75,52 @@ def _welch(sum_p, sq_p, n_p, sum_n, sq_n, n_n):
     return diff, p
 
 
-def associations(pred: pd.DataFrame, features: pd.DataFrame, min_pos: int = 10) -> pd.DataFrame:
+def _within(y: np.ndarray, f: np.ndarray, lineage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Effect of each feature within lineage and its two-sided p: the slope of ``y`` [n] on
+    each column of ``f`` [n, m] with a fixed effect per lineage (``lineage`` [n] int codes),
+    so a feature common in one tissue is compared with the other cells of that tissue only.
+    NaN where no lineage holds both positive and negative cells."""
+    k = int(lineage.max()) + 1
+    counts = np.bincount(lineage, minlength=k).astype(float)
+    y_c = y - (np.bincount(lineage, y, minlength=k) / counts)[lineage]
+    sums = np.zeros((k, f.shape[1]))
+    np.add.at(sums, lineage, f)
+    f_c = f - (sums / counts[:, None])[lineage]
+    sxx = (f_c**2).sum(0)
+    df = len(y) - k - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(sxx > 1e-9, (f_c * y_c[:, None]).sum(0) / sxx, np.nan)
+        residual = np.maximum((y_c**2).sum() - slope**2 * sxx, 0.0) / max(df, 1)
+        t = slope / np.sqrt(residual / sxx)
+    p = 2 * sps.t.sf(np.abs(t), max(df, 1))
+    return slope, p
+
+
+def associations(
+    pred: pd.DataFrame,
+    features: pd.DataFrame,
+    min_pos: int = 10,
+    lineage: pd.Series | None = None,
+) -> pd.DataFrame:
     """Observed and predicted effect of every drug x feature with ``min_pos`` positive and
     negative test cells.
 
     Args:
         pred: test pairs ``cell_id, drug_id, y_true, y_pred`` (ln IC50).
         features: cells x features (bool), indexed by ``cell_id``.
+        lineage: cell_id -> tissue; with it, the effects within lineage as well.
 
     Returns:
         ``drug_id, feature, n_pos, n_neg, observed, predicted`` (mean positive - mean negative,
         ln IC50), ``p_observed``, ``p_predicted`` (Welch) and ``q_observed`` (Benjamini-
-        Hochberg over all rows).
+        Hochberg over all rows); with ``lineage``, ``observed_within``, ``predicted_within``
+        and their ``p_*_within`` (:func:`_within`).
     """
     pred = pred[pred["cell_id"].isin(features.index)]
+    codes = None
+    if lineage is not None:
+        pred = pred[pred["cell_id"].isin(lineage.index)]
+        codes = pd.Series(pd.factorize(lineage.fillna("unknown"))[0], index=lineage.index)
     rows = []
     for drug, g in pred.groupby("drug_id", sort=True):
         f = features.loc[g["cell_id"]].to_numpy(dtype=float)  # [n_cells, n_features]
@@ -103,6 +138,9 @@ def associations(pred: pd.DataFrame, features: pd.DataFrame, min_pos: int = 10) 
             out[name], out[f"p_{name}"] = _welch(
                 s_p, q_p, out["n_pos"], total - s_p, total_sq - q_p, out["n_neg"]
             )
+            if codes is not None:
+                at = pd.factorize(codes[g["cell_id"]].to_numpy())[0]
+                out[f"{name}_within"], out[f"p_{name}_within"] = _within(y, f, at)
         rows.append(pd.DataFrame({"drug_id": drug, "feature": features.columns[keep], **out}))
     if not rows:
         return pd.DataFrame(
@@ -135,7 +173,7 @@ def recovery_summary(table: pd.DataFrame, fdr: float = 0.05) -> dict[str, float]
     """
     sig = table[table["q_observed"] < fdr]
     agree = _same_sign(sig)
-    return {
+    out = {
         "n_associations": len(table),
         "r_all": _r(table),
         "n_significant": len(sig),
@@ -144,6 +182,11 @@ def recovery_summary(table: pd.DataFrame, fdr: float = 0.05) -> dict[str, float]
         "sign_agreement_significant": agree / len(sig) if len(sig) else float("nan"),
         "fdr": fdr,
     }
+    if "observed_within" in table:
+        within = table[["observed_within", "predicted_within"]].dropna()
+        within = within.set_axis(["observed", "predicted"], axis=1)
+        out |= {"n_associations_within": len(within), "r_all_within": _r(within)}
+    return out
 
 
 SPLIT_HALF_SEED = 0
@@ -195,12 +238,18 @@ def classics(table: pd.DataFrame) -> pd.DataFrame:
 FIGURE_SAMPLE = 5000
 
 
-def write_biomarkers(study: Path, pred: pd.DataFrame, omics: dict[str, pd.DataFrame]) -> None:
+def write_biomarkers(
+    study: Path,
+    pred: pd.DataFrame,
+    omics: dict[str, pd.DataFrame],
+    lineage: pd.Series | None = None,
+) -> None:
     """``biomarkers.json`` (the summary, with the split-half r) and ``biomarkers.csv`` (the
     associations with observed FDR < 0.05, the classics, and a fixed random sample of the rest
-    for the figure; a ``subset`` column says which) in the study directory."""
+    for the figure; a ``subset`` column says which) in the study directory; with ``lineage``
+    (cell_id -> tissue), every effect within lineage as well."""
     features = binary_features(omics)
-    table = associations(pred, features)
+    table = associations(pred, features, lineage=lineage)
     summary = recovery_summary(table) | split_half_recovery(pred, features)
     significant = table["q_observed"] < summary["fdr"]
     named = classics(table).assign(subset="classic")

@@ -254,26 +254,38 @@ def noise_ceiling(replicates: pd.DataFrame) -> dict[str, float]:
     """Agreement of repeated measurements: the best any model could do on those pairs.
 
     Takes, for every (cell, drug) measured more than once, its first and second measurement
-    (in table order) and returns their ``pearson``, ``spearman``, ``rmse``, ``mae`` and
-    ``n_pairs``. The RMSE between two replicates is sqrt(2) x the measurement sd.
+    (in table order) and returns their ``pearson``, ``spearman``, ``rmse``, ``mae``,
+    ``n_pairs`` and ``n_drugs``. The RMSE between two replicates is sqrt(2) x the measurement
+    sd only if they differ by noise alone; in GDSC they are one drug screened under two ids, so
+    part of their difference is a per-drug offset between the screens. ``offset_share`` is that
+    part of the mean squared difference, and ``rmse_within``/``pearson_within`` the agreement
+    once each drug's offset (its mean difference) is removed: the replicate noise proper.
     """
     if replicates.empty:
         return {"n_pairs": 0} | {k: float("nan") for k in ("pearson", "spearman", "rmse", "mae")}
     rank = replicates.groupby(["cell_id", "drug_id"], sort=False).cumcount()
     first = replicates[rank == 0].set_index(["cell_id", "drug_id"])["ln_ic50"]
     second = replicates[rank == 1].set_index(["cell_id", "drug_id"])["ln_ic50"]
+    drugs = second.index.get_level_values("drug_id")
     first = first.loc[second.index].to_numpy(np.float64)
     second = second.to_numpy(np.float64)
     if len(second) < 2:
         return {"n_pairs": len(second)} | {
             k: float("nan") for k in ("pearson", "spearman", "rmse", "mae")
         }
+    gap = first - second
+    offset = pd.Series(gap).groupby(np.asarray(drugs)).transform("mean").to_numpy()
+    squared = float(np.mean(gap**2))
     return {
         "n_pairs": len(second),
+        "n_drugs": int(drugs.nunique()),
         "pearson": pearson(first, second),
         "spearman": spearman(first, second),
-        "rmse": float(np.sqrt(np.mean((first - second) ** 2))),
-        "mae": float(np.mean(np.abs(first - second))),
+        "rmse": float(np.sqrt(squared)),
+        "mae": float(np.mean(np.abs(gap))),
+        "offset_share": float(np.mean(offset**2) / squared) if squared > 0 else float("nan"),
+        "rmse_within": float(np.sqrt(np.mean((gap - offset) ** 2))),
+        "pearson_within": pearson(first - offset, second),
     }
 
 

@@ -53,6 +53,7 @@ class Study:
     faithfulness: pd.DataFrame = field(default_factory=pd.DataFrame)
     biomarkers: pd.DataFrame = field(default_factory=pd.DataFrame)
     biomarker_summary: dict = field(default_factory=dict)
+    restored: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def splits(self) -> list[str]:
@@ -150,6 +151,7 @@ def load_study(study_dir: Path) -> Study:
         biomarker_summary=json.loads((root / "biomarkers.json").read_text())
         if (root / "biomarkers.json").is_file()
         else {},
+        restored=_csv(root / "restored_runs.csv"),
     )
 
 

@@ -26,6 +26,8 @@ from drp.core.files import atomic_write
 from drp.evaluation.metrics import metrics
 
 CELLS = "cells"
+#: runs trained again for the analyses (:func:`drp.study.runner.restore_run`), one json each
+RESTORED = "restored"
 SAMPLE_ROWS = 4000
 METRIC_KEYS = ("rmse", "mae", "r2", "pearson", "spearman", "per_drug_r", "per_cell_r", "n")
 
@@ -261,6 +263,7 @@ EVIDENCE_FILES = (
     "faithfulness.csv",
     "biomarkers.csv",
     "biomarkers.json",
+    "restored_runs.csv",
 )
 
 

@@ -32,7 +32,15 @@ from drp.models.registry import DEFAULT_VARIANT, variant_config
 from drp.study.answers import answer_table, per_drug_mixed_model
 from drp.study.attention import FAITHFULNESS_SPLITS, write_attention
 from drp.study.cells import BASELINES_CELL, CellSpec, StudyFolds, is_done, run_name, study_cells
-from drp.study.evidence import consolidate, is_finished, read_cells, read_groups, write_cell
+from drp.study.evidence import (
+    RESTORED,
+    cell_path,
+    consolidate,
+    is_finished,
+    read_cells,
+    read_groups,
+    write_cell,
+)
 from drp.study.presets import EXTERNAL, MARGINS, PRIMARY_METRIC, Preset
 from drp.study.settings import collect_lock, write_study_json
 from drp.training.estimator import NeuralEstimator
@@ -105,7 +113,7 @@ def run_cell(spec: CellSpec) -> dict:
         if spec.variant == BASELINES_CELL:
             _run_baselines(ds, spec, parts, claim, worker)
             return out | {"status": "done", "seconds": time.perf_counter() - t0} | worker
-        summary = _run_model(ds, spec, parts, claim, worker)
+        summary, _ = _run_model(ds, spec, parts, claim, worker)
         return (
             out
             | {
@@ -122,12 +130,74 @@ def run_cell(spec: CellSpec) -> dict:
         claim.release()
 
 
+def analysis_runs(specs: list[CellSpec], preset: Preset) -> list[CellSpec]:
+    """The cells whose run directories the report's analyses read (the default variant, first
+    seed, on the cell-blind folds for biomarkers and the drug-blind folds for attention and
+    faithfulness) that lack their checkpoint or test predictions: a study resumed from its
+    committed evidence alone has their records but not their runs."""
+    wanted = {"cell_blind", *FAITHFULNESS_SPLITS}
+    out = []
+    for spec in specs:
+        if spec.variant != DEFAULT_VARIANT or spec.seed != preset.seeds[0]:
+            continue
+        run_dir = Path(spec.study) / "runs" / spec.run
+        complete = all((run_dir / f).is_file() for f in ("best.pt", "predictions_test.parquet"))
+        if spec.split in wanted and not complete:
+            out.append(spec)
+    return out
+
+
+def restore_run(spec: CellSpec) -> dict:
+    """Train a finished cell's run again, from its recorded config and seed, for the analyses
+    that read its directory; its committed record stays as it is. ``restored/<run>.json``
+    holds the committed and the restored test RMSE, so the report states how closely the run
+    reproduced."""
+    study = Path(spec.study)
+    claim = Claim.acquire(study, spec.run)
+    if claim is None:
+        return {"run": spec.run, "status": "claimed"}
+    try:
+        if spec.threads:
+            torch.set_num_threads(spec.threads)
+        ds, folds = _dataset(spec)
+        t0 = time.perf_counter()
+        parts = folds.parts(spec.split, spec.seed, spec.fold)
+        worker = {"attempt": claim.attempt, "worker": claim.owner}
+        summary, pred = _run_model(ds, spec, parts, claim, worker, record=False)
+        committed = json.loads(cell_path(study, spec.run).read_text())
+        row = {
+            "run": spec.run,
+            "committed_rmse": committed["rmse"],
+            "restored_rmse": float(((pred.y_pred - pred.y_true) ** 2).mean() ** 0.5),
+        }
+        (study / RESTORED).mkdir(exist_ok=True)
+        (study / RESTORED / f"{spec.run}.json").write_text(json.dumps(row) + "\n")
+        seconds = time.perf_counter() - t0
+        return {
+            "run": spec.run,
+            "status": "done",
+            "seconds": seconds,
+            "val_rmse": summary["best_val_rmse"],
+            "epochs": summary["epochs_run"],
+        } | worker
+    except ClaimLost:
+        return {"run": spec.run, "status": "claimed"}
+    finally:
+        claim.release()
+
+
 def _run_model(
-    ds: FeaturizedDataset, spec: CellSpec, parts: tuple, claim: Claim, worker: dict
-) -> dict:
-    """Train one model cell and write its compact record; returns the training summary. An
-    external cell trains like a mixed-split run (its validation part is a random draw of
-    pairs) on all of the dataset, and predicts the external screen's new drugs."""
+    ds: FeaturizedDataset,
+    spec: CellSpec,
+    parts: tuple,
+    claim: Claim,
+    worker: dict,
+    record: bool = True,
+) -> tuple[dict, pd.DataFrame]:
+    """Train one model cell and (``record``) write its compact record; returns the training
+    summary and the test predictions. An external cell trains like a mixed-split run (its
+    validation part is a random draw of pairs) on all of the dataset, and predicts the
+    external screen's new drugs."""
     run_dir = Path(spec.study) / "runs" / spec.run
     preset, base = spec.preset, spec.base
     cfg = RunConfig(
@@ -156,6 +226,8 @@ def _run_model(
     )
     pred = fit_predict(estimator, ds, train, val, test, test_ds=test_ds, run_dir=run_dir)
     summary = estimator.summary_
+    if not record:
+        return summary, pred
     history = run_dir / "history.csv"
     labels = {"variant": spec.variant, "split": spec.split, "fold": spec.fold, "seed": spec.seed}
     write_cell(
@@ -170,7 +242,7 @@ def _run_model(
         sample=spec.variant == DEFAULT_VARIANT,
         seed=spec.seed,
     )
-    return summary
+    return summary, pred
 
 
 def run_study(
@@ -231,6 +303,17 @@ def run_study(
             f"{len(failed)} cell(s) failed: {', '.join(failed[:5])}"
             f"{' ...' if len(failed) > 5 else ''}; run the same command again to resume them"
         )
+    restore = analysis_runs(specs, preset)
+    if restore:
+        log(
+            f"training {len(restore)} finished run(s) again for the attention and biomarker analyses"
+        )
+        restored = executor.run(restore_run, restore, log)
+        missing = [r["run"] for r in restored if r["status"] == "failed"]
+        if missing:
+            raise StudyError(
+                f"{len(missing)} run(s) could not be restored: {', '.join(missing[:5])}"
+            )
     with collect_lock(study):
         collect(study, preset, ds, folds)
     log(f"study {name} finished in {time.perf_counter() - started:.0f} s")
@@ -323,6 +406,10 @@ def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFold
     ]
     pd.DataFrame(per_drug).to_csv(study / "per_drug_tests.csv", index=False)
     _write_design(study, preset, n_train, n_test, folds)
+    restored = sorted((study / RESTORED).glob("*.json"))
+    if restored:
+        rows = [json.loads(p.read_text()) for p in restored]
+        pd.DataFrame(rows).to_csv(study / "restored_runs.csv", index=False)
     if DEFAULT_VARIANT in preset.variants and (study / "runs").is_dir():
         write_attention(study, preset, ds, folds)
         _biomarkers(study, preset, ds)
@@ -349,7 +436,7 @@ def _biomarkers(study: Path, preset: Preset, ds: FeaturizedDataset) -> None:
     if built_in is None or not all(p.is_file() for p in paths) or not processed.is_dir():
         return
     omics = gdsc_tables(processed, built_in, ["mutation", "cnv", "expression"]).omics
-    write_biomarkers(study, pd.concat([pd.read_parquet(p) for p in paths]), omics)
+    write_biomarkers(study, pd.concat([pd.read_parquet(p) for p in paths]), omics, ds.tissues)
 
 
 def _write_design(

@@ -124,3 +124,45 @@ def test_write_biomarkers_records_the_split_half(tmp_path):
     summary = json.loads((tmp_path / "biomarkers.json").read_text())
     assert {"r_all", "r_split_half", "n_split_half", "n_sign_agree_split_half"} <= set(summary)
     assert summary["n_sign_agree_significant"] <= summary["n_significant"]
+
+
+def test_effects_within_lineage_separate_a_tissue_marker_from_a_target():
+    """A mutation common in one tissue looks like a biomarker of a drug that only tells the
+    tissues apart; within lineage its effect vanishes, while a real target effect stays. The
+    within-lineage slope and p are those of OLS with a dummy per tissue."""
+    import statsmodels.formula.api as smf
+
+    rng = np.random.default_rng(3)
+    n = 200
+    cells = [f"C{i}" for i in range(n)]
+    tissue = np.where(np.arange(n) < 80, "lung", np.where(np.arange(n) < 150, "skin", None))
+    in_lung = tissue == "lung"
+    marker = np.where(in_lung, rng.random(n) < 0.7, rng.random(n) < 0.1)  # mostly lung
+    target = rng.random(n) < 0.3
+    features = pd.DataFrame({"M mut": marker, "T mut": target}, index=cells)
+    y_tissue = rng.normal(0, 0.5, n) - 2.0 * in_lung  # lung lines more sensitive
+    y_target = rng.normal(0, 0.5, n) - 1.5 * target
+    pred = pd.concat(
+        [
+            pd.DataFrame({"cell_id": cells, "drug_id": d, "y_true": y, "y_pred": y})
+            for d, y in (("TissueDrug", y_tissue), ("TargetDrug", y_target))
+        ],
+        ignore_index=True,
+    )
+    lineage = pd.Series(tissue, index=cells)  # None: unknown, one lineage of its own
+    table = associations(pred, features, min_pos=10, lineage=lineage).set_index(
+        ["drug_id", "feature"]
+    )
+    tissue_marker = table.loc[("TissueDrug", "M mut")]
+    assert tissue_marker.observed < -1.0 and tissue_marker.p_observed < 1e-6
+    assert abs(tissue_marker.observed_within) < 0.3 and tissue_marker.p_observed_within > 0.01
+    real = table.loc[("TargetDrug", "T mut")]
+    assert real.observed_within == pytest.approx(-1.5, abs=0.3) and real.p_observed_within < 1e-6
+    frame = pd.DataFrame(
+        {"y": y_tissue, "x": marker.astype(float), "t": pd.Series(tissue).fillna("unknown")}
+    )
+    fit = smf.ols("y ~ x + C(t)", frame).fit()
+    assert tissue_marker.observed_within == pytest.approx(fit.params["x"])
+    assert tissue_marker.p_observed_within == pytest.approx(fit.pvalues["x"])
+    summary = recovery_summary(table.reset_index())
+    assert summary["n_associations_within"] == 4 and summary["r_all_within"] > 0.99

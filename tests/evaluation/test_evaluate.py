@@ -118,6 +118,33 @@ def test_noise_ceiling_uses_first_and_second_replicate():
     assert nc["rmse"] == pytest.approx(np.sqrt(np.mean((first - second) ** 2)))
 
 
+def test_noise_ceiling_separates_each_drugs_offset_from_the_noise():
+    """Drug x's second screen reads 2 ln units higher on every cell; drug y agrees up to noise.
+    The offset is part of the raw difference, not of the noise within a drug."""
+    cells = ["a", "b", "c", "d"]
+    noise = np.array([0.1, -0.1, 0.2, -0.2])
+    x1, y1 = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 1.0, -1.0, 2.0])
+    x2, y2 = x1 + 2.0 + noise, y1 + noise
+    reps = pd.DataFrame(
+        {
+            "cell_id": cells * 4,
+            "drug_id": ["x"] * 4 + ["y"] * 4 + ["x"] * 4 + ["y"] * 4,
+            "ln_ic50": np.concatenate([x1, y1, x2, y2]),
+        }
+    )
+    nc = noise_ceiling(reps)
+    gap = np.concatenate([x1 - x2, y1 - y2])
+    centred = np.concatenate([x1 - x2 + 2.0, y1 - y2])
+    assert nc["n_pairs"] == 8 and nc["n_drugs"] == 2
+    assert nc["rmse"] == pytest.approx(np.sqrt(np.mean(gap**2)))
+    assert nc["rmse_within"] == pytest.approx(np.sqrt(np.mean(centred**2)))
+    assert nc["offset_share"] == pytest.approx(
+        np.mean(np.r_[[-2.0] * 4, [0.0] * 4] ** 2) / np.mean(gap**2)
+    )
+    first, second = np.concatenate([x1 + 2.0, y1]), np.concatenate([x2, y2])
+    assert nc["pearson_within"] == pytest.approx(stats.pearsonr(first, second)[0])
+
+
 def test_censored_subset_and_aggregation(tmp_path):
     f = _frame(4).assign(censored=lambda d: d.y_true > 1.0)
     rows = pd.concat(

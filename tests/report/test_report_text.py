@@ -329,6 +329,59 @@ def test_a_beaten_ceiling_is_not_called_one(study: Study) -> None:
     assert "Replicate noise ceiling" in kept and "not a ceiling" not in kept
 
 
+def test_the_ceiling_is_the_noise_within_drugs_against_every_split(study: Study) -> None:
+    """With each drug's offset removed, the replicate noise is a ceiling the cell-blind model
+    (the default's best split here) stays above; the raw figure would have been beaten."""
+    raw = dict(n_pairs=6115, n_drugs=9, pearson=0.880, rmse=1.808, offset_share=0.578)
+    proper = raw | {"rmse_within": 1.174, "pearson_within": 0.949}
+    results = study.results.copy()
+    results = results[results.split != "mixed"]
+    results.loc[(results.variant == "gat_edge"), "rmse"] = 1.241  # below 1.808/√2, above 0.830
+    results.loc[(results.variant == "gat_edge"), "pearson"] = 0.90
+    meta = dict(study.meta, data_summary={"noise_ceiling": proper})
+    text = _text(ceiling_blocks(dataclasses.replace(study, results=results, meta=meta)))
+    assert "Replicate noise ceiling" in text and "not a ceiling" not in text
+    assert "6,115 cell–drug pairs (9 drugs, each screened" in text
+    assert "58% of their mean squared difference is a per-drug offset" in text
+    assert "= **0.830** ln IC50" in text and "√0.949 = **0.974**" in text
+    assert "stays above it" in text and "RMSE 1.241" in text
+    beaten = _text(
+        ceiling_blocks(
+            dataclasses.replace(
+                study, results=results, meta=dict(meta, data_summary={"noise_ceiling": raw})
+            )
+        )
+    )
+    assert "**These figures are not a ceiling**" in beaten and "1.241, is below 1.278" in beaten
+
+
+def test_restored_runs_are_disclosed_beside_the_analyses(study: Study) -> None:
+    from drp.report.sections.interpretation import restored_text
+
+    assert restored_text(study, "cell_blind") == ""
+    restored = pd.DataFrame(
+        {
+            "run": ["gat_edge__cell_blind__f0__s0", "gat_edge__cell_blind__f1__s0"],
+            "committed_rmse": [1.20, 1.30],
+            "restored_rmse": [1.2004, 1.2990],
+        }
+    )
+    text = restored_text(dataclasses.replace(study, restored=restored), "cell_blind")
+    assert "The 2 run(s) read here were trained again" in text and "at most 0.0010" in text
+    assert restored_text(dataclasses.replace(study, restored=restored), "drug_blind") == ""
+
+
+def test_egfr_within_lineage_is_stated_beside_the_pooled_effect() -> None:
+    classic = _classic(-0.4, -0.3, 0.01).assign(
+        observed_within=-0.9, p_observed_within=0.001, predicted_within=-0.1
+    )
+    text = egfr_text(classic)
+    assert (
+        "predicted −0.30 (p 0.010); within lineage observed −0.90 (p 0.001), predicted −0.10"
+        in text
+    )
+
+
 # --------------------------------------------------------------------------- 6. screened range
 def test_groups_without_any_range_column_read_na(study: Study) -> None:
     from drp.report.sections.results import worst_drugs_section

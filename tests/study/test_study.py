@@ -169,12 +169,27 @@ def test_study_runs_resumes_and_reports(tiny_dataset, tmp_path, monkeypatch):
     )
     assert (study / "cells" / "gat_edge__mixed__f0__s0.sample.parquet").exists()
     assert not (study / "cells" / "gat__mixed__f0__s0.sample.parquet").exists()
-    # a second call, even without the checkpoints, resumes from the records and trains nothing
+    # a second call, even without the checkpoints, resumes from the records: it trains again
+    # only the default's first-seed drug-blind runs that the attention analyses read, leaves
+    # their records as they are, and the analyses come out as before
     stamp = (study / "cells" / "gat__mixed__f0__s0.json").stat().st_mtime
+    edge = study / "cells" / "gat_edge__drug_blind__f0__s0.json"
+    edge_record = edge.read_text()
+    before = pd.read_csv(study / "faithfulness.csv")
+    assert not (study / "restored_runs.csv").exists()
     shutil.rmtree(study / "runs")
     run_study("s", preset, ds_dir, tmp_path / "studies", base, log=lambda m: None)
     assert (study / "cells" / "gat__mixed__f0__s0.json").stat().st_mtime == stamp
     assert not (study / "runs" / "gat__mixed__f0__s0").exists()
+    assert sorted(p.name for p in (study / "runs").iterdir()) == [
+        "gat_edge__drug_blind__f0__s0",
+        "gat_edge__drug_blind__f1__s0",
+    ]
+    assert edge.read_text() == edge_record
+    restored = pd.read_csv(study / "restored_runs.csv")
+    assert len(restored) == 2
+    assert np.allclose(restored.restored_rmse, restored.committed_rmse, atol=1e-4)
+    pd.testing.assert_frame_equal(pd.read_csv(study / "faithfulness.csv"), before, atol=1e-4)
     assert len(pd.read_csv(study / "results.csv")) == 5 * 2 * 2
     result = runner.invoke(app, ["report", str(study), "--out", str(tmp_path / "rep")])
     assert result.exit_code == 0, result.output

@@ -94,6 +94,23 @@ def molecules_section(study: Study, out_dir: Path) -> list[Block]:
     return blocks
 
 
+def restored_text(study: Study, split: str) -> str:
+    """How closely the runs that were trained again for the analyses (a study resumed from its
+    evidence alone) reproduced their committed test RMSE; empty when none was."""
+    r = study.restored
+    if r.empty or "run" not in r:
+        return ""
+    r = r[r["run"].str.contains(f"__{split}__")]
+    if r.empty:
+        return ""
+    gap = (r["restored_rmse"] - r["committed_rmse"]).abs().max()
+    return (
+        f" The {len(r)} run(s) read here were trained again from their recorded config and "
+        "seed (the study resumed from its committed evidence, without checkpoints); their test "
+        f"RMSE differs from the committed cells' by at most {gap:.4f}."
+    )
+
+
 def faithfulness_section(study: Study, out_dir: Path) -> list[Block]:
     blocks: list[Block] = [Heading("Faithfulness of attention")]
     f = study.faithfulness
@@ -131,7 +148,7 @@ def faithfulness_section(study: Study, out_dir: Path) -> list[Block]:
             "The uniform control replaces the learned pooling weights by 1/n: if that barely "
             "moves predictions, the model does not rely on where its attention points. The "
             "fingerprint half of the hybrid input is left intact, so these numbers describe the "
-            "graph half."
+            "graph half." + "".join(restored_text(study, s) for s in dict.fromkeys(f["split"]))
         ),
         Table(pd.DataFrame(rows), classes),
         Para(
@@ -179,9 +196,15 @@ def egfr_text(classic: pd.DataFrame) -> str:
     for r in rows.itertuples():
         call = _recovered(r)
         calls.append(call)
+        within = ""
+        if "observed_within" in rows and np.isfinite(r.observed_within):
+            within = (
+                f"; within lineage observed {fmt_num(r.observed_within, 2)} (p "
+                f"{fmt_p(r.p_observed_within)}), predicted {fmt_num(r.predicted_within, 2)}"
+            )
         parts.append(
             f"{r.drug_id} observed {fmt_num(r.observed, 2)} ln IC50 (p {fmt_p(r.p_observed)}), "
-            f"predicted {fmt_num(r.predicted, 2)} (p {fmt_p(r.p_predicted)})"
+            f"predicted {fmt_num(r.predicted, 2)} (p {fmt_p(r.p_predicted)}){within}"
         )
     if len(set(calls)) == 1:
         verdict = f"the model {calls[0]} it"
@@ -231,6 +254,13 @@ def recovery_text(summary: dict) -> str:
         + ", but both are inflated: selecting on the observed effect keeps the large effects, "
         "which any predictor of the right sign tracks."
     )
+    if "r_all_within" in summary:
+        text += (
+            "Within lineage (each effect estimated with a fixed effect per tissue, so a "
+            "feature common in one tissue is compared with the other cells of that tissue), "
+            f"over {fmt_num(summary['n_associations_within'])} associations r = "
+            f"**{fmt_num(summary['r_all_within'])}**. "
+        )
     if "r_split_half" not in summary:
         return (
             text + same_cells + " No split-half estimate was recorded for this study, so no "
@@ -263,9 +293,10 @@ def biomarker_section(study: Study, out_dir: Path) -> list[Block]:
             "mean ln IC50 between positive and negative cells, the predicted effect the same "
             "difference of the predictions. "
             + recovery_text(summary)
-            + " Many of the strongest associations mark tissues rather than targets (a "
-            "copy-number gain common in one lineage), so recovering them shows the model reads "
-            "the cell, not that it knows the mechanism."
+            + " Many of the strongest pooled associations mark tissues rather than targets (a "
+            "copy-number gain common in one lineage): recovering them shows the model reads "
+            "the cell, not that it knows the mechanism; the within-lineage effects ask the "
+            "second question." + restored_text(study, "cell_blind")
         )
     )
     classic = b[b["subset"] == "classic"]
@@ -283,6 +314,14 @@ def biomarker_section(study: Study, out_dir: Path) -> list[Block]:
                         "predicted effect": classic["predicted"].map(fmt_num),
                         "p (predicted)": classic["p_predicted"].map(fmt_p),
                     }
+                    | (
+                        {
+                            "observed within lineage": classic["observed_within"].map(fmt_num),
+                            "predicted within lineage": classic["predicted_within"].map(fmt_num),
+                        }
+                        if "observed_within" in classic
+                        else {}
+                    )
                 )
             )
         )
