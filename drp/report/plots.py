@@ -189,7 +189,10 @@ def per_drug_r_plot(
     groups = groups or {}
     shown = [s for s in splits if s in set(drugs.get("split", []))]
     n = max(1, len(shown))
-    fig, axes = plt.subplots(1, n, figsize=(max(4.0, 0.7 * len(variants) + 1.5) * n, 4.0))
+    width = max(4.0, 0.7 * len(variants) + 1.5)
+    # many variants: one panel per row, so the figure stays readable at page width
+    rows, cols = (n, 1) if len(variants) > 8 else (1, n)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 4.0 * rows))
     axes = np.atleast_1d(axes)
     if not shown:
         return _empty(fig, axes[0], "no per-drug metrics")

@@ -232,7 +232,7 @@ PRESETS = {
         "only drug input and in the hybrid default, graph + fingerprint against fingerprint) on "
         "GDSC1's new drugs, every variant trained with 20 seeds on all of GDSC2 (RMSE and "
         "per-drug r; 10-fold drug-blind CV beside, one seed); fusion on 10-fold cell-blind CV "
-        "x 5 repeats; about 10 hours on a 2-core CPU (declaration: studies/declarations/)",
+        "x 5 repeats; about 10 hours on a 2-core CPU (declaration: reports/gdsc2_definitive/declaration.md)",
         (
             "gat_edge",
             "gat",

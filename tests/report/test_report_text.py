@@ -150,7 +150,10 @@ def test_intervals_are_named_per_split_and_reconciled(study: Study, tmp_path: Pa
     assert "seed + drug-bootstrap intervals" in text
     assert "The per-drug mixed-model intervals (per-drug analysis below) measure another" in text
     per_drug = _text(per_drug_tests_section(study))
-    assert "These intervals measure another quantity than the answer's corrected t" in per_drug
+    assert (
+        "These intervals measure another quantity than the drug-blind rows' corrected t" in per_drug
+    )
+    assert "Bonferroni-adjusted only where drug-blind is a question's primary split" in per_drug
     forest = forest_section(_external_study(study), tmp_path)[-1]
     assert "seed + drug-bootstrap t on the external set" in forest.caption
     plain = forest_section(study, tmp_path)[-1].caption
@@ -420,3 +423,51 @@ def test_worst_drugs_come_from_the_external_set_when_there_is_one(study: Study) 
     table = next(b.frame for b in blocks if isinstance(b, Table))
     assert table["drug"].str.startswith("external drug").all()
     assert "**external**" in _text(blocks)
+
+
+# --------------------------------------------------------------------------- plain first screen
+def _primary_rows(verdicts: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "question": "graph alone: attention vs mean pooling",
+            "attention": "graph_only",
+            "twin": "graph_only_pool_mean",
+            "metric": list(verdicts),
+            "verdict": list(verdicts.values()),
+            "ci_level": 1 - 0.01 / 3,
+        }
+    )
+
+
+def test_each_question_is_answered_in_plain_words() -> None:
+    from drp.report.sections.answer import plain_sentence
+
+    both = plain_sentence(_primary_rows({"rmse": "inconclusive", "per_drug_r": "inconclusive"}))
+    assert both == (
+        "**Graph alone: attention vs mean pooling:** not known — the data cannot tell on RMSE or "
+        "per-drug r (99.67% intervals)."
+    )
+    mixed = plain_sentence(_primary_rows({"rmse": "equivalent", "per_drug_r": "inconclusive"}))
+    assert (
+        "mixed — no difference in RMSE that matters (within the margin); the data cannot " in mixed
+    )
+    assert plain_sentence(_primary_rows({"rmse": "helps"})).startswith(
+        "**Graph alone: attention vs mean pooling:** yes, `graph_only` is better — better RMSE"
+    )
+
+
+def test_ranking_against_the_cell_mean_claims_level_only_within_the_margin(study: Study) -> None:
+    from drp.report.sections.answer import ranking_text
+
+    results = study.results.copy()
+    blind = results.split == "drug_blind"
+    results.loc[blind & (results.variant == "gat_edge"), "per_drug_r"] = 0.642
+    results = pd.concat(
+        [results, results[blind & (results.variant == "gat_edge")].assign(variant="cell_mean")]
+    )
+    results.loc[results.variant == "cell_mean", "per_drug_r"] = 0.640
+    level = ranking_text(dataclasses.replace(study, results=results))
+    assert "0.642 against the cell mean's 0.640" in level and "does as well to within 0.01" in level
+    results.loc[results.variant == "cell_mean", "per_drug_r"] = 0.600
+    apart = ranking_text(dataclasses.replace(study, results=results))
+    assert "does as well" not in apart and "The gap reaches +0.042" in apart

@@ -138,20 +138,95 @@ def interval_text(study: Study) -> str:
     if not study.per_drug_tests.empty:
         parts.append(
             per_drug_reconcile(
-                "The per-drug mixed-model intervals (per-drug analysis below)", "those here"
+                "The per-drug mixed-model intervals (per-drug analysis below)",
+                "the drug-blind rows' here",
             )
         )
     return " ".join(parts)
 
 
 def per_drug_reconcile(theirs: str, ours: str) -> str:
-    """Why the per-drug mixed-model intervals (``theirs``) and the answer's (``ours``) differ."""
+    """Why the per-drug mixed-model intervals (``theirs``) and the drug-blind rows' corrected
+    t intervals (``ours``) differ."""
     return (
         f"{theirs} measure another quantity than {ours}: the mean over drugs of each drug's RMSE "
         "difference, at 95%, unadjusted and without any fold-overlap correction, against the "
         "difference of each run's RMSE over all its test pairs, corrected for the training data "
-        "that folds share and Bonferroni-adjusted for the primary endpoints; so one can exclude "
-        "zero while the other does not."
+        "that folds share (and Bonferroni-adjusted only where drug-blind is a question's primary "
+        "split); so one can exclude zero while the other does not."
+    )
+
+
+_PLAIN = {
+    "helps": "better {name}",
+    "hurts": "worse {name}",
+    "equivalent": "no difference in {name} that matters (within the margin)",
+    "inconclusive": "the data cannot tell on {name}",
+}
+#: a per-drug r gap below this (the declared per-drug r margin) counts as level
+RANKING_LEVEL = 0.01
+
+
+def plain_sentence(rows: pd.DataFrame) -> str:
+    """The answer to one declared question in plain words: per primary endpoint, better,
+    worse, no difference that matters, or cannot tell; with the interval level it rests on."""
+    first = rows.iloc[0]
+    names: dict[str, list[str]] = {}
+    for r in rows.itertuples():
+        names.setdefault(r.verdict, []).append(_METRIC_NAMES.get(r.metric, r.metric))
+    parts = [_PLAIN[v].format(name=" or ".join(n)) for v, n in names.items()]
+    verdicts = set(rows["verdict"])
+    if verdicts <= {"helps"}:
+        lead = f"yes, `{first['attention']}` is better"
+    elif verdicts <= {"hurts"}:
+        lead = f"no, `{first['attention']}` is worse"
+    elif verdicts <= {"equivalent"}:
+        lead = "no difference that matters"
+    elif verdicts <= {"inconclusive"}:
+        lead = "not known"
+    else:
+        lead = "mixed"
+    level = ", ".join(dict.fromkeys(_level(x) for x in rows["ci_level"]))
+    return (
+        f"**{str(first['question'])[0].upper()}{str(first['question'])[1:]}:** {lead} — "
+        + "; ".join(parts)
+        + f" ({level} intervals)."
+    )
+
+
+def ranking_text(study: Study) -> str:
+    """How the default model ranks the cells within a new drug against the cell mean (each
+    cell's mean ln IC50 over the training drugs): mean per-drug r per new-drug split."""
+    r = study.results
+    if "per_drug_r" not in r:
+        return ""
+    parts, gaps = [], []
+    for split in (EXTERNAL, "drug_blind", "cluster_blind"):
+        here = r[r["split"] == split]
+        ours = here[here["variant"] == study.default_variant]["per_drug_r"].mean()
+        cells = here[here["variant"] == "cell_mean"]["per_drug_r"].mean()
+        if not (np.isfinite(ours) and np.isfinite(cells)):
+            continue
+        parts.append(
+            f"{split_phrase(split, study.design)} {fmt_num(ours)} against the cell mean's "
+            f"{fmt_num(cells)}"
+        )
+        gaps.append(ours - cells)
+    if not parts:
+        return ""
+    head = (
+        "**Ranking the cells within a new drug** (mean per-drug r over runs, no interval): "
+        f"`{study.default_variant}` scores " + "; ".join(parts) + ". "
+    )
+    if max(abs(g) for g in gaps) < RANKING_LEVEL:
+        return head + (
+            "Ranking the cells by their mean sensitivity to the training drugs (the cell mean) "
+            f"does as well to within {RANKING_LEVEL:g}: the model adds next to nothing to which "
+            "cells respond to a new compound."
+        )
+    return head + (
+        f"The gap reaches {fmt_signed(max(gaps, key=abs))} somewhere, more than the "
+        f"{RANKING_LEVEL:g} that counts as level; these are means, not tested here."
     )
 
 
@@ -191,6 +266,11 @@ def answer_section(study: Study) -> list[Block]:
             )
         )
     for _, rows in primary.groupby("question", sort=False):
+        blocks.append(Para(plain_sentence(rows)))
+    if not primary.empty:
+        blocks.append(Table(_primary_table(primary)))
+        blocks.append(Heading("Each answer in detail", 3))
+    for _, rows in primary.groupby("question", sort=False):
         blocks.append(Para(question_sentence(rows, study.design)))
     base = a[(a["role"] == "baseline") & (a["attention"] == study.default_variant)]
     if not base.empty:
@@ -215,6 +295,9 @@ def answer_section(study: Study) -> list[Block]:
                 + "."
             )
         )
+    ranking = ranking_text(study)
+    if ranking:
+        blocks.append(Para(ranking))
     family = ""
     if len(primary):
         named = study.design.get("family", {}).get("primary", "")
@@ -237,6 +320,21 @@ def answer_section(study: Study) -> list[Block]:
     return blocks
 
 
+def _primary_table(primary: pd.DataFrame) -> pd.DataFrame:
+    """One row per primary endpoint: the question, the difference with its interval, the
+    margin and the verdict."""
+    return pd.DataFrame(
+        {
+            "question": primary["question"],
+            "compared": primary["attention"] + " vs " + primary["twin"],
+            "endpoint": primary["metric"].map(lambda m: _METRIC_NAMES.get(m, m)),
+            "difference [CI]": [_interval(r) for r in primary.itertuples()],
+            "margin": primary["margin"].map(lambda m: f"±{m:g}"),
+            "verdict": primary["verdict"].map(lambda v: f"**{v}**"),
+        }
+    )
+
+
 def verdict_section(study: Study) -> list[Block]:
     blocks: list[Block] = [Heading("All comparisons")]
     a = study.answers
@@ -247,7 +345,9 @@ def verdict_section(study: Study) -> list[Block]:
             "Every paired comparison: primary rows first (adjusted intervals), then secondary "
             "splits and metrics, then each model against the best baseline of each split "
             "(unadjusted 95%). Differences are attention − twin (or model − baseline); RMSE in "
-            "ln IC50 units, lower is better; per-drug r: higher is better."
+            "ln IC50 units, lower is better; per-drug r: higher is better. p-values are "
+            "Holm-adjusted within their own family: the primary rows together, and the baseline "
+            "rows together."
         )
     )
     order = {"primary": 0, "secondary": 1, "baseline": 2}
@@ -290,7 +390,7 @@ def per_drug_tests_section(study: Study) -> list[Block]:
             "Assumptions: drugs are exchangeable within a run, effects are normal, and a drug's "
             "results under different seeds are treated as independent, which makes the interval "
             "somewhat optimistic. Unadjusted 95% intervals. "
-            + per_drug_reconcile("These intervals", "the answer's corrected t intervals")
+            + per_drug_reconcile("These intervals", "the drug-blind rows' corrected t intervals")
         )
     )
     frame = pd.DataFrame(

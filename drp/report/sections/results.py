@@ -184,9 +184,9 @@ def figures_sections(study: Study, out_dir: Path) -> list[Block]:
         )
     )
     blocks.append(Heading("Per-drug correlation"))
-    variants = list(dict.fromkeys([default, *study.twins, *study.baselines]))
+    variants = list(dict.fromkeys([default, *study.twins, *study.models, *study.baselines]))
     roles = {v: "baseline" for v in study.baselines}
-    roles.update({v: "twin" for v in study.twins})
+    roles.update({v: "twin" for v in study.models})
     roles[default] = "default"
     drugs = study.groups[study.groups["kind"] == "drug"] if not study.groups.empty else study.groups
     blocks.append(
@@ -196,7 +196,8 @@ def figures_sections(study: Study, out_dir: Path) -> list[Block]:
             "fig_per_drug_r.png",
             "per-drug Pearson r",
             "Pearson r across cell lines within each test drug (first seed, every fold): the "
-            "default variant, its twins and the baselines. A constant prediction scores 0.",
+            "default variant, every other model of the study (the twins of its questions) and "
+            "the baselines. A constant prediction scores 0.",
         )
     )
     blocks.append(Heading("Learning curves"))
