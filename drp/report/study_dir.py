@@ -54,6 +54,7 @@ class Study:
     biomarkers: pd.DataFrame = field(default_factory=pd.DataFrame)
     biomarker_summary: dict = field(default_factory=dict)
     restored: pd.DataFrame = field(default_factory=pd.DataFrame)
+    offset_sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def splits(self) -> list[str]:
@@ -152,6 +153,7 @@ def load_study(study_dir: Path) -> Study:
         if (root / "biomarkers.json").is_file()
         else {},
         restored=_csv(root / "restored_runs.csv"),
+        offset_sensitivity=_csv(root / "offset_sensitivity.csv"),
     )
 
 

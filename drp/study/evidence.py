@@ -264,6 +264,7 @@ EVIDENCE_FILES = (
     "biomarkers.csv",
     "biomarkers.json",
     "restored_runs.csv",
+    "offset_sensitivity.csv",
 )
 
 

@@ -29,7 +29,7 @@ from drp.evaluation.scoring import fit_predict
 from drp.featurize.store import FeaturizedDataset
 from drp.models.baselines import BASELINES
 from drp.models.registry import DEFAULT_VARIANT, variant_config
-from drp.study.answers import answer_table, per_drug_mixed_model
+from drp.study.answers import answer_table, offset_sensitivity, per_drug_mixed_model
 from drp.study.attention import FAITHFULNESS_SPLITS, write_attention
 from drp.study.cells import BASELINES_CELL, CellSpec, StudyFolds, is_done, run_name, study_cells
 from drp.study.evidence import (
@@ -405,6 +405,11 @@ def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFold
         if split in FAITHFULNESS_SPLITS
     ]
     pd.DataFrame(per_drug).to_csv(study / "per_drug_tests.csv", index=False)
+    if folds.external is not None and not groups.empty:
+        shift = folds.external.summary()
+        offset_sensitivity(groups, questions, shift["offset"], shift["offset_median"]).to_csv(
+            study / "offset_sensitivity.csv", index=False
+        )
     _write_design(study, preset, n_train, n_test, folds)
     restored = sorted((study / RESTORED).glob("*.json"))
     if restored:

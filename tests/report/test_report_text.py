@@ -471,3 +471,18 @@ def test_ranking_against_the_cell_mean_claims_level_only_within_the_margin(study
     results.loc[results.variant == "cell_mean", "per_drug_r"] = 0.600
     apart = ranking_text(dataclasses.replace(study, results=results))
     assert "does as well" not in apart and "The gap reaches +0.042" in apart
+
+
+def test_the_median_offset_check_is_reported_beside_the_mean_offset(study: Study) -> None:
+    from drp.report.sections.design import offset_sensitivity_text
+
+    assert offset_sensitivity_text(study) == ""
+    ext = _external_study(study)
+    row = ext.answers[(ext.answers.split == "external") & (ext.answers.metric == "rmse")].iloc[:1]
+    sensitivity = row.assign(
+        role="sensitivity", mean_diff=-0.031, ci_low=-0.05, ci_high=-0.012, verdict="helps"
+    )
+    text = offset_sensitivity_text(dataclasses.replace(ext, offset_sensitivity=sensitivity))
+    assert "with the median offset +0.819 instead of the mean +0.875" in text
+    before = f"{row.mean_diff.iloc[0]:+.3f}".replace("-", "−")
+    assert f"{row.question.iloc[0]} {before} → −0.031 [−0.050, −0.012] (helps)" in text

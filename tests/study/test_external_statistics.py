@@ -46,3 +46,44 @@ def test_external_paired_test_recovers_a_shift_and_covers_zero_without_one():
     assert many["sd_drug"] ** 2 > many["sd_seed"] ** 2 / 50
     one = external_paired_test(a[a.seed == 0], b[b.seed == 0], "rmse")
     assert np.isnan(one["ci_low"]) and one["j"] == 1
+
+
+def test_the_median_offset_check_rescores_the_external_rmse_exactly():
+    """Shifting the per-drug rows by the difference of the two offsets gives the RMSE of the
+    predictions against observations moved by that difference, drug by drug and pooled; the
+    sensitivity rows are the RMSE questions asked on those rows, at unadjusted 95%."""
+    from drp.study.answers import offset_sensitivity, shifted_external_groups
+    from drp.study.evidence import group_table
+    from drp.study.presets import DEFINITIVE_QUESTIONS
+    from drp.study.statistics import external_paired_test
+
+    rng = np.random.default_rng(4)
+    frames = []
+    for variant, bias in (("gat_edge", 0.3), ("gat", -0.1)):
+        for seed in range(3):
+            pred = pd.DataFrame(
+                {
+                    "cell_id": np.tile([f"C{i}" for i in range(30)], 5),
+                    "drug_id": np.repeat([f"D{i}" for i in range(5)], 30),
+                    "y_true": rng.normal(0, 2, 150),
+                }
+            )
+            pred["y_pred"] = pred.y_true + bias + rng.normal(0, 1, 150)
+            groups = group_table(pred).assign(variant=variant, split="external", seed=seed)
+            frames.append((variant, seed, pred, groups))
+    groups = pd.concat([g for *_, g in frames], ignore_index=True)
+    shift = 0.875 - 0.819
+    moved = shifted_external_groups(groups, shift)
+    for variant, seed, pred, _ in frames:
+        rows = moved[(moved.variant == variant) & (moved.seed == seed)].set_index("id")
+        for drug, part in pred.groupby("drug_id"):
+            expected = np.sqrt(np.mean((part.y_pred - (part.y_true - shift)) ** 2))
+            assert np.isclose(rows.loc[drug, "rmse"], expected)
+    question = next(q for q in DEFINITIVE_QUESTIONS if (q.attention, q.twin) == ("gat_edge", "gat"))
+    table = offset_sensitivity(groups, [question], 0.875, 0.819)
+    assert len(table) == 1 and table.role.iloc[0] == "sensitivity"
+    assert table.ci_level.iloc[0] == 0.95 and table.metric.iloc[0] == "rmse"
+    left, right = (moved[moved.variant == v] for v in ("gat_edge", "gat"))
+    direct = external_paired_test(left, right, "rmse", confidence=0.95)
+    assert np.isclose(table.mean_diff.iloc[0], direct["mean"])
+    assert np.isclose(table.ci_low.iloc[0], direct["ci_low"])
