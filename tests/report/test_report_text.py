@@ -486,3 +486,26 @@ def test_the_median_offset_check_is_reported_beside_the_mean_offset(study: Study
     assert "with the median offset +0.819 instead of the mean +0.875" in text
     before = f"{row.mean_diff.iloc[0]:+.3f}".replace("-", "−")
     assert f"{row.question.iloc[0]} {before} → −0.031 [−0.050, −0.012] (helps)" in text
+
+
+def test_the_precision_reached_names_the_sd_that_set_it() -> None:
+    from drp.report.sections.design import sd_met_text
+
+    z = 2.935  # 99.67%, two-sided
+    rows = pd.DataFrame(
+        {
+            "question": ["narrow", "drugs", "seeds"],
+            "ci_low": [-0.03, -0.2, -0.5],
+            "ci_high": [0.03, 0.2, 0.5],
+            "ci_level": 1 - 0.05 / 15,
+            "sd_diff": [0.01, 0.02, 0.4],
+            "n_pairs": 4,
+            "floor_half_width": [0.01 * z, 0.06 * z, 0.01 * z],
+        }
+    )
+    text = sd_met_text(list(rows.itertuples()))
+    assert "1 of 3 drug-encoder questions reach the RMSE half-width of 0.035" in text
+    assert "drugs: 0.200 (seed sd 0.020 over 4 seeds, drug-sample sd 0.060; the drug sample" in text
+    assert "seeds: 0.500 (seed sd 0.400 over 4 seeds, drug-sample sd 0.010; the seeds' term" in text
+    assert "narrow:" not in text
+    assert sd_met_text([]) == ""

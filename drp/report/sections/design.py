@@ -1,5 +1,5 @@
-"""The design sections: the declared questions with their margins and power, the spread
-between repetitions, early stopping, and the data (counts, drops, replicate noise ceiling).
+"""The design sections: the declared questions with their margins, power and the precision
+reached, early stopping, and the data (counts, drops, replicate noise).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from drp.report.blocks import (
     Block,
@@ -310,12 +311,53 @@ def _power_text(study: Study) -> str:
     )
 
 
+def _half_width(r: object) -> float:
+    """Half the width of an answer row's interval (nan without a row)."""
+    if r is None:
+        return float("nan")
+    return (float(r.ci_high) - float(r.ci_low)) / 2  # type: ignore[attr-defined]
+
+
+#: the external RMSE half-width the declaration expected at J = 20 (the issue's pilot)
+EXPECTED_HALF_WIDTH = 0.035
+
+
+def sd_met_text(rows: list) -> str:
+    """Which external questions reached the declared half-width, and for the others which sd
+    made it wider: the seeds' (it shrinks with J) or the drug sample's (it does not)."""
+    if not rows:
+        return ""
+    wide = [r for r in rows if _half_width(r) > EXPECTED_HALF_WIDTH]
+    head = (
+        f"**Precision reached on the external set:** {len(rows) - len(wide)} of {len(rows)} "
+        f"drug-encoder questions reach the RMSE half-width of {EXPECTED_HALF_WIDTH:g} the "
+        "declaration expected from the pilot."
+    )
+    if not wide:
+        return head
+    parts = []
+    for r in wide:
+        z = float(sps.norm.ppf(0.5 + float(r.ci_level) / 2))
+        drug_sd = float(r.floor_half_width) / z if z > 0 else float("nan")
+        seed_term = float(r.sd_diff) / np.sqrt(max(int(r.n_pairs), 1))
+        larger = (
+            "the drug sample's term is the larger: more seeds cannot close the gap"
+            if drug_sd >= seed_term
+            else "the seeds' term is the larger: more seeds would narrow it"
+        )
+        parts.append(
+            f"{r.question}: {fmt_num(_half_width(r))} (seed sd {fmt_num(r.sd_diff)} over "
+            f"{int(r.n_pairs)} seeds, drug-sample sd {fmt_num(drug_sd)}; {larger})"
+        )
+    return head + " Wider: " + "; ".join(parts) + "."
+
+
 def design_section(study: Study, out_dir: Path | None = None) -> list[Block]:
     blocks: list[Block] = [Heading("Declared design")]
     a = study.answers
     if not study.design or a.empty:
         return [*blocks, Para("No declared design was recorded (design.json is missing).")]
-    rows = []
+    rows, external_rows = [], []
     questions = study.design.get("questions", [])
     for q in questions:
         hit = a[(a["question"] == q["name"]) & (a["role"] == "primary") & (a["metric"] == "rmse")]
@@ -333,10 +375,13 @@ def design_section(study: Study, out_dir: Path | None = None) -> list[Block]:
                 "margin (RMSE)": fmt_num(r.margin if r is not None else np.nan),
                 "paired runs": fmt_num(int(r.n_pairs)) if r is not None else "–",
                 "sd of differences": fmt_num(r.sd_diff if r is not None else np.nan),
+                "half-width reached": fmt_num(_half_width(r)),
                 "MDE at 80% power": fmt_num(r.mde80 if r is not None else np.nan),
                 "floor of the half-width": fmt_num(r.floor_half_width if r is not None else np.nan),
             }
         )
+        if r is not None and r.split == EXTERNAL:
+            external_rows.append(r)
     primaries = {q["primary_split"] for q in questions}
     where = (
         "Drug-encoder questions are asked on new drugs: the external set first, drug-blind "
@@ -358,6 +403,7 @@ def design_section(study: Study, out_dir: Path | None = None) -> list[Block]:
         ),
         *([Para(declared)] if declared else []),
         Table(pd.DataFrame(rows)),
+        *([Para(t)] if (t := sd_met_text(external_rows)) else []),
         *([Para(t)] if (t := external_text(study.design)) else []),
         *([Para(t)] if (t := offset_sensitivity_text(study)) else []),
         *margins_blocks(study),
