@@ -354,8 +354,9 @@ def per_drug_mixed_model(
 def shifted_external_groups(groups: pd.DataFrame, shift: float) -> pd.DataFrame:
     """The external test's per-drug rows as if every observed ln IC50 were ``shift`` lower
     (another assay-alignment offset): per drug, RMSE² gains ``2·shift·mean error + shift²``
-    (error = prediction − observation); correlations do not change. Other splits' rows are
-    left out."""
+    (error = prediction − observation); correlations do not change. Only ``rmse`` and
+    ``mean_true`` are moved (the RMSE test reads nothing else); other splits' rows are left
+    out."""
     drugs = groups[(groups["kind"] == "drug") & (groups["split"] == EXTERNAL)].copy()
     error = drugs["mean_pred"].astype(float) - drugs["mean_true"].astype(float)
     squared = drugs["rmse"].astype(float) ** 2 + 2 * shift * error + shift**2

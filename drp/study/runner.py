@@ -25,6 +25,7 @@ import torch
 from drp.core.claims import Claim, ClaimLost, clear_stale
 from drp.core.config import RunConfig
 from drp.core.executors import Executor, LocalExecutor
+from drp.core.files import atomic_write_text
 from drp.evaluation.scoring import fit_predict
 from drp.featurize.store import FeaturizedDataset
 from drp.models.baselines import BASELINES
@@ -41,7 +42,13 @@ from drp.study.evidence import (
     read_groups,
     write_cell,
 )
-from drp.study.presets import EXTERNAL, MARGINS, PRIMARY_METRIC, Preset
+from drp.study.presets import (
+    DECLARED_EXTERNAL_HALF_WIDTH,
+    EXTERNAL,
+    MARGINS,
+    PRIMARY_METRIC,
+    Preset,
+)
 from drp.study.settings import collect_lock, write_study_json
 from drp.training.estimator import NeuralEstimator
 
@@ -130,12 +137,13 @@ def run_cell(spec: CellSpec) -> dict:
         claim.release()
 
 
-def analysis_runs(specs: list[CellSpec], preset: Preset) -> list[CellSpec]:
+def analysis_runs(specs: list[CellSpec], preset: Preset, biomarkers: bool) -> list[CellSpec]:
     """The cells whose run directories the report's analyses read (the default variant, first
-    seed, on the cell-blind folds for biomarkers and the drug-blind folds for attention and
-    faithfulness) that lack their checkpoint or test predictions: a study resumed from its
-    committed evidence alone has their records but not their runs."""
-    wanted = {"cell_blind", *FAITHFULNESS_SPLITS}
+    seed: on the first new-drug split of the grid for attention and faithfulness, and with
+    ``biomarkers`` on the cell-blind folds) that lack their checkpoint or test predictions: a
+    study resumed from its committed evidence alone has their records but not their runs."""
+    blind = [s for s in FAITHFULNESS_SPLITS if s in preset.splits]
+    wanted = set(blind[:1]) | ({"cell_blind"} if biomarkers else set())
     out = []
     for spec in specs:
         if spec.variant != DEFAULT_VARIANT or spec.seed != preset.seeds[0]:
@@ -171,7 +179,7 @@ def restore_run(spec: CellSpec) -> dict:
             "restored_rmse": float(((pred.y_pred - pred.y_true) ** 2).mean() ** 0.5),
         }
         (study / RESTORED).mkdir(exist_ok=True)
-        (study / RESTORED / f"{spec.run}.json").write_text(json.dumps(row) + "\n")
+        atomic_write_text(study / RESTORED / f"{spec.run}.json", json.dumps(row) + "\n")
         seconds = time.perf_counter() - t0
         return {
             "run": spec.run,
@@ -303,16 +311,15 @@ def run_study(
             f"{len(failed)} cell(s) failed: {', '.join(failed[:5])}"
             f"{' ...' if len(failed) > 5 else ''}; run the same command again to resume them"
         )
-    restore = analysis_runs(specs, preset)
+    restore = analysis_runs(specs, preset, _biomarker_inputs(ds) is not None)
     if restore:
-        log(
-            f"training {len(restore)} finished run(s) again for the attention and biomarker analyses"
-        )
+        log(f"training {len(restore)} finished run(s) again for the attention/biomarker analyses")
         restored = executor.run(restore_run, restore, log)
-        missing = [r["run"] for r in restored if r["status"] == "failed"]
+        missing = [r["run"] for r in restored if r["status"] != "done"]
         if missing:
             raise StudyError(
-                f"{len(missing)} run(s) could not be restored: {', '.join(missing[:5])}"
+                f"{len(missing)} run(s) for the analyses failed or are held by another worker: "
+                f"{', '.join(missing[:5])}; run the same command again when they are done"
             )
     with collect_lock(study):
         collect(study, preset, ds, folds)
@@ -420,17 +427,25 @@ def collect(study: Path, preset: Preset, ds: FeaturizedDataset, folds: StudyFold
         _biomarkers(study, preset, ds)
 
 
+def _biomarker_inputs(ds: FeaturizedDataset) -> tuple[str, Path] | None:
+    """The built-in release and processed directory biomarker recovery reads (None: the
+    dataset is not a built-in GDSC one, or its processed tables are not on disk)."""
+    from drp.core.paths import DATA_DIR
+    from drp.data.gdsc import processed_dir
+
+    built_in = ds.manifest.get("sources", {}).get("built_in")
+    processed = processed_dir(DATA_DIR)
+    return (built_in, processed) if built_in is not None and processed.is_dir() else None
+
+
 def _biomarkers(study: Path, preset: Preset, ds: FeaturizedDataset) -> None:
     """Biomarker recovery of the default model on cell-blind test cells (first seed, every
     fold, full predictions from the run directories), for a built-in GDSC dataset whose
     processed mutation/CNV/expression tables are on disk; otherwise the committed files stay."""
-    from drp.core.paths import DATA_DIR
-    from drp.data.gdsc import processed_dir
     from drp.evaluation.biomarkers import write_biomarkers
     from drp.featurize.pipeline import gdsc_tables
 
-    built_in = ds.manifest.get("sources", {}).get("built_in")
-    processed = processed_dir(DATA_DIR)
+    inputs = _biomarker_inputs(ds)
     paths = [
         study
         / "runs"
@@ -438,8 +453,9 @@ def _biomarkers(study: Path, preset: Preset, ds: FeaturizedDataset) -> None:
         / "predictions_test.parquet"
         for f in preset.folds
     ]
-    if built_in is None or not all(p.is_file() for p in paths) or not processed.is_dir():
+    if inputs is None or not all(p.is_file() for p in paths):
         return
+    built_in, processed = inputs
     omics = gdsc_tables(processed, built_in, ["mutation", "cnv", "expression"]).omics
     write_biomarkers(study, pd.concat([pd.read_parquet(p) for p in paths]), omics, ds.tissues)
 
@@ -470,6 +486,7 @@ def _write_design(
             for q in questions
         ],
         "margins": MARGINS,
+        "expected_half_width": {EXTERNAL: DECLARED_EXTERNAL_HALF_WIDTH},
         "family": {
             "primary": f"the {m} primary endpoints (each question's primary split with its "
             "declared endpoints)",

@@ -149,7 +149,7 @@ def test_effects_within_lineage_separate_a_tissue_marker_from_a_target():
         ],
         ignore_index=True,
     )
-    lineage = pd.Series(tissue, index=cells)  # None: unknown, one lineage of its own
+    lineage = pd.Series(tissue, index=cells)  # None: unknown, left out of the within fit
     table = associations(pred, features, min_pos=10, lineage=lineage).set_index(
         ["drug_id", "feature"]
     )
@@ -158,11 +158,16 @@ def test_effects_within_lineage_separate_a_tissue_marker_from_a_target():
     assert abs(tissue_marker.observed_within) < 0.3 and tissue_marker.p_observed_within > 0.01
     real = table.loc[("TargetDrug", "T mut")]
     assert real.observed_within == pytest.approx(-1.5, abs=0.3) and real.p_observed_within < 1e-6
-    frame = pd.DataFrame(
-        {"y": y_tissue, "x": marker.astype(float), "t": pd.Series(tissue).fillna("unknown")}
-    )
-    fit = smf.ols("y ~ x + C(t)", frame).fit()
+    frame = pd.DataFrame({"y": y_tissue, "x": marker.astype(float), "t": tissue}).dropna()
+    fit = smf.ols("y ~ x + C(t)", frame).fit()  # cells of unknown tissue: pooled only
     assert tissue_marker.observed_within == pytest.approx(fit.params["x"])
     assert tissue_marker.p_observed_within == pytest.approx(fit.pvalues["x"])
+    # the pooled effects keep the 50 cells of unknown tissue
+    y = y_tissue
+    assert tissue_marker.observed == pytest.approx(y[marker].mean() - y[~marker].mean())
     summary = recovery_summary(table.reset_index())
     assert summary["n_associations_within"] == 4 and summary["r_all_within"] > 0.99
+    # significant pooled: the tissue marker and the target; only the target holds within
+    significant = table[table.q_observed < 0.05]
+    assert summary["n_significant_within_kept"] == int((significant.p_observed_within < 0.05).sum())
+    assert summary["n_significant_within_kept"] == summary["n_significant"] - 1

@@ -151,7 +151,7 @@ def test_intervals_are_named_per_split_and_reconciled(study: Study, tmp_path: Pa
     assert "The per-drug mixed-model intervals (per-drug analysis below) measure another" in text
     per_drug = _text(per_drug_tests_section(study))
     assert (
-        "These intervals measure another quantity than the drug-blind rows' corrected t" in per_drug
+        "These intervals measure another quantity than the new-drug rows' corrected t" in per_drug
     )
     assert "Bonferroni-adjusted only where drug-blind is a question's primary split" in per_drug
     forest = forest_section(_external_study(study), tmp_path)[-1]
@@ -347,7 +347,7 @@ def test_the_ceiling_is_the_noise_within_drugs_against_every_split(study: Study)
     assert "6,115 cell–drug pairs (9 drugs, each screened" in text
     assert "58% of their mean squared difference is a per-drug offset" in text
     assert "= **0.830** ln IC50" in text and "√0.949 = **0.974**" in text
-    assert "stays above it" in text and "RMSE 1.241" in text
+    assert "stays above it (RMSE 1.241)." in text and "The estimate rests on 9 drugs only." in text
     beaten = _text(
         ceiling_blocks(
             dataclasses.replace(
@@ -503,9 +503,12 @@ def test_the_precision_reached_names_the_sd_that_set_it() -> None:
             "floor_half_width": [0.01 * z, 0.06 * z, 0.01 * z],
         }
     )
-    text = sd_met_text(list(rows.itertuples()))
+    text = sd_met_text(list(rows.itertuples()), 0.035)
     assert "1 of 3 drug-encoder questions reach the RMSE half-width of 0.035" in text
     assert "drugs: 0.200 (seed sd 0.020 over 4 seeds, drug-sample sd 0.060; the drug sample" in text
     assert "seeds: 0.500 (seed sd 0.400 over 4 seeds, drug-sample sd 0.010; the seeds' term" in text
     assert "narrow:" not in text
-    assert sd_met_text([]) == ""
+    assert sd_met_text([], 0.035) == "" and sd_met_text(list(rows.itertuples()), None) == ""
+    lone = rows.iloc[:1].assign(ci_low=np.nan, ci_high=np.nan, n_pairs=1)
+    alone = sd_met_text(list(lone.itertuples()), 0.035)
+    assert "0 of 1 drug-encoder questions reach" in alone and "narrow: no interval yet" in alone

@@ -23,7 +23,7 @@ from drp.report.blocks import (
 from drp.report.sections.design import convergence_text
 from drp.report.study_dir import Study
 from drp.report.writers import VERDICT_CLASS
-from drp.study.presets import EXTERNAL
+from drp.study.presets import EXTERNAL, MARGINS
 
 _VERDICT_ORDER = ("helps", "equivalent", "hurts", "inconclusive")
 
@@ -139,7 +139,7 @@ def interval_text(study: Study) -> str:
         parts.append(
             per_drug_reconcile(
                 "The per-drug mixed-model intervals (per-drug analysis below)",
-                "the drug-blind rows' here",
+                "the new-drug rows' intervals here",
             )
         )
     return " ".join(parts)
@@ -163,8 +163,8 @@ _PLAIN = {
     "equivalent": "no difference in {name} that matters (within the margin)",
     "inconclusive": "the data cannot tell on {name}",
 }
-#: a per-drug r gap below this (the declared per-drug r margin) counts as level
-RANKING_LEVEL = 0.01
+#: a per-drug r gap below this (the declared per-drug r margin on drug-blind) counts as level
+RANKING_LEVEL = MARGINS["per_drug_r"]["drug_blind"]
 
 
 def plain_sentence(rows: pd.DataFrame) -> str:
@@ -329,7 +329,7 @@ def _primary_table(primary: pd.DataFrame) -> pd.DataFrame:
             "compared": primary["attention"] + " vs " + primary["twin"],
             "endpoint": primary["metric"].map(lambda m: _METRIC_NAMES.get(m, m)),
             "difference [CI]": [_interval(r) for r in primary.itertuples()],
-            "margin": primary["margin"].map(lambda m: f"±{m:g}"),
+            "margin": primary["margin"].map(lambda m: f"±{m:g}" if np.isfinite(m) else "–"),
             "verdict": primary["verdict"].map(lambda v: f"**{v}**"),
         }
     )
@@ -364,7 +364,7 @@ def verdict_section(study: Study) -> list[Block]:
                 "means": f"{fmt_num(r.mean_attention)} vs {fmt_num(r.mean_twin)}",
                 "difference [CI]": _interval(r),
                 "CI level": _level(r.ci_level) + (" adj." if r.adjusted else ""),
-                "margin": f"±{r.margin:g}",
+                "margin": f"±{r.margin:g}" if np.isfinite(r.margin) else "–",
                 "p (Holm)": fmt_p(r.p_holm) if np.isfinite(r.p_holm) else f"{fmt_p(r.p)} (unadj.)",
                 "verdict": f"**{r.verdict}**",
             }
@@ -390,7 +390,7 @@ def per_drug_tests_section(study: Study) -> list[Block]:
             "Assumptions: drugs are exchangeable within a run, effects are normal, and a drug's "
             "results under different seeds are treated as independent, which makes the interval "
             "somewhat optimistic. Unadjusted 95% intervals. "
-            + per_drug_reconcile("These intervals", "the drug-blind rows' corrected t intervals")
+            + per_drug_reconcile("These intervals", "the new-drug rows' corrected t intervals")
         )
     )
     frame = pd.DataFrame(

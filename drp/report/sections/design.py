@@ -169,7 +169,7 @@ def offset_sensitivity_text(study: Study) -> str:
     """The declared sensitivity check: the external RMSE questions with the median offset."""
     t = study.offset_sensitivity
     ext = study.design.get("external") or {}
-    if t.empty or "offset_median" not in ext:
+    if t.empty or "offset_median" not in ext or "offset" not in ext:
         return ""
     primary = study.answers
     parts = []
@@ -318,25 +318,32 @@ def _half_width(r: object) -> float:
     return (float(r.ci_high) - float(r.ci_low)) / 2  # type: ignore[attr-defined]
 
 
-#: the external RMSE half-width the declaration expected at J = 20 (the issue's pilot)
-EXPECTED_HALF_WIDTH = 0.035
+def _expected_half_width(design: dict) -> float | None:
+    """The external half-width the study declared (design.json), if any."""
+    value = (design.get("expected_half_width") or {}).get(EXTERNAL)
+    return float(value) if value is not None else None
 
 
-def sd_met_text(rows: list) -> str:
-    """Which external questions reached the declared half-width, and for the others which sd
-    made it wider: the seeds' (it shrinks with J) or the drug sample's (it does not)."""
-    if not rows:
+def sd_met_text(rows: list, expected: float | None) -> str:
+    """Which external questions reached the declared half-width ``expected`` (none declared:
+    no text), and for the others which sd made it wider: the seeds' (it shrinks with J) or
+    the drug sample's (it does not)."""
+    if not rows or expected is None:
         return ""
-    wide = [r for r in rows if _half_width(r) > EXPECTED_HALF_WIDTH]
+    reached = [r for r in rows if np.isfinite(_half_width(r)) and _half_width(r) <= expected]
+    wide = [r for r in rows if r not in reached]
     head = (
-        f"**Precision reached on the external set:** {len(rows) - len(wide)} of {len(rows)} "
-        f"drug-encoder questions reach the RMSE half-width of {EXPECTED_HALF_WIDTH:g} the "
-        "declaration expected from the pilot."
+        f"**Precision reached on the external set:** {len(reached)} of {len(rows)} "
+        f"drug-encoder questions reach the RMSE half-width of {expected:g} the declaration "
+        "expected from the pilot."
     )
     if not wide:
         return head
     parts = []
     for r in wide:
+        if not np.isfinite(_half_width(r)):
+            parts.append(f"{r.question}: no interval yet ({int(r.n_pairs)} seeds)")
+            continue
         z = float(sps.norm.ppf(0.5 + float(r.ci_level) / 2))
         drug_sd = float(r.floor_half_width) / z if z > 0 else float("nan")
         seed_term = float(r.sd_diff) / np.sqrt(max(int(r.n_pairs), 1))
@@ -403,7 +410,11 @@ def design_section(study: Study, out_dir: Path | None = None) -> list[Block]:
         ),
         *([Para(declared)] if declared else []),
         Table(pd.DataFrame(rows)),
-        *([Para(t)] if (t := sd_met_text(external_rows)) else []),
+        *(
+            [Para(t)]
+            if (t := sd_met_text(external_rows, _expected_half_width(study.design)))
+            else []
+        ),
         *([Para(t)] if (t := external_text(study.design)) else []),
         *([Para(t)] if (t := offset_sensitivity_text(study)) else []),
         *margins_blocks(study),
@@ -449,14 +460,15 @@ def data_section(study: Study) -> list[Block]:
 
 
 def _default_best(study: Study) -> tuple[float, float, str]:
-    """The default model's best split: its lowest mean test RMSE and highest mean Pearson r
-    over the splits it ran on, and the split of the lowest RMSE (nan, nan, "" when none)."""
+    """The default model's best split (its lowest mean test RMSE over the splits it ran on):
+    that RMSE, the mean Pearson r on the same split, and the split (nan, nan, "" when none)."""
     r = study.results
     runs = r[r["variant"] == study.default_variant]
     if runs.empty:
         return float("nan"), float("nan"), ""
     means = runs.groupby("split")[["rmse", "pearson"]].mean()
-    return float(means.rmse.min()), float(means.pearson.max()), str(means.rmse.idxmin())
+    where = str(means.rmse.idxmin())
+    return float(means.rmse[where]), float(means.pearson[where]), where
 
 
 def ceiling_blocks(study: Study) -> list[Block]:
@@ -478,6 +490,7 @@ def ceiling_blocks(study: Study) -> list[Block]:
     below = np.isfinite(model_rmse) and model_rmse < one
     above = np.isfinite(model_r) and np.isfinite(best_r) and model_r > best_r
     drugs = f"{fmt_num(ceiling['n_drugs'])} drugs, " if "n_drugs" in ceiling else ""
+    n_drugs = fmt_num(ceiling["n_drugs"]) if "n_drugs" in ceiling else "a few"
     text = (
         f"{fmt_num(ceiling.get('n_pairs'))} cell–drug pairs ({drugs}each screened under two "
         "drug ids, often another concentration range or batch) were measured twice. The two "
@@ -500,14 +513,14 @@ def ceiling_blocks(study: Study) -> list[Block]:
     )
     if not (below or above):
         best = (
-            f" The default model where it does best, {split_phrase(where, study.design)} (RMSE "
-            f"{fmt_num(model_rmse)}), stays above it."
+            f" The default model where it does best, {split_phrase(where, study.design)}, stays "
+            f"above it (RMSE {fmt_num(model_rmse)})."
             if where
             else ""
         )
         return [
             Heading("Replicate noise ceiling", 3),
-            Para(text + best + f" The estimate rests on {drugs or 'a few '}drugs only."),
+            Para(text + best + f" The estimate rests on {n_drugs} drugs only."),
         ]  # fmt: skip
     beaten = []
     if below:

@@ -278,6 +278,23 @@ def recovery_text(summary: dict) -> str:
     )
 
 
+def lineage_text(summary: dict) -> str:
+    """How many significant pooled associations hold within lineage; the caveat alone where
+    the within-lineage effects were not computed."""
+    if "n_significant_within_kept" not in summary:
+        return (
+            " A pooled association can mark a tissue rather than a target (a copy-number gain "
+            "common in one lineage): recovering it shows the model reads the cell, not that it "
+            "knows the mechanism."
+        )
+    kept, n = int(summary["n_significant_within_kept"]), int(summary["n_significant"])
+    return (
+        f" Of the {fmt_num(n)} significant pooled associations, {fmt_share(kept, n)} keep "
+        "p < 0.05 within lineage; the others may mark a tissue rather than a target, and "
+        "recovering them shows the model reads the cell, not that it knows the mechanism."
+    )
+
+
 def biomarker_section(study: Study, out_dir: Path) -> list[Block]:
     blocks: list[Block] = [Heading("Biomarker recovery on unseen cells")]
     b, summary = study.biomarkers, study.biomarker_summary
@@ -293,10 +310,8 @@ def biomarker_section(study: Study, out_dir: Path) -> list[Block]:
             "mean ln IC50 between positive and negative cells, the predicted effect the same "
             "difference of the predictions. "
             + recovery_text(summary)
-            + " Many of the strongest pooled associations mark tissues rather than targets (a "
-            "copy-number gain common in one lineage): recovering them shows the model reads "
-            "the cell, not that it knows the mechanism; the within-lineage effects ask the "
-            "second question." + restored_text(study, "cell_blind")
+            + lineage_text(summary)
+            + restored_text(study, "cell_blind")
         )
     )
     classic = b[b["subset"] == "classic"]
