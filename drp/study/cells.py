@@ -76,6 +76,7 @@ class CellSpec:
     seed: int
     command: str = ""
     threads: int = 0  # torch threads for the cell (0: leave as is)
+    restore: bool = False  # train a finished cell's run again, its record kept (the analyses)
 
     @property
     def run(self) -> str:

@@ -26,7 +26,7 @@ from drp.core.files import atomic_write
 from drp.evaluation.metrics import metrics
 
 CELLS = "cells"
-#: runs trained again for the analyses (:func:`drp.study.runner.restore_run`), one json each
+#: runs trained again for the analyses (``restore`` units of :func:`drp.study.runner.run_cell`), one json each
 RESTORED = "restored"
 SAMPLE_ROWS = 4000
 METRIC_KEYS = ("rmse", "mae", "r2", "pearson", "spearman", "per_drug_r", "per_cell_r", "n")

@@ -102,14 +102,14 @@ def run_cell(spec: CellSpec) -> dict:
     """
     out = {"run": spec.run}
     study = Path(spec.study)
-    if is_done(spec):
+    if is_done(spec) and not spec.restore:
         clear_stale(study, spec.run)
         return out | {"status": "finished"}
     claim = Claim.acquire(study, spec.run)
     if claim is None:
         return out | {"status": "claimed"}
     try:
-        if is_done(spec):  # finished between the check and the claim
+        if is_done(spec) and not spec.restore:  # finished between the check and the claim
             return out | {"status": "finished"}
         if spec.threads:
             torch.set_num_threads(spec.threads)
@@ -120,7 +120,9 @@ def run_cell(spec: CellSpec) -> dict:
         if spec.variant == BASELINES_CELL:
             _run_baselines(ds, spec, parts, claim, worker)
             return out | {"status": "done", "seconds": time.perf_counter() - t0} | worker
-        summary, _ = _run_model(ds, spec, parts, claim, worker)
+        summary, pred = _run_model(ds, spec, parts, claim, worker, record=not spec.restore)
+        if spec.restore:
+            _record_restored(study, spec.run, pred)
         return (
             out
             | {
@@ -140,8 +142,9 @@ def run_cell(spec: CellSpec) -> dict:
 def analysis_runs(specs: list[CellSpec], preset: Preset, biomarkers: bool) -> list[CellSpec]:
     """The cells whose run directories the report's analyses read (the default variant, first
     seed: on the first new-drug split of the grid for attention and faithfulness, and with
-    ``biomarkers`` on the cell-blind folds) that lack their checkpoint or test predictions: a
-    study resumed from its committed evidence alone has their records but not their runs."""
+    ``biomarkers`` on the cell-blind folds) that lack their checkpoint or test predictions, as
+    ``restore`` units for :func:`run_cell`: a study resumed from its committed evidence alone
+    has their records but not their runs."""
     blind = [s for s in FAITHFULNESS_SPLITS if s in preset.splits]
     wanted = set(blind[:1]) | ({"cell_blind"} if biomarkers else set())
     out = []
@@ -151,47 +154,21 @@ def analysis_runs(specs: list[CellSpec], preset: Preset, biomarkers: bool) -> li
         run_dir = Path(spec.study) / "runs" / spec.run
         complete = all((run_dir / f).is_file() for f in ("best.pt", "predictions_test.parquet"))
         if spec.split in wanted and not complete:
-            out.append(spec)
+            out.append(replace(spec, restore=True))
     return out
 
 
-def restore_run(spec: CellSpec) -> dict:
-    """Train a finished cell's run again, from its recorded config and seed, for the analyses
-    that read its directory; its committed record stays as it is. ``restored/<run>.json``
-    holds the committed and the restored test RMSE, so the report states how closely the run
-    reproduced."""
-    study = Path(spec.study)
-    claim = Claim.acquire(study, spec.run)
-    if claim is None:
-        return {"run": spec.run, "status": "claimed"}
-    try:
-        if spec.threads:
-            torch.set_num_threads(spec.threads)
-        ds, folds = _dataset(spec)
-        t0 = time.perf_counter()
-        parts = folds.parts(spec.split, spec.seed, spec.fold)
-        worker = {"attempt": claim.attempt, "worker": claim.owner}
-        summary, pred = _run_model(ds, spec, parts, claim, worker, record=False)
-        committed = json.loads(cell_path(study, spec.run).read_text())
-        row = {
-            "run": spec.run,
-            "committed_rmse": committed["rmse"],
-            "restored_rmse": float(((pred.y_pred - pred.y_true) ** 2).mean() ** 0.5),
-        }
-        (study / RESTORED).mkdir(exist_ok=True)
-        atomic_write_text(study / RESTORED / f"{spec.run}.json", json.dumps(row) + "\n")
-        seconds = time.perf_counter() - t0
-        return {
-            "run": spec.run,
-            "status": "done",
-            "seconds": seconds,
-            "val_rmse": summary["best_val_rmse"],
-            "epochs": summary["epochs_run"],
-        } | worker
-    except ClaimLost:
-        return {"run": spec.run, "status": "claimed"}
-    finally:
-        claim.release()
+def _record_restored(study: Path, run: str, pred: pd.DataFrame) -> None:
+    """``restored/<run>.json``: the committed and the restored test RMSE of a run trained
+    again for the analyses, so the report states how closely it reproduced."""
+    committed = json.loads(cell_path(study, run).read_text())
+    row = {
+        "run": run,
+        "committed_rmse": committed["rmse"],
+        "restored_rmse": float(((pred.y_pred - pred.y_true) ** 2).mean() ** 0.5),
+    }
+    (study / RESTORED).mkdir(exist_ok=True)
+    atomic_write_text(study / RESTORED / f"{run}.json", json.dumps(row) + "\n")
 
 
 def _run_model(
@@ -314,7 +291,7 @@ def run_study(
     restore = analysis_runs(specs, preset, _biomarker_inputs(ds) is not None)
     if restore:
         log(f"training {len(restore)} finished run(s) again for the attention/biomarker analyses")
-        restored = executor.run(restore_run, restore, log)
+        restored = executor.run(run_cell, restore, log)
         missing = [r["run"] for r in restored if r["status"] != "done"]
         if missing:
             raise StudyError(
