@@ -269,3 +269,30 @@ def test_study_answers_on_the_external_new_drugs(tiny_dataset, tmp_path):
     design = json.loads((study / "design.json").read_text())
     assert design["external"]["offset"] == pytest.approx(0.8, abs=0.05)
     assert design["external"]["test_drugs"] == 2
+
+
+def test_analysis_runs_cover_the_new_drug_and_biomarker_folds(tmp_path):
+    """A study resumed from its committed records trains again exactly the runs its analyses
+    read: the default's first seed on the first new-drug split (attention, faithfulness) and,
+    when biomarkers can be computed, on every cell-blind fold; a run whose checkpoint and test
+    predictions are on disk is not trained again."""
+    from drp.study.cells import study_cells
+    from drp.study.presets import preset_by_name
+    from drp.study.runner import analysis_runs
+
+    preset = preset_by_name("definitive")
+    specs = study_cells(tmp_path / "s", preset, tmp_path / "ds", RunConfig())
+    new_drug_only = analysis_runs(specs, preset, biomarkers=False)
+    both = analysis_runs(specs, preset, biomarkers=True)
+    assert all(s.restore and s.variant == "gat_edge" and s.seed == 0 for s in both)
+    assert {(s.split, s.fold) for s in new_drug_only} == {("drug_blind", f) for f in range(10)}
+    assert {(s.split, s.fold) for s in both} == {
+        (split, f) for split in ("drug_blind", "cell_blind") for f in range(10)
+    }
+    done = tmp_path / "s" / "runs" / both[-1].run
+    done.mkdir(parents=True)
+    for name in ("best.pt", "predictions_test.parquet"):
+        (done / name).write_bytes(b"")
+    assert [s.run for s in analysis_runs(specs, preset, biomarkers=True)] == [
+        s.run for s in both[:-1]
+    ]
