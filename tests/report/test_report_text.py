@@ -503,12 +503,15 @@ def test_the_precision_reached_names_the_sd_that_set_it() -> None:
             "floor_half_width": [0.01 * z, 0.06 * z, 0.01 * z],
         }
     )
-    text = sd_met_text(list(rows.itertuples()), 0.035)
+    # design_section passes answer rows as Series (answers.iloc[i]), which `in` cannot compare
+    series = [r for _, r in rows.iterrows()]
+    text = sd_met_text(series, 0.035)
+    assert text == sd_met_text(list(rows.itertuples()), 0.035)
     assert "1 of 3 drug-encoder questions reach the RMSE half-width of 0.035" in text
     assert "drugs: 0.200 (seed sd 0.020 over 4 seeds, drug-sample sd 0.060; the drug sample" in text
     assert "seeds: 0.500 (seed sd 0.400 over 4 seeds, drug-sample sd 0.010; the seeds' term" in text
     assert "narrow:" not in text
     assert sd_met_text([], 0.035) == "" and sd_met_text(list(rows.itertuples()), None) == ""
     lone = rows.iloc[:1].assign(ci_low=np.nan, ci_high=np.nan, n_pairs=1)
-    alone = sd_met_text(list(lone.itertuples()), 0.035)
+    alone = sd_met_text([r for _, r in lone.iterrows()], 0.035)
     assert "0 of 1 drug-encoder questions reach" in alone and "narrow: no interval yet" in alone

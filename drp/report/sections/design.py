@@ -330,8 +330,9 @@ def sd_met_text(rows: list, expected: float | None) -> str:
     the drug sample's (it does not)."""
     if not rows or expected is None:
         return ""
-    reached = [r for r in rows if np.isfinite(_half_width(r)) and _half_width(r) <= expected]
-    wide = [r for r in rows if r not in reached]
+    within = [bool(np.isfinite(_half_width(r)) and _half_width(r) <= expected) for r in rows]
+    reached = [r for r, ok in zip(rows, within, strict=True) if ok]
+    wide = [r for r, ok in zip(rows, within, strict=True) if not ok]
     head = (
         f"**Precision reached on the external set:** {len(reached)} of {len(rows)} "
         f"drug-encoder questions reach the RMSE half-width of {expected:g} the declaration "
