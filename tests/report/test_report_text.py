@@ -444,16 +444,18 @@ def test_each_question_is_answered_in_plain_words() -> None:
 
     both = plain_sentence(_primary_rows({"rmse": "inconclusive", "per_drug_r": "inconclusive"}))
     assert both == (
-        "**Graph alone: attention vs mean pooling:** not known — the data cannot tell on RMSE or "
-        "per-drug r (99.67% intervals)."
+        "**Graph alone: attention vs mean pooling:** not known — the intervals on RMSE and "
+        "per-drug r are too wide to tell (99.67% intervals)."
     )
     mixed = plain_sentence(_primary_rows({"rmse": "equivalent", "per_drug_r": "inconclusive"}))
     assert (
         "mixed — no difference in RMSE that matters (within the margin); the data cannot " in mixed
     )
     assert plain_sentence(_primary_rows({"rmse": "helps"})).startswith(
-        "**Graph alone: attention vs mean pooling:** yes, `graph_only` is better — better RMSE"
+        "**Graph alone: attention vs mean pooling:** yes — `graph_only` is better on RMSE"
     )
+    same = plain_sentence(_primary_rows({"rmse": "equivalent", "per_drug_r": "equivalent"}))
+    assert "no difference that matters — the differences in RMSE and per-drug r lie within" in same
 
 
 def test_ranking_against_the_cell_mean_claims_level_only_within_the_margin(study: Study) -> None:

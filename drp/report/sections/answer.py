@@ -163,35 +163,33 @@ _PLAIN = {
     "equivalent": "no difference in {name} that matters (within the margin)",
     "inconclusive": "the data cannot tell on {name}",
 }
+_UNIFORM = {
+    "helps": "yes — `{att}` is better on {name}",
+    "hurts": "no — `{att}` is worse on {name}",
+    "equivalent": "no difference that matters — the differences in {name} lie within the declared margins",
+    "inconclusive": "not known — the intervals on {name} are too wide to tell",
+}
 #: a per-drug r gap below this (the declared per-drug r margin on drug-blind) counts as level
 RANKING_LEVEL = MARGINS["per_drug_r"]["drug_blind"]
 
 
 def plain_sentence(rows: pd.DataFrame) -> str:
-    """The answer to one declared question in plain words: per primary endpoint, better,
-    worse, no difference that matters, or cannot tell; with the interval level it rests on."""
+    """The answer to one declared question in plain words: better, worse, no difference that
+    matters, or cannot tell (per endpoint where they disagree); with the interval level."""
     first = rows.iloc[0]
     names: dict[str, list[str]] = {}
     for r in rows.itertuples():
         names.setdefault(r.verdict, []).append(_METRIC_NAMES.get(r.metric, r.metric))
-    parts = [_PLAIN[v].format(name=" or ".join(n)) for v, n in names.items()]
-    verdicts = set(rows["verdict"])
-    if verdicts <= {"helps"}:
-        lead = f"yes, `{first['attention']}` is better"
-    elif verdicts <= {"hurts"}:
-        lead = f"no, `{first['attention']}` is worse"
-    elif verdicts <= {"equivalent"}:
-        lead = "no difference that matters"
-    elif verdicts <= {"inconclusive"}:
-        lead = "not known"
+    if len(names) == 1:  # every endpoint has one verdict: say it once
+        verdict, metrics = next(iter(names.items()))
+        answer = _UNIFORM[verdict].format(name=" and ".join(metrics), att=first["attention"])
     else:
-        lead = "mixed"
+        answer = "mixed — " + "; ".join(
+            _PLAIN[v].format(name=" or ".join(n)) for v, n in names.items()
+        )
     level = ", ".join(dict.fromkeys(_level(x) for x in rows["ci_level"]))
-    return (
-        f"**{str(first['question'])[0].upper()}{str(first['question'])[1:]}:** {lead} — "
-        + "; ".join(parts)
-        + f" ({level} intervals)."
-    )
+    question = str(first["question"])
+    return f"**{question[0].upper()}{question[1:]}:** {answer} ({level} intervals)."
 
 
 def ranking_text(study: Study) -> str:
