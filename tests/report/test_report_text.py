@@ -190,6 +190,21 @@ def test_design_quotes_the_declaration_commit(study: Study, tmp_path: Path) -> N
     assert "before the runs (the study's first run: 2026-01-01" in text
 
 
+def test_deviations_beside_the_declaration_are_reported(study: Study, tmp_path: Path) -> None:
+    out, _ = _declared(tmp_path, "2025-12-01T10:00:00+00:00")
+    assert "**Deviations.** None recorded" in _text(design_section(study, out))
+    (out / "deviations.md").write_text(
+        "# Deviations\n\n**Runs trained again.** The analysis runs were\ntrained again.\n\n"
+        "**Code changed.** A default changed; these runs are unaffected.\n"
+    )
+    text = _text(design_section(study, out))
+    assert "**Deviations from the declaration** (`report/deviations.md`" in text
+    assert "**Runs trained again.** The analysis runs were trained again." in text
+    assert "**Code changed.** A default changed" in text and "# Deviations" not in text
+    assert "None recorded" not in text
+    assert "Deviations" not in _text(design_section(study, tmp_path / "elsewhere"))
+
+
 def test_a_declaration_committed_after_the_runs_is_not_called_prior(
     study: Study, tmp_path: Path
 ) -> None:

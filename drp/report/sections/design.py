@@ -134,6 +134,31 @@ def declaration_text(study: Study, out_dir: Path | None = None) -> str:
     return text
 
 
+DEVIATIONS = "deviations.md"
+
+
+def deviation_blocks(study: Study, out_dir: Path | None = None) -> list[Block]:
+    """What was done differently from the declaration: each paragraph of ``deviations.md``
+    beside it (its title, what changed, why and the effect), or a line saying none is
+    recorded; nothing without a declaration."""
+    path = find_declaration(study, out_dir)
+    if path is None:
+        return []
+    file = path.with_name(DEVIATIONS)
+    if not file.is_file():
+        return [Para(f"**Deviations.** None recorded (no `{DEVIATIONS}` beside the declaration).")]
+    paragraphs = [
+        " ".join(p.split())
+        for p in file.read_text().split("\n\n")
+        if p.strip() and not p.lstrip().startswith("#")
+    ]
+    head = Para(
+        f"**Deviations from the declaration** (`{path.parent.name}/{DEVIATIONS}`, written "
+        "as they arose; each says what changed, why, and what it does to the verdicts):"
+    )
+    return [head, *(Para(p) for p in paragraphs)]
+
+
 def external_text(design: dict) -> str:
     """The external new-drug test in words: drugs, pairs, assay offset and interval."""
     ext = design.get("external")
@@ -410,6 +435,7 @@ def design_section(study: Study, out_dir: Path | None = None) -> list[Block]:
             "endpoint."
         ),
         *([Para(declared)] if declared else []),
+        *deviation_blocks(study, out_dir),
         Table(pd.DataFrame(rows)),
         *(
             [Para(t)]
