@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import LogFormatter  # noqa: E402
+from matplotlib.ticker import LogFormatter, NullFormatter  # noqa: E402
 
 VERDICT_COLOURS = {
     "helps": "#1a9850",
@@ -234,7 +234,8 @@ def per_drug_r_plot(
 
 
 def learning_curves(history: pd.DataFrame, variants: list[str], splits: list[str]) -> Figure:
-    """Validation RMSE per epoch: mean over folds x seeds (line) and min-max band, per split."""
+    """Validation RMSE per epoch: mean over folds x seeds (line) and min-max band, per split,
+    drawn while at least half of a variant's runs still train."""
     n = max(1, len(splits))
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), sharey=True)
     axes = np.atleast_1d(axes)
@@ -244,7 +245,9 @@ def learning_curves(history: pd.DataFrame, variants: list[str], splits: list[str
         h = history[history["split"] == split]
         for i, v in enumerate([v for v in variants if v in set(h["variant"])]):
             g = h[h["variant"] == v].groupby("epoch")["val_rmse"]
-            stats = g.agg(["mean", "min", "max"])
+            stats = g.agg(["mean", "min", "max", "size"])
+            # runs end at early stopping: a mean over the few still training is survivor noise
+            stats = stats[stats["size"] >= 0.5 * stats["size"].max()]
             ax.plot(stats.index, stats["mean"], color=f"C{i}", lw=1.5, label=v)
             ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{i}", alpha=0.15)
         ax.set_title(split, fontsize=10)
@@ -275,9 +278,11 @@ def faithfulness_plot(frame: pd.DataFrame, label: int = 4) -> Figure:
         ratio = g["top_k_delta"] / g["random_k_delta"]
         ax.scatter(g["random_k_delta"], g["top_k_delta"], s=12, alpha=0.6,
                    c=np.where(ratio >= 1, "#1a9850", "#d73027"))  # fmt: skip
-        for r in g.assign(ratio=ratio).nsmallest(label, "ratio").itertuples():
+        named = g.assign(ratio=ratio).nsmallest(label, "ratio").sort_values("top_k_delta")
+        for k, r in enumerate(named.itertuples()):  # staggered, so close points stay legible
             ax.annotate(str(r.drug_id), (r.random_k_delta, r.top_k_delta), fontsize=6,
-                        xytext=(3, -3), textcoords="offset points")  # fmt: skip
+                        xytext=(6, -10 + 9 * k), textcoords="offset points",
+                        arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.4"})  # fmt: skip
         ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -304,11 +309,15 @@ def biomarker_plot(table: pd.DataFrame) -> Figure:
     for subset, (colour, size, label) in styles.items():
         g = table[table["subset"] == subset]
         ax.scatter(g["observed"], g["predicted"], s=size, color=colour, alpha=0.7, label=label)
-        if subset == "classic":
-            for r in g.itertuples():
-                ax.annotate(f"{r.feature} · {r.drug_id}", (r.observed, r.predicted), fontsize=6,
-                            xytext=(3, 3), textcoords="offset points")  # fmt: skip
     lim = float(np.nanmax(np.abs(table[["observed", "predicted"]].to_numpy()))) * 1.05
+    classics = table[table["subset"] == "classic"].sort_values("predicted", ascending=False)
+    # the classics crowd near the origin: their labels stand in a column in the empty
+    # lower-right quadrant, each joined to its point
+    for y, r in zip(np.linspace(-0.2, -0.92, max(2, len(classics))) * lim,
+                    classics.itertuples(), strict=False):  # fmt: skip
+        ax.annotate(f"{r.feature} · {r.drug_id}", (r.observed, r.predicted), xytext=(0.3 * lim, y),
+                    fontsize=6, va="center",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "#d73027"})  # fmt: skip
     ax.plot([-lim, lim], [-lim, lim], color="black", lw=0.8, ls="--")
     ax.axhline(0, color="0.5", lw=0.5)
     ax.axvline(0, color="0.5", lw=0.5)
@@ -334,6 +343,7 @@ def attention_colourbar() -> Figure:
     )  # fmt: skip
     ticks = [lo, 0.5, 1.0, 2.0, hi]
     bar.set_ticks(ticks, labels=[f"{t:g}×" + (" (uniform 1/n)" if t == 1 else "") for t in ticks])
+    bar.ax.xaxis.set_minor_formatter(NullFormatter())  # log minor labels collide
     bar.ax.axvline(1.0, color="black", lw=1.5)
     bar.set_label("attention weight × number of atoms (log scale; 1 = uniform)", fontsize=8)
     fig.tight_layout()

@@ -532,3 +532,18 @@ def test_the_precision_reached_names_the_sd_that_set_it() -> None:
     lone = rows.iloc[:1].assign(ci_low=np.nan, ci_high=np.nan, n_pairs=1)
     alone = sd_met_text([r for _, r in lone.iterrows()], 0.035)
     assert "0 of 1 drug-encoder questions reach" in alone and "narrow: no interval yet" in alone
+
+
+def test_a_baseline_verdict_that_fails_holm_is_marked_unadjusted_only(study: Study) -> None:
+    from drp.report.sections.answer import verdict_section
+
+    a = study.answers.copy()
+    base = a.index[a["role"] == "baseline"][:2]
+    a.loc[base, "verdict"] = "hurts"
+    a.loc[base, "p_holm"] = [0.713, 0.001]
+    table = next(
+        b for b in verdict_section(dataclasses.replace(study, answers=a)) if isinstance(b, Table)
+    )
+    verdicts = table.frame["verdict"].tolist()
+    assert "**hurts** (unadjusted only)" in verdicts
+    assert "**hurts**" in verdicts  # the one that survives Holm stays plain

@@ -345,7 +345,8 @@ def verdict_section(study: Study) -> list[Block]:
             "(unadjusted 95%). Differences are attention − twin (or model − baseline); RMSE in "
             "ln IC50 units, lower is better; per-drug r: higher is better. p-values are "
             "Holm-adjusted within their own family: the primary rows together, and the baseline "
-            "rows together."
+            "rows together. A baseline row's helps or hurts reads its unadjusted interval; where "
+            "the family's Holm p is 0.05 or more it is marked *unadjusted only*."
         )
     )
     order = {"primary": 0, "secondary": 1, "baseline": 2}
@@ -364,12 +365,21 @@ def verdict_section(study: Study) -> list[Block]:
                 "CI level": _level(r.ci_level) + (" adj." if r.adjusted else ""),
                 "margin": f"±{r.margin:g}" if np.isfinite(r.margin) else "–",
                 "p (Holm)": fmt_p(r.p_holm) if np.isfinite(r.p_holm) else f"{fmt_p(r.p)} (unadj.)",
-                "verdict": f"**{r.verdict}**",
+                "verdict": f"**{r.verdict}**" + _unadjusted_only(r),
             }
         )
         classes[(i, "verdict")] = VERDICT_CLASS.get(r.verdict, "")
     blocks.append(Table(pd.DataFrame(rows), classes))
     return blocks
+
+
+def _unadjusted_only(row) -> str:
+    """`` (unadjusted only)`` for a baseline row whose interval excludes zero while its family's
+    Holm-adjusted p does not reach 0.05, else ``""``."""
+    decisive = row.verdict in ("helps", "hurts")
+    return (
+        " (unadjusted only)" if decisive and row.role == "baseline" and row.p_holm >= 0.05 else ""
+    )
 
 
 def per_drug_tests_section(study: Study) -> list[Block]:

@@ -208,7 +208,8 @@ def figures_sections(study: Study, out_dir: Path) -> list[Block]:
             "fig_learning_curves.png",
             "learning curves",
             "Validation RMSE per epoch (early-stopping set, never the test fold): mean over "
-            "folds × seeds, band = min–max; runs end at early stopping.",
+            "folds × seeds, band = min–max; runs end at early stopping, and a line ends where "
+            "fewer than half of its runs still train.",
         )
     )
     return blocks
