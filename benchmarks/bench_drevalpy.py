@@ -155,18 +155,45 @@ def score(args: argparse.Namespace) -> None:
             gnn = pd.read_csv(gnn_file, dtype={"cell_id": str, "drug_id": str})
             common = cell_mean[keys].merge(gnn[keys]).merge(pd.read_parquet(drp_file)[keys])
             for name, frame in (
-                ("DrugGNN", gnn.merge(test, on=keys).rename(columns={"ln_ic50": "y_true"})),
+                (
+                    f"DrugGNN (≤ {args.epochs} epochs)",
+                    gnn.merge(test, on=keys).rename(columns={"ln_ic50": "y_true"}),
+                ),
                 (f"drp {args.model}", pd.read_parquet(drp_file)),
                 ("cell_mean", cell_mean),
             ):
                 scored = common.merge(frame[[*keys, "y_true", "y_pred"]], on=keys)
                 m = metrics(scored)
                 rows.append({"seed": seed, "fold": f, "model": name, "pairs": len(scored),
-                             "test_pairs": len(test), **{k: m[k] for k in
+                             "test_pairs": len(test), "n_train": len(train_part), **{k: m[k] for k in
                              ("rmse", "pearson", "per_drug_r", "per_cell_r")}})  # fmt: skip
     table = pd.DataFrame(rows)
     print(table.to_string())
     write_results(table, args)
+
+
+def paired_line(table: pd.DataFrame, args: argparse.Namespace, stamp: str) -> str:
+    """drp minus DrugGNN per (seed, fold), RMSE and per-drug r, with the Nadeau-Bengio corrected
+    95% interval (the folds of one draw share training pairs) over every scored fold."""
+    from drp.study.statistics import corrected_resampled_ttest
+
+    wide = table.pivot_table(index=["seed", "fold"], columns="model", values=["rmse", "per_drug_r"])
+    gnn, ours = f"DrugGNN (≤ {args.epochs} epochs)", f"drp {args.model}"
+    cells = []
+    for metric in ("rmse", "per_drug_r"):
+        diff = (wide[(metric, ours)] - wide[(metric, gnn)]).to_numpy()
+        _, _, lo, hi = corrected_resampled_ttest(
+            diff, int(table.n_train.mean()), int(table.test_pairs.mean())
+        )
+        cells.append(f"{diff.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    seeds = ", ".join(str(s) for s in sorted(set(table.seed)))
+    by_fold = wide[("rmse", ours)] - wide[("rmse", gnn)]
+    return (
+        f"| {stamp} | {seeds} | {ours} − DrugGNN, paired (corrected 95%) | {len(wide)} | "
+        f"{int(table[table.model == ours].pairs.sum()):,} | {cells[0]} | – | {cells[1]} | – | "
+        + " / ".join(f"{v:+.2f}" for v in by_fold)
+        + " |"
+    )
 
 
 def write_results(table: pd.DataFrame, args: argparse.Namespace) -> None:
@@ -177,6 +204,7 @@ def write_results(table: pd.DataFrame, args: argparse.Namespace) -> None:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
     lines = []
+    stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} | {commit}"
     for (seed, model), part in table.groupby(["seed", "model"], sort=False):
         cells = [f"{part[c].mean():.3f} ± {part[c].std():.3f}" for c in ("rmse", "per_drug_r")]
         lines.append(
@@ -186,6 +214,8 @@ def write_results(table: pd.DataFrame, args: argparse.Namespace) -> None:
             + " / ".join(f"{v:.2f}" for v in part.rmse)
             + " |"
         )
+    if table.model.nunique() == 3:
+        lines.append(paired_line(table, args, stamp))
     text = RESULTS.read_text()
     if SECTION not in text:
         text += (
