@@ -159,7 +159,7 @@ def score(args: argparse.Namespace) -> None:
                     f"DrugGNN (≤ {args.epochs} epochs)",
                     gnn.merge(test, on=keys).rename(columns={"ln_ic50": "y_true"}),
                 ),
-                (f"drp {args.model}", pd.read_parquet(drp_file)),
+                (f"drp {args.model} ({args.label})", pd.read_parquet(drp_file)),
                 ("cell_mean", cell_mean),
             ):
                 scored = common.merge(frame[[*keys, "y_true", "y_pred"]], on=keys)
@@ -178,7 +178,7 @@ def paired_line(table: pd.DataFrame, args: argparse.Namespace, stamp: str) -> st
     from drp.study.statistics import corrected_resampled_ttest
 
     wide = table.pivot_table(index=["seed", "fold"], columns="model", values=["rmse", "per_drug_r"])
-    gnn, ours = f"DrugGNN (≤ {args.epochs} epochs)", f"drp {args.model}"
+    gnn, ours = f"DrugGNN (≤ {args.epochs} epochs)", f"drp {args.model} ({args.label})"
     cells = []
     for metric in ("rmse", "per_drug_r"):
         diff = (wide[(metric, ours)] - wide[(metric, gnn)]).to_numpy()
@@ -214,7 +214,7 @@ def write_results(table: pd.DataFrame, args: argparse.Namespace) -> None:
             + " / ".join(f"{v:.2f}" for v in part.rmse)
             + " |"
         )
-    if table.model.nunique() == 3:
+    if table.model.nunique() == 3 and len(table) >= 6:  # an interval needs two folds
         lines.append(paired_line(table, args, stamp))
     text = RESULTS.read_text()
     if SECTION not in text:
