@@ -8,8 +8,8 @@ Two measurements on the dataset featurized with mutation (``data/featurized/gdsc
    cells (an upper bound on what any training fold shows).
 2. A per-drug mutation term fitted where it has the best chance: on the cell-blind folds of seed 0
    (k = 5), the residual of each training pair after its drug's and its cell's mean, regressed on
-   the cells' mutation bits (one ridge per drug, ``RidgeCV`` with the penalty chosen per drug by
-   leave-one-out), predicted for the test cells; the EGFR effect of that term alone (mutant minus
+   the cells' mutation bits (unmeasured training pairs count as residual 0; one ridge per drug,
+   ``RidgeCV`` with the penalty chosen per drug by leave-one-out), predicted for the test cells; the EGFR effect of that term alone (mutant minus
    other test cells) against the observed one, and the test RMSE of drug mean + term against the
    drug mean.
 

@@ -547,3 +547,8 @@ def test_a_baseline_verdict_that_fails_holm_is_marked_unadjusted_only(study: Stu
     verdicts = table.frame["verdict"].tolist()
     assert "**hurts** (unadjusted only)" in verdicts
     assert "**hurts**" in verdicts  # the one that survives Holm stays plain
+    # the first screen's sentence on the default against the best baseline says the same
+    default = a.index[(a["role"] == "baseline") & (a["attention"] == "gat_edge")][:1]
+    a.loc[default, ["verdict", "p_holm"]] = ["hurts", 0.713]
+    text = _text(answer_section(dataclasses.replace(study, answers=a)))
+    assert "so it loses to it (unadjusted only) (difference" in text

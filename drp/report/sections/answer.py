@@ -283,7 +283,8 @@ def answer_section(study: Study) -> list[Block]:
             parts.append(
                 f"{r.split}: {fmt_num(r.mean_attention)} ({fold_change(r.mean_attention)}) "
                 f"against `{r.twin}` {fmt_num(r.mean_twin)} ({fold_change(r.mean_twin)}), "
-                f"so it {word} (difference {_interval(r)}, 95% CI, {_runs(r.n_pairs, r.split)})"
+                f"so it {word}{_unadjusted_only(r)} (difference {_interval(r)}, 95% CI, "
+                f"{_runs(r.n_pairs, r.split)})"
             )
         blocks.append(
             Para(
