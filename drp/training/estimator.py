@@ -83,7 +83,8 @@ class NeuralEstimator:
         self.command = command
         self.run_info = run_info or {}
         self._tensors: tuple[FeaturizedDataset, EntityTensors] | None = None
-        self._prior_cache: tuple[FeaturizedDataset, DrugEffectPrior | None] | None = None
+        # (dataset, the prior it was derived from, the prior without what the dataset measured)
+        self._prior_cache: tuple[FeaturizedDataset, DrugEffectPrior, DrugEffectPrior] | None = None
         self.prior_: DrugEffectPrior | None = None
 
     def __repr__(self) -> str:
@@ -165,28 +166,36 @@ class NeuralEstimator:
         auxiliary: tuple[FeaturizedDataset | None, dict[str, str]],
         run_dir: Path | None,
     ) -> None:
-        """Fit the new-drug prior on the training pairs (``auxiliary``: the screen and its
-        note, :func:`auxiliary_dataset`); in ``run_dir``, save it and, where the validation
-        drugs are new, rewrite their predictions and conformal calibration with it."""
+        """Fit the new-drug prior (``auxiliary``: the screen and its note,
+        :func:`auxiliary_dataset`) on the training and validation pairs: the validation drugs'
+        responses are no test drug's, and on drug-blind folds they are ~18 more analogues.
+        Where the validation drugs are new, their predictions and the conformal calibration in
+        ``run_dir`` are first rewritten with a prior fitted on the training pairs alone (so each
+        validation drug is predicted as new); the prior on both is saved."""
         from drp.training.intervals import write_calibration
 
         screen, note = auxiliary
         # on cluster-blind folds an auxiliary analogue of a held-out drug would undo the split
         near = cluster_similarity(ds) if self.config.train.split == "cluster_blind" else None
-        self.prior_ = DrugEffectPrior.fit(ds, train, screen, near, self.config.train.prior_pattern)
+        blend = self.config.train.prior_pattern
+        self.prior_ = DrugEffectPrior.fit(ds, train, screen, near, blend)
+        frame = val[["cell_id", "drug_id"]].reset_index(drop=True)
+        val_is_new = self.prior_.is_new(drug_keys(ds, val["drug_id"].unique())).any()
+        if run_dir is not None and val_is_new:
+            frame["y_true"] = val["ln_ic50"].to_numpy(np.float32)
+            frame["y_pred"] = self.predict(ds, frame)
+        both = pd.concat([train, val], ignore_index=True)
+        self.prior_ = DrugEffectPrior.fit(ds, both, screen, near, blend)
         self.summary_ = dict(self.summary_, drug_prior=self.prior_.summary() | note)
         if run_dir is None:
             return
         self.prior_.save(run_dir / PRIOR_FILE)
-        if self.prior_.is_new(drug_keys(ds, val["drug_id"].unique())).any():
-            frame = val[["cell_id", "drug_id"]].reset_index(drop=True)
-            frame["y_true"] = val["ln_ic50"].to_numpy(np.float32)
-            frame["y_pred"] = self.predict(ds, frame)
+        if val_is_new:
             atomic_write(
                 run_dir / "predictions_val.parquet", lambda p: frame.to_parquet(p, index=False)
             )
-            # a new drug's level error, calibrated over the training drugs each predicted
-            # without its own structure (cluster): drug-level exchangeability
+            # a new drug's level error, calibrated over the drugs each predicted without its
+            # own structure (cluster): drug-level exchangeability
             level_errors = self.prior_.loo_residuals()
             write_calibration(run_dir, frame, self.config.train.split, level_errors)
             rmse = float(np.sqrt(np.mean((frame.y_pred - frame.y_true) ** 2)))
@@ -216,11 +225,12 @@ class NeuralEstimator:
         screened). None without a prior."""
         if self.prior_ is None:
             return None
-        if self._prior_cache is not None and self._prior_cache[0] is ds:
-            return self._prior_cache[1]
+        cached = self._prior_cache
+        if cached is not None and cached[0] is ds and cached[1] is self.prior_:
+            return cached[2]
         measured = ds.drugs["drug_id"].isin(set(ds.pairs["drug_id"])).to_numpy()
         prior = self.prior_.without(set(drug_keys(ds)[measured]))
-        self._prior_cache = (ds, prior)
+        self._prior_cache = (ds, self.prior_, prior)
         return prior
 
     def predict_at(

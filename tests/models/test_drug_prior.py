@@ -113,7 +113,10 @@ def test_new_drugs_take_the_prior_main_effect_and_known_drugs_keep_the_network(
     est = NeuralEstimator(_config(tmp_path), "gat_edge", tmp_path / "run").fit(ds, train, val)
     prior = est.prior_
     assert prior is not None and (tmp_path / "run" / FILE).exists()
-    assert est.summary_["drug_prior"]["training_drugs"] == train.drug_id.nunique()
+    # the prior learns from the validation drugs as well: they are no test drug
+    both = pd.concat([train, val])
+    assert est.summary_["drug_prior"]["training_drugs"] == both.drug_id.nunique()
+    assert set(prior.drug_ids[: prior.n_known]) == set(both.drug_id)
     assert est.summary_["drug_prior"]["val_rmse"] > 0  # validation drugs are new here
     with_prior = est.predict(ds, test)
     seen = train.drop_duplicates("drug_id").head(3)
@@ -144,8 +147,13 @@ def test_new_drugs_take_the_prior_main_effect_and_known_drugs_keep_the_network(
     # the saved run predicts the same, and its validation file and calibration use the prior
     loaded = NeuralEstimator.from_run(tmp_path / "run")
     np.testing.assert_allclose(loaded.predict(ds, test), with_prior, atol=1e-6)
+    # the validation file predicts each validation drug as new: with the prior of the
+    # training pairs alone, not the saved one (which knows them)
     saved_val = pd.read_parquet(tmp_path / "run" / "predictions_val.parquet")
+    est.prior_ = DrugEffectPrior.fit(ds, train, pattern_blend=prior.pattern_blend)
     np.testing.assert_allclose(saved_val.y_pred, est.predict(ds, val), atol=1e-6)
+    est.prior_ = prior
+    assert not np.allclose(saved_val.y_pred, est.predict(ds, val), atol=1e-3)
     # a request holding every reference cell (a screen) and a single pair agree
     one = grid.iloc[[3]]
     np.testing.assert_allclose(est.predict(ds, one), est.predict(ds, grid)[[3]], atol=1e-6)
@@ -275,9 +283,10 @@ def test_prior_never_scores_a_dataset_with_its_own_responses(tiny_dataset, tmp_p
     shifted = target.pairs.copy()
     moved = shifted.drug_id.isin([f"aux:{d}" for d in new])
     shifted.loc[moved, "ln_ic50"] += 50.0
-    leaky = DrugEffectPrior.fit(
-        ds, train, replace(target, pairs=shifted), pattern_blend=est.prior_.pattern_blend
-    )
+    leaky = DrugEffectPrior.fit(  # on what the run's prior learned from: training + validation
+        ds, pd.concat([train, val]), replace(target, pairs=shifted),
+        pattern_blend=est.prior_.pattern_blend,
+    )  # fmt: skip
     scored = target.pairs[["cell_id", "drug_id"]]
     # the prior fitted on the shifted screen differs where it learned from it ...
     rows = [target.drug_index[f"aux:{d}"] for d in new]
