@@ -56,9 +56,11 @@ DESCRIPTOR_GAMMA = 0.5
 #: version of ``drug_prior.npz``: 2 adds each row's drug id, identity and effect (so the
 #: prior can leave out the drugs of a dataset it scores) and a leave-one-structure-out penalty;
 #: 3 adds the training drugs' residual profiles (the analogue pattern); 4 the rows'
-#: physicochemical descriptors in the kernel. Older files load as they were trained (no
-#: pattern, blend 0; no descriptors, weight 0).
-FORMAT = 4
+#: physicochemical descriptors in the kernel; 5 the identities of the drugs the network trained
+#: on (``network_keys``: the validation drugs join the prior, not the network). Older files
+#: load as they were trained (no pattern, blend 0; no descriptors, weight 0; the network's
+#: drugs are the prior's own).
+FORMAT = 5
 
 
 def main_effects(pairs: pd.DataFrame) -> pd.Series:
@@ -157,6 +159,8 @@ class DrugEffectPrior:
     ``descriptors`` [n, k] are the rows' physicochemical descriptors, standardised with
     ``descriptor_center``/``descriptor_spread`` [k] (of the training drugs, after a signed
     log) and weighted ``descriptor_weight`` in the kernel (0: Tanimoto alone).
+    ``network_keys`` are the identities of the drugs the network trained on (empty: the
+    first ``n_known`` rows'): any other drug is new to the run and takes the prior's level.
     """
 
     fingerprints: np.ndarray
@@ -179,6 +183,7 @@ class DrugEffectPrior:
     descriptor_center: np.ndarray = field(default_factory=lambda: np.zeros(0))
     descriptor_spread: np.ndarray = field(default_factory=lambda: np.zeros(0))
     descriptor_weight: float = 0.0
+    network_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, str))
 
     @classmethod
     def fit(
@@ -315,9 +320,10 @@ class DrugEffectPrior:
         return out
 
     def is_new(self, keys: np.ndarray | pd.Series) -> np.ndarray:
-        """[m] bool: the drug identity is none of the training drugs' (the network never saw
-        it)."""
-        return ~np.isin(np.asarray(keys, str), self.keys[: self.n_known])
+        """[m] bool: the drug identity is none of the drugs the network trained on
+        (``network_keys``; files without them: the prior's own training drugs)."""
+        trained = self.network_keys if self.network_keys.size else self.keys[: self.n_known]
+        return ~np.isin(np.asarray(keys, str), trained)
 
     def provenance(self, keys: np.ndarray, fingerprints: np.ndarray) -> pd.DataFrame:
         """Where a drug's prior level comes from, one row per drug (``keys`` [m] identities,

@@ -185,7 +185,11 @@ class NeuralEstimator:
             frame["y_true"] = val["ln_ic50"].to_numpy(np.float32)
             frame["y_pred"] = self.predict(ds, frame)
         both = pd.concat([train, val], ignore_index=True)
-        self.prior_ = DrugEffectPrior.fit(ds, both, screen, near, blend)
+        trained = np.unique(drug_keys(ds, train["drug_id"].unique()))
+        # the validation drugs stay new to the run: the network never trained on them
+        self.prior_ = replace(
+            DrugEffectPrior.fit(ds, both, screen, near, blend), network_keys=trained
+        )
         self.summary_ = dict(self.summary_, drug_prior=self.prior_.summary() | note)
         if run_dir is None:
             return

@@ -117,6 +117,12 @@ def test_new_drugs_take_the_prior_main_effect_and_known_drugs_keep_the_network(
     both = pd.concat([train, val])
     assert est.summary_["drug_prior"]["training_drugs"] == both.drug_id.nunique()
     assert set(prior.drug_ids[: prior.n_known]) == set(both.drug_id)
+    # ... but they stay new to the run (the network never trained on them), and the saved file
+    # keeps that
+    assert prior.is_new(drug_keys(ds, val.drug_id.unique())).all()
+    assert not prior.is_new(drug_keys(ds, train.drug_id.unique())).any()
+    loaded_prior = DrugEffectPrior.load(tmp_path / "run" / FILE)
+    np.testing.assert_array_equal(loaded_prior.network_keys, prior.network_keys)
     assert est.summary_["drug_prior"]["val_rmse"] > 0  # validation drugs are new here
     with_prior = est.predict(ds, test)
     seen = train.drop_duplicates("drug_id").head(3)
@@ -283,9 +289,12 @@ def test_prior_never_scores_a_dataset_with_its_own_responses(tiny_dataset, tmp_p
     shifted = target.pairs.copy()
     moved = shifted.drug_id.isin([f"aux:{d}" for d in new])
     shifted.loc[moved, "ln_ic50"] += 50.0
-    leaky = DrugEffectPrior.fit(  # on what the run's prior learned from: training + validation
-        ds, pd.concat([train, val]), replace(target, pairs=shifted),
-        pattern_blend=est.prior_.pattern_blend,
+    leaky = replace(  # on what the run's prior learned from: training + validation
+        DrugEffectPrior.fit(
+            ds, pd.concat([train, val]), replace(target, pairs=shifted),
+            pattern_blend=est.prior_.pattern_blend,
+        ),
+        network_keys=est.prior_.network_keys,
     )  # fmt: skip
     scored = target.pairs[["cell_id", "drug_id"]]
     # the prior fitted on the shifted screen differs where it learned from it ...
