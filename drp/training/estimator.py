@@ -178,14 +178,14 @@ class NeuralEstimator:
         # on cluster-blind folds an auxiliary analogue of a held-out drug would undo the split
         near = cluster_similarity(ds) if self.config.train.split == "cluster_blind" else None
         blend = self.config.train.prior_pattern
-        self.prior_ = DrugEffectPrior.fit(ds, train, screen, near, blend)
-        frame = val[["cell_id", "drug_id"]].reset_index(drop=True)
-        val_is_new = self.prior_.is_new(drug_keys(ds, val["drug_id"].unique())).any()
+        trained = np.unique(drug_keys(ds, train["drug_id"].unique()))
+        val_is_new = not np.isin(drug_keys(ds, val["drug_id"].unique()), trained).all()
         if run_dir is not None and val_is_new:
+            self.prior_ = DrugEffectPrior.fit(ds, train, screen, near, blend)
+            frame = val[["cell_id", "drug_id"]].reset_index(drop=True)
             frame["y_true"] = val["ln_ic50"].to_numpy(np.float32)
             frame["y_pred"] = self.predict(ds, frame)
         both = pd.concat([train, val], ignore_index=True)
-        trained = np.unique(drug_keys(ds, train["drug_id"].unique()))
         # the validation drugs stay new to the run: the network never trained on them
         self.prior_ = replace(
             DrugEffectPrior.fit(ds, both, screen, near, blend), network_keys=trained
